@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""Argument-spec pieces shared by every module (modules deep-copy and merge them)."""
+
+from __future__ import annotations
+
+import copy
+
+WAIT_ARGS = dict(
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=600),
+    poll_interval=dict(type="float", default=2.0),
+)
+
+
+def merge_specs(*specs):
+    """Deep-copied union of argument-spec dicts; later specs win."""
+    out = {}
+    for spec in specs:
+        out.update(copy.deepcopy(spec))
+    return out
+
+
+def check_wait_params(params):
+    """Return a list of problems with the wait options (empty when fine)."""
+    problems = []
+    if params.get("wait_timeout") is not None and params["wait_timeout"] <= 0:
+        problems.append("wait_timeout must be a positive number of seconds, got %s" % params["wait_timeout"])
+    if params.get("poll_interval") is not None and params["poll_interval"] <= 0:
+        problems.append("poll_interval must be a positive number of seconds, got %s" % params["poll_interval"])
+    return problems

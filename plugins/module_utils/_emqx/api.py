@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""What the modules read and do on EMQX, with v5 and 4.4 answers normalised to one shape."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client import V4
+
+# Reasons EMQX puts into 400 messages ("error on node 'x': already_started").
+REASONS = ("already_started", "not_started", "eviction_agent_busy", "nothing_to_balance")
+
+EVACUATION_STATES = ("waiting_health_check", "evicting_conns", "waiting_takeover", "evicting_sessions", "prohibiting")
+REBALANCE_STATES = ("wait_health_check", "evicting_conns", "wait_takeover", "evicting_sessions")
+
+
+def reason_of(error):
+    """The EMQX reason atom carried by an ApiError, or None."""
+    text = "%s %s" % (error.message or "", error.code or "")
+    for reason in REASONS:
+        if reason in text:
+            return reason
+    return None
+
+
+def is_rpc_error(error):
+    """503 RPC_ERROR (5.x) or 4.4's "Error communicating with node": the outcome is unknown."""
+    if error.status == 503 or error.code == "RPC_ERROR":
+        return True
+    return bool(error.message and re.search(r"error communicating with node", str(error.message), re.IGNORECASE))
+
+
+def number(value, default=0):
+    """EMQX sends goals and averages as floats although the schema says integer."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def normalize_node(raw):
+    """One /nodes entry as {name, status, role, version, edition, connections, live_connections}."""
+    status = str(raw.get("node_status", "")).lower()
+    sessions = raw.get("connections")
+    live = raw.get("live_connections")
+    return {
+        "name": raw.get("node"),
+        "status": status,
+        "role": raw.get("role"),
+        "version": raw.get("version"),
+        "edition": raw.get("edition"),
+        "uptime": raw.get("uptime"),
+        # /nodes 'connections' counts sessions (channels); 'live_connections' counts connected clients.
+        "sessions": int(number(sessions)) if sessions is not None else None,
+        "connections": int(number(live)) if live is not None else None,
+        "live_connections": int(number(live)) if live is not None else None,
+    }
+
+
+def _as_list(section):
+    """global_status sections are lists with a 'node' field, or (early 4.4 builds) dicts keyed by node."""
+    if isinstance(section, dict):
+        out = []
+        for node, entry in section.items():
+            item = dict(entry or {})
+            item.setdefault("node", node)
+            out.append(item)
+        return out
+    return list(section or [])
+
+
+def normalize_global_status(raw):
+    raw = raw or {}
+    return {
+        "evacuations": _as_list(raw.get("evacuations")),
+        "rebalances": _as_list(raw.get("rebalances")),
+        "purges": _as_list(raw.get("purges")),
+    }
+
+
+class EmqxApi:
+    def __init__(self, client):
+        self.client = client
+
+    @property
+    def version(self):
+        return self.client.version
+
+    def nodes(self):
+        return [normalize_node(n) for n in (self.client.call("GET", "/nodes") or [])]
+
+    def stats(self):
+        if self.version == V4:
+            rows = self.client.call("GET", "/stats") or []
+            return [dict(r.get("stats") or {}, node=r.get("node")) for r in rows]
+        return self.client.call("GET", "/stats?aggregate=false") or []
+
+    def global_status(self):
+        return normalize_global_status(self.client.call("GET", "/load_rebalance/global_status"))
+
+    def local_status(self):
+        return self.client.call("GET", "/load_rebalance/status") or {}
+
+    def evacuation_of(self, node, status=None):
+        status = status or self.global_status()
+        for entry in status["evacuations"]:
+            if entry.get("node") == node:
+                return entry
+        return None
+
+    def rebalance_of(self, coordinator, status=None):
+        status = status or self.global_status()
+        for entry in status["rebalances"]:
+            if entry.get("node") == coordinator or entry.get("coordinator_node") == coordinator:
+                return entry
+        return None
+
+    def start_evacuation(self, node, body):
+        return self.client.call("POST", "/load_rebalance/%s/evacuation/start" % node, body)
+
+    def stop_evacuation(self, node):
+        return self.client.call("POST", "/load_rebalance/%s/evacuation/stop" % node, {})
+
+    def start_rebalance(self, coordinator, body):
+        return self.client.call("POST", "/load_rebalance/%s/start" % coordinator, body)
+
+    def stop_rebalance(self, coordinator):
+        return self.client.call("POST", "/load_rebalance/%s/stop" % coordinator, {})

@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""kilda_zk_signal: bring signal/build-version of many components to the desired values in
+one ZooKeeper transaction, then optionally wait until every component has settled.
+
+The transaction is a ZooKeeper ``multi``: every write carries the version that was read, so a
+concurrent change aborts the whole batch instead of being overwritten, and a batch is applied
+entirely or not at all. When the connection drops during commit (a leader dies), the outcome
+is unknown; the nodes are read again and the plan is recomputed, which is safe because the
+plan is "desired values", not "operations".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
+    TerminalFailure,
+    ValidationError,
+    WaitTimeout,
+    ZdtError,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline, poll
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import layout, settle, snapshot
+
+try:
+    from kazoo.exceptions import (
+        BadVersionError,
+        ConnectionLoss,
+        NodeExistsError,
+        NoNodeError,
+        OperationTimeoutError,
+        RolledBackError,
+        SessionExpiredError,
+    )
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    RETRY_COMMIT = (BadVersionError, NodeExistsError, NoNodeError, RolledBackError)
+    CONNECTION_ERRORS = (ConnectionLoss, SessionExpiredError, OperationTimeoutError, KazooTimeoutError)
+except ImportError:
+    RETRY_COMMIT = CONNECTION_ERRORS = ()
+
+MAX_COMMIT_ATTEMPTS = 8
+
+
+class Op:
+    """One write of the transaction."""
+
+    def __init__(self, kind, path, value, version=None, target=None, child=None):
+        self.kind = kind  # "create" or "set"
+        self.path = path
+        self.value = value
+        self.version = version
+        self.target = target
+        self.child = child
+
+    def as_dict(self):
+        return {"op": self.kind, "path": self.path, "value": self.value}
+
+
+def desired_children(signal, build_version):
+    out = {}
+    if signal is not None:
+        out[layout.SIGNAL] = signal
+    if build_version is not None:
+        out[layout.BUILD_VERSION] = build_version
+    return out
+
+
+def plan(snapshots, desired, create_missing):
+    """Ops that bring every snapshot to ``desired`` ({child: value}); parents first."""
+    ops, created = [], set()
+    missing = []
+    for snap in snapshots:
+        for child, value in desired.items():
+            node = snap.nodes[child]
+            if node.exists:
+                if node.value != value:
+                    ops.append(Op("set", snap.target.child(child), value, node.version, snap.target, child))
+                continue
+            if not create_missing:
+                missing.append(snap.target.child(child))
+                continue
+            for parent in snap.target.parents():
+                if not snap.parents.get(parent) and parent not in created:
+                    created.add(parent)
+                    ops.append(Op("create", parent, "", target=snap.target))
+            ops.append(Op("create", snap.target.child(child), value, target=snap.target, child=child))
+    if missing:
+        raise ValidationError(
+            "%d node(s) do not exist: %s. Nodes are only created with create_missing: true "
+            "(for example to pre-set a colour that is not deployed yet)" % (len(missing), ", ".join(missing)),
+            missing=missing)
+    return ops
+
+
+def commit(client, ops):
+    """Run ``ops`` as one multi; raises the first failing op's error (nothing was applied)."""
+    transaction = client.transaction()
+    for op in ops:
+        if op.kind == "create":
+            transaction.create(op.path, op.value.encode("utf-8"))
+        else:
+            transaction.set_data(op.path, op.value.encode("utf-8"), version=op.version)
+    results = transaction.commit()
+    for op, result in zip(ops, results):
+        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+            raise result
+    return results
+
+
+class SignalService:
+    def __init__(self, client, prefix, targets, signal=None, build_version=None, create_missing=False,
+                 clock=time.monotonic):
+        self.client = client
+        self.prefix = prefix
+        self.targets = targets
+        self.signal = layout.check_signal(signal)
+        self.build_version = layout.check_build_version(build_version)
+        self.create_missing = create_missing
+        self.desired = desired_children(self.signal, self.build_version)
+        if not self.desired:
+            raise ValidationError("set at least one of signal or build_version")
+        self.clock = clock
+        self._wake = threading.Event()
+
+    # --- changing ---------------------------------------------------------------------------
+    def read(self, watch=False):
+        return snapshot.read(self.client, self.targets, watch=self._on_change if watch else None)
+
+    def _on_change(self, event):
+        self._wake.set()
+
+    def apply(self, check_mode, deadline):
+        """(before snapshots, first plan, after snapshots, attempts)."""
+        before = self.read()
+        first = plan(before, self.desired, self.create_missing)
+        if check_mode or not first:
+            return before, first, before, 0
+        ops, attempts, last_error = first, 0, None
+        while ops:
+            attempts += 1
+            if attempts > MAX_COMMIT_ATTEMPTS or deadline.expired():
+                raise ZdtError("could not commit the transaction after %d attempts: %s" % (attempts - 1, last_error),
+                               operations=[o.as_dict() for o in ops])
+            try:
+                commit(self.client, ops)
+                break
+            except RETRY_COMMIT as exc:
+                # Someone changed a node between our read and our write; nothing was applied.
+                last_error = "%s on %s" % (type(exc).__name__, self._failed_path(ops, exc))
+            except CONNECTION_ERRORS as exc:
+                # Unknown outcome: the multi was applied entirely or not at all; re-read to see.
+                last_error = "%s during commit" % type(exc).__name__
+                self._await_connection(deadline)
+            ops = plan(self._reread(deadline), self.desired, self.create_missing)
+        after = self._reread(deadline)
+        return before, first, after, attempts
+
+    def _failed_path(self, ops, exc):
+        path = getattr(exc, "path", None)
+        return path or "one of %d nodes" % len(ops)
+
+    def _await_connection(self, deadline):
+        end = min(deadline.remaining(), 30.0)
+        limit = self.clock() + end
+        while not self.client.connected and self.clock() < limit:
+            time.sleep(0.05)
+
+    def _reread(self, deadline):
+        last = None
+        for _ in range(50):
+            try:
+                return self.read()
+            except CONNECTION_ERRORS as exc:
+                last = exc
+                self._await_connection(deadline)
+                if deadline.expired():
+                    break
+        raise ZdtError("lost the ZooKeeper connection while re-reading after a commit: %s" % last)
+
+    # --- waiting ----------------------------------------------------------------------------
+    def waited_targets(self, snapshots):
+        """Targets whose state follows the signal (northbound, grpc etc. never write state)."""
+        if self.signal is None:
+            return []
+        return [s.target for s in snapshots if s.target.reacts]
+
+    def wait(self, targets, timeout, interval):
+        if not targets:
+            return None
+        pending_of = {}
+
+        def fetch():
+            self._wake.clear()
+            snaps = snapshot.read(self.client, targets, watch=self._on_change)
+            pending = []
+            for snap in snaps:
+                ok, why = settle.check(snap, self.signal)
+                if not ok:
+                    pending.append((snap, why))
+            pending_of["last"] = pending
+            return {"snapshots": snaps, "pending": pending}
+
+        def describe(observed):
+            return "; ".join("%s: %s" % (settle.describe(s), why) for s, why in observed["pending"])
+
+        def sample(observed, elapsed):
+            return {"t": elapsed, "pending": [s.target.key for s, _ in observed["pending"]],
+                    "settled": len(observed["snapshots"]) - len(observed["pending"])}
+
+        def sleep(seconds):
+            # Watches on every node wake us as soon as a state changes; the interval is a fallback.
+            self._wake.wait(seconds)
+
+        try:
+            return poll(fetch, lambda o: not o["pending"], timeout=timeout, interval=interval, describe=describe,
+                        sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
+        except WaitTimeout as exc:
+            pending = pending_of.get("last") or []
+            names = ", ".join(s.target.key for s, _ in pending)
+            detail = "; ".join("%s: %s" % (settle.describe(s), why) for s, why in pending)
+            raise WaitTimeout(
+                "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s"
+                % (exc.elapsed or 0, len(pending), len(targets), self.signal, names or "unknown (no answer)", detail),
+                last=[dict(s.as_dict(), reason=why) for s, why in pending], elapsed=exc.elapsed, samples=exc.samples)
+
+
+def run(client, params, check_mode):
+    """The whole kilda_zk_signal task; returns the module result (raises ZdtError)."""
+    prefix = layout.normalize_prefix(params.get("prefix"))
+    targets = layout.parse_targets(prefix, params.get("targets"))
+    service = SignalService(client, prefix, targets, params.get("signal"), params.get("build_version"),
+                            bool(params.get("create_missing")))
+    deadline = Deadline(params.get("wait_timeout") or 600)
+    started = time.monotonic()
+    before, ops, after, attempts = service.apply(check_mode, deadline)
+    changed = bool(ops)
+    result = {
+        "changed": changed,
+        "targets": [_target_result(b, a, ops, service.desired, check_mode) for b, a in zip(before, after)],
+        "operations": [o.as_dict() for o in ops],
+        "commit_attempts": attempts,
+        "diff": _diff(before, after, ops, service.desired, check_mode),
+    }
+    waited = service.waited_targets(after)
+    result["waited_for"] = [t.key for t in waited] if params.get("wait") and not check_mode else []
+    if params.get("wait") and not check_mode and waited:
+        remaining = max(0.001, deadline.remaining())
+        try:
+            outcome = service.wait(waited, remaining, params.get("poll_interval") or 2.0)
+        except (WaitTimeout, TerminalFailure) as exc:
+            exc.details.update(changed=changed, targets=result["targets"], operations=result["operations"])
+            raise
+        result["timeline"] = outcome.samples
+        result["settled"] = [s.as_dict() for s in outcome.value["snapshots"]]
+    else:
+        result["timeline"] = []
+    result["elapsed"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _values(snap):
+    return {"signal": snap.value(layout.SIGNAL), "build_version": snap.value(layout.BUILD_VERSION)}
+
+
+def _predicted(before, ops, desired):
+    values = _values(before)
+    touched = {op.child for op in ops if op.target is before.target and op.child}
+    for child in touched:
+        values["signal" if child == layout.SIGNAL else "build_version"] = desired[child]
+    return values
+
+
+def _target_result(before, after, ops, desired, check_mode):
+    mine = [o for o in ops if o.target is before.target]
+    return {
+        "component": before.target.component,
+        "env": before.target.env,
+        "path": before.target.path,
+        "changed": bool(mine),
+        "created": [o.path for o in mine if o.kind == "create"],
+        "before": _values(before),
+        "after": _predicted(before, ops, desired) if check_mode else _values(after),
+        "state": after.value(layout.STATE),
+        "expected_state": after.value(layout.EXPECTED_STATE),
+    }
+
+
+def _diff(before, after, ops, desired, check_mode):
+    old, new = {}, {}
+    for b, a in zip(before, after):
+        for child in desired:
+            path = b.target.child(child)
+            old[path] = b.value(child)
+            new[path] = desired[child] if check_mode else a.value(child)
+    return {"before": _render(old), "after": _render(new)}
+
+
+def _render(values):
+    return "".join("%s = %s\n" % (path, "<missing>" if value is None else value) for path, value in sorted(values.items()))

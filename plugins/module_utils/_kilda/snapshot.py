@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""Read the znodes of many components at once.
+
+All reads are issued asynchronously and collected afterwards, so reading 20 components costs
+about one round trip instead of eighty.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import layout
+
+try:
+    from kazoo.exceptions import NoNodeError
+except ImportError:
+    NoNodeError = None  # the modules report the missing library before anything is read
+
+
+class Node:
+    """One znode as read: value is None when it does not exist."""
+
+    def __init__(self, value=None, version=None):
+        self.value = value
+        self.version = version
+
+    @property
+    def exists(self):
+        return self.version is not None
+
+
+class Snapshot:
+    """The children of one target plus which of its parents exist."""
+
+    def __init__(self, target, nodes, parents):
+        self.target = target
+        self.nodes = nodes
+        self.parents = parents
+
+    def value(self, child):
+        return self.nodes[child].value
+
+    @property
+    def exists(self):
+        return self.parents.get(self.target.path, False)
+
+    def as_dict(self):
+        return {
+            "component": self.target.component,
+            "env": self.target.env,
+            "path": self.target.path,
+            "exists": self.exists,
+            "signal": self.value(layout.SIGNAL),
+            "state": self.value(layout.STATE),
+            "expected_state": self.value(layout.EXPECTED_STATE),
+            "build_version": self.value(layout.BUILD_VERSION),
+        }
+
+
+def read(client, targets, watch=None):
+    """Snapshots of ``targets`` in order; ``watch`` (a callable) is armed on every child read so a
+    waiter wakes up as soon as anything changes."""
+    gets = {}
+    exists = {}
+    for target in targets:
+        for path in target.parents():
+            if path not in exists:
+                exists[path] = client.exists_async(path)
+        for child in layout.CHILDREN:
+            path = target.child(child)
+            gets[path] = client.get_async(path, watch=watch) if watch else client.get_async(path)
+            if watch:
+                # get_async sets no watch on a missing node; exists does, so creation wakes us too.
+                exists.setdefault(path, client.exists_async(path, watch=watch))
+    parents = {path: result.get() is not None for path, result in exists.items()}
+    out = []
+    for target in targets:
+        nodes = {}
+        for child in layout.CHILDREN:
+            try:
+                data, stat = gets[target.child(child)].get()
+            except NoNodeError:
+                nodes[child] = Node()
+            else:
+                nodes[child] = Node((data or b"").decode("utf-8", "replace"), stat.version)
+        out.append(Snapshot(target, nodes, parents))
+    return out

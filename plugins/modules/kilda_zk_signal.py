@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kilda_zk_signal
+short_description: Set Open Kilda blue/green signals and build-versions in ZooKeeper, atomically
+description:
+  - Brings the C(signal) and/or C(build-version) znodes of one or many Open Kilda components to the desired
+    values, written exactly as Kilda parses them (C(START) or C(SHUTDOWN), no newline).
+  - All targets change in one ZooKeeper transaction (C(multi)); every write carries the version that was read,
+    so either every node changes or none does, and a concurrent change is never overwritten.
+  - If the connection drops during the commit (for example the leader dies), the nodes are read again and the
+    transaction is recomputed from the desired values, so a re-run or a retry can never half-apply a flip.
+  - With O(wait=true), after C(START) waits until C(state == expected_state) for every component that reacts to
+    signals (or C(state > 0) where no C(expected_state) was ever written); after C(SHUTDOWN) until C(state == 0).
+    A missing or empty C(state) counts as 0. Components that only use ZooKeeper for their build-version
+    (C(northbound), C(grpc), the server42 apps, C(func_test)) are never waited for.
+  - Missing nodes are never created implicitly. O(create_missing=true) creates them (and their parents) in the
+    same transaction, which is how a colour that is not deployed yet is pre-set to C(SHUTDOWN) with its new
+    build-version. An empty build-version is always refused.
+version_added: 1.0.0
+author:
+  - zerodowntime.cluster contributors
+requirements:
+  - kazoo >= 2.9
+extends_documentation_fragment:
+  - zerodowntime.cluster.kilda_connection
+  - zerodowntime.cluster.wait
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The same transaction is planned from the same reads; nothing is written and nothing is waited for.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: full
+  action_group:
+    description: Use C(group/zerodowntime.cluster.kilda) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - zerodowntime.cluster.kilda
+options:
+  targets:
+    description:
+      - The component instances to change, each C(component) plus its C(env) id.
+      - C(env) is the colour (C(blue), C(green)) for topologies, northbound and grpc, the region (C(1), C(2),
+        C(1.stats)) for C(floodlight), and the fixed run id for the server42 apps and C(func_test).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      component:
+        description: Component name as Kilda spells it in ZooKeeper, for example C(network), C(flowhs), C(floodlight).
+        type: str
+        required: true
+      env:
+        description: The instance id under the component (colour, region or run id).
+        type: str
+        required: true
+  signal:
+    description:
+      - Desired content of every target's C(signal) node. Case-sensitive.
+    type: str
+    choices: [START, SHUTDOWN]
+  build_version:
+    description:
+      - Desired content of every target's C(build-version) node, copied byte for byte into Kafka headers.
+      - Must not be empty and must not start or end with whitespace or contain control characters.
+    type: str
+  create_missing:
+    description:
+      - Create missing nodes (and missing parents, including the chroot) with the desired value instead of failing.
+      - Only the nodes for O(signal) and O(build_version) are created; C(build-version) is never created empty.
+    type: bool
+    default: false
+notes:
+  - Changing the signal again before the previous change has settled can leave Kilda's counters inconsistent;
+    keep O(wait=true) between flips.
+seealso:
+  - module: zerodowntime.cluster.kilda_zk_info
+"""
+
+EXAMPLES = r"""
+- name: Pre-set green to SHUTDOWN with its new build-version before green is deployed
+  zerodowntime.cluster.kilda_zk_signal:
+    hosts: zk1:2181,zk2:2181,zk3:2181
+    targets:
+      - {component: network, env: green}
+      - {component: flowhs, env: green}
+      - {component: northbound, env: green}
+    signal: SHUTDOWN
+    build_version: "{{ release_id }}"
+    create_missing: true
+    wait: false
+
+- name: Switch network from blue to green (two flips, each confirmed)
+  zerodowntime.cluster.kilda_zk_signal:
+    hosts: zk1:2181,zk2:2181,zk3:2181
+    targets: [{component: network, env: blue}]
+    signal: SHUTDOWN
+    wait_timeout: 300
+
+- name: Start green network and wait until state == expected_state
+  zerodowntime.cluster.kilda_zk_signal:
+    hosts: zk1:2181,zk2:2181,zk3:2181
+    targets: [{component: network, env: green}]
+    signal: START
+    poll_interval: 0.5
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any node was (or in check mode would be) written.
+  returned: always
+  type: bool
+targets:
+  description: One entry per target, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    component: {description: Component name., type: str, returned: always}
+    env: {description: Instance id., type: str, returned: always}
+    path: {description: Absolute path of the instance node., type: str, returned: always, sample: /kilda/network/green}
+    changed: {description: Whether a node of this target was written., type: bool, returned: always}
+    created: {description: Nodes created for this target (with O(create_missing=true))., type: list, elements: str, returned: always}
+    before: {description: C(signal) and C(build_version) before the task (null when missing)., type: dict, returned: always}
+    after: {description: C(signal) and C(build_version) after the task (predicted in check mode)., type: dict, returned: always}
+    state: {description: C(state) read after the commit, before waiting., type: str, returned: always}
+    expected_state: {description: C(expected_state) read after the commit., type: str, returned: always}
+operations:
+  description: The writes of the transaction, in commit order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{op: set, path: /kilda/network/blue/signal, value: SHUTDOWN}]
+commit_attempts:
+  description: How many times the transaction was committed (more than 1 after a concurrent change or a lost connection).
+  returned: always
+  type: int
+waited_for:
+  description: Targets whose C(state) was waited for.
+  returned: always
+  type: list
+  elements: str
+settled:
+  description: Every waited-for component as last read, once all had settled.
+  returned: when waited
+  type: list
+  elements: dict
+timeline:
+  description: Observations while waiting, C(t) in seconds since the wait began, C(pending) component ids.
+  returned: always
+  type: list
+  elements: dict
+elapsed:
+  description: Seconds the task took, commit and wait included.
+  returned: always
+  type: float
+diff:
+  description: Node values before and after, one C(path = value) per line.
+  returned: always
+  type: dict
+last_observed:
+  description: On a wait timeout, every component still pending with its values and the reason.
+  returned: failure
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import (
+    WAIT_ARGS,
+    check_wait_params,
+    merge_specs,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, signal
+
+
+def main():
+    argument_spec = merge_specs(
+        connection.CONNECTION_ARGS,
+        WAIT_ARGS,
+        dict(
+            targets=dict(type="list", elements="dict", required=True, options=dict(
+                component=dict(type="str", required=True),
+                env=dict(type="str", required=True),
+            )),
+            signal=dict(type="str", choices=["START", "SHUTDOWN"]),
+            build_version=dict(type="str"),
+            create_missing=dict(type="bool", default=False),
+        ),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        required_one_of=[("signal", "build_version")],
+        required_together=connection.CONNECTION_REQUIRED_TOGETHER,
+        supports_check_mode=True,
+    )
+    if not connection.HAS_KAZOO:
+        module.fail_json(msg=missing_required_lib("kazoo"), exception=connection.KAZOO_IMPORT_ERROR)
+    problems = check_wait_params(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    client = None
+    try:
+        client = connection.connect(module.params)
+        result = signal.run(client, module.params, module.check_mode)
+    except ZdtError as exc:
+        module.fail_json(**exc.result())
+    finally:
+        if client is not None:
+            connection.close(client)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""One ZooKeeper ensemble for the whole Kilda integration session (its JVMs are the slow part);
+every test gets its own Kilda chroot on it, so tests cannot see each other's nodes."""
+import itertools
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from kildatest import Lab, zk_client  # noqa: E402
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def ensemble():
+    lab = Lab("zookeeper", "--servers", "3")
+    yield lab
+    lab.down()
+
+
+@pytest.fixture
+def healthy(ensemble):
+    """The ensemble with every server running again after the test (faults included)."""
+    yield ensemble
+    for server in ensemble.status()["servers"]:
+        if not server["alive"]:
+            ensemble.fault("start", server["name"])
+
+
+@pytest.fixture
+def prefix(request):
+    return "/kilda_%d_%s" % (next(_counter), request.node.name.replace("[", "_").replace("]", "")[:40])
+
+
+@pytest.fixture
+def kilda_labs(ensemble):
+    """kilda_labs(prefix, "--env", "blue", ...) starts simulators on the shared ensemble."""
+    started = []
+
+    def start(prefix, *args):
+        lab = Lab("kilda", "--zk", ensemble.description["hosts"], "--prefix", prefix, *args)
+        started.append(lab)
+        return lab
+
+    yield start
+    for lab in reversed(started):
+        try:
+            lab.down()
+        except Exception as exc:
+            sys.stderr.write("kilda lab teardown failed: %s\n" % exc)
+
+
+@pytest.fixture
+def blue(kilda_labs, prefix):
+    """Blue as Kilda's local set-up has it: bootstrapped nodes, all 15 topologies, Floodlight 1
+    and 2, northbound, grpc and the run-id apps, everything STARTed."""
+    return kilda_labs(prefix, "--env", "blue", "--regions", "1,2", "--bootstrap", "--run-id-apps")
+
+
+@pytest.fixture
+def zk(ensemble):
+    client = zk_client(ensemble.description["hosts"])
+    yield client
+    client.stop()
+    client.close()

@@ -1,0 +1,164 @@
+"""Container mode of the labs: a member started with containers=True behaves like a process.
+
+Needs podman and the lab image (``make images`` / tests/labs/images/build.sh). Only a machine
+without podman skips these tests; a missing image is a failure, with the command that fixes it.
+"""
+import os
+import socket
+import sys
+import time
+import urllib.request
+import warnings
+
+import pytest
+
+from labcommon import containers, procs, runner
+
+NO_PODMAN = "PODMAN IS NOT INSTALLED: the container mode of the labs (Molecule's mode) is NOT tested here"
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def podman():
+    if not containers.available():
+        warnings.warn(NO_PODMAN)
+        pytest.skip(NO_PODMAN)
+    containers.require_image()
+
+
+@pytest.fixture
+def workdir(podman, tmp_path):
+    yield str(tmp_path)
+    containers.remove_all(str(tmp_path))
+
+
+def _serve(workdir, port):
+    # sys.executable on purpose: labs pass the host interpreter, container mode must swap it.
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", workdir, str(port)]
+    return runner.start("web", argv, workdir, containers=True)
+
+
+def _get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d/%s" % (port, path), timeout=5) as resp:
+        return resp.read().decode()
+
+
+def _refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def _wait_dead(handle, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while runner.alive(handle) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not runner.alive(handle)
+
+
+def _log(workdir, name):
+    with open(os.path.join(workdir, "logs", "%s.log" % name)) as handle:
+        return handle.read()
+
+
+def test_member_is_reachable_on_loopback_and_survives_kill_restart_stop(workdir):
+    with open(os.path.join(workdir, "hello.txt"), "w") as handle:
+        handle.write("from the host workdir")
+    port = procs.free_port()
+
+    handle = _serve(workdir, port)
+    assert handle["mode"] == "container"
+    procs.wait_port("127.0.0.1", port, timeout=20)
+    # The workdir is the same path inside, read-write: the member serves the host's file.
+    assert _get(port, "hello.txt") == "from the host workdir"
+    assert runner.alive(handle)
+
+    runner.kill(handle)
+    assert not runner.alive(handle)
+    assert _refused(port)
+
+    handle = runner.restart(handle, workdir)
+    procs.wait_port("127.0.0.1", port, timeout=20)
+    assert _get(port, "hello.txt") == "from the host workdir"
+
+    # SIGTERM must reach a member that sets no handler (http.server): it dies at once instead
+    # of waiting out the timeout for SIGKILL.
+    started = time.monotonic()
+    runner.stop(handle, timeout=10)
+    assert time.monotonic() - started < 8
+    assert not runner.alive(handle)
+    assert _refused(port)
+    # Same log file as process mode, appended across restarts.
+    assert _log(workdir, "web").count("GET /hello.txt") == 2
+    # A lab that stops its members leaves no container behind.
+    assert containers.list_for(workdir) == []
+
+
+def test_member_runs_in_the_image_with_the_labs_importable(workdir):
+    probe = (
+        "import os, sys, labcommon.procs; "
+        "print('python', sys.executable); "
+        "print('container', os.path.exists('/run/.containerenv')); "
+        "print('labs', os.path.dirname(os.path.dirname(labcommon.procs.__file__))); "
+        "print('env', os.environ.get('ZDT_PROBE'))"
+    )
+    handle = runner.start("probe", [sys.executable, "-c", probe], workdir, env={"ZDT_PROBE": "passed"}, containers=True)
+    assert _wait_dead(handle)
+    lines = _log(workdir, "probe").splitlines()
+    assert "python /usr/bin/python3" in lines
+    assert "container True" in lines
+    assert "labs %s" % containers.LABS_DIR in lines
+    assert "env passed" in lines
+
+
+def test_stop_lets_the_member_shut_down_but_kill_does_not(workdir):
+    member = (
+        "import signal, sys, time\n"
+        "def bye(*_):\n"
+        "    print('clean shutdown', flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    handle = runner.start("graceful", [sys.executable, "-c", member], workdir, containers=True)
+    deadline = time.monotonic() + 20
+    while "ready" not in _log(workdir, "graceful") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.stop(handle, timeout=10)
+    assert _log(workdir, "graceful").count("clean shutdown") == 1
+
+    handle = runner.restart(handle, workdir)
+    deadline = time.monotonic() + 20
+    while _log(workdir, "graceful").count("ready") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.kill(handle)
+    assert not runner.alive(handle)
+    assert _log(workdir, "graceful").count("clean shutdown") == 1
+
+
+def test_labs_in_two_workdirs_do_not_share_containers(workdir, tmp_path_factory):
+    other = str(tmp_path_factory.mktemp("other-lab"))
+    try:
+        ports = [procs.free_port(), procs.free_port()]
+        first = _serve(workdir, ports[0])
+        second = _serve(other, ports[1])
+        assert first["container"] != second["container"]
+        for port in ports:
+            procs.wait_port("127.0.0.1", port, timeout=20)
+
+        assert containers.remove_all(workdir) == [first["container"]]
+        assert not runner.alive(first)
+        assert runner.alive(second)
+        assert _get(ports[1], "") != ""
+    finally:
+        containers.remove_all(other)
+
+
+def test_missing_image_names_the_build_script(podman, tmp_path, monkeypatch):
+    monkeypatch.setattr(containers, "IMAGE", "localhost/zdt-lab:no-such-tag")
+    with pytest.raises(containers.ImageMissing, match="tests/labs/images/build.sh"):
+        runner.start("web", ["python3", "-V"], str(tmp_path), containers=True)

@@ -1,0 +1,256 @@
+"""labctl glue for the EMQX lab: up / status / fault / down."""
+import base64
+import os
+import secrets
+import time
+
+from labcommon import procs, runner, state
+
+from emqx_lab import config, haproxy
+from emqx_lab.store import Store
+
+HOST = "127.0.0.1"
+NODE_SUFFIX = "@" + HOST
+
+
+def add_arguments(parser):
+    parser.add_argument("--blue", type=int, default=3, help="number of blue nodes")
+    parser.add_argument("--green", type=int, default=3, help="number of green nodes (defined, started on demand)")
+    parser.add_argument("--api", choices=("v5", "v4"), default="v5", help="also serve the 4.4 API with v4")
+    parser.add_argument("--containers", action="store_true", help="run members as podman containers")
+    parser.add_argument("--start-green", action="store_true", help="start the green nodes too")
+    parser.add_argument("--blue-version", default=None, help="default 5.8.6 (4.4.23 with --api v4)")
+    parser.add_argument("--green-version", default=None, help="default 5.10.4 (4.4.24 with --api v4)")
+
+
+def _mosquitto_conf(workdir, port):
+    data = os.path.join(workdir, "mosquitto") + os.sep
+    os.makedirs(data, exist_ok=True)
+    return "\n".join([
+        "listener %d %s" % (port, HOST),
+        "allow_anonymous true",
+        "persistence true",
+        "persistence_location %s" % data,
+        "autosave_interval 5",
+        "max_queued_messages 100000",
+        "max_inflight_messages 100",
+        "max_keepalive 65535",
+        "set_tcp_nodelay true",
+        "log_dest stdout",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "user %s" % _user(),
+        "",
+    ])
+
+
+def _user():
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _short(name):
+    return name.split("@", 1)[0]
+
+
+def up(args, workdir):
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    v4 = args.api == "v4"
+    blue_version = args.blue_version or ("4.4.23" if v4 else "5.8.6")
+    green_version = args.green_version or ("4.4.24" if v4 else "5.10.4")
+    creds = {
+        "username": "admin", "password": secrets.token_urlsafe(12),
+        "api_key": "lab-" + secrets.token_hex(6), "api_secret": secrets.token_urlsafe(24),
+        "viewer_api_key": "viewer-" + secrets.token_hex(6), "viewer_api_secret": secrets.token_urlsafe(24),
+        "app_id": "admin", "app_secret": secrets.token_urlsafe(16),
+        "token_secret": secrets.token_hex(32),
+    }
+    nodes = []
+    for colour, count, version in (("blue", args.blue, blue_version), ("green", args.green, green_version)):
+        for index in range(1, count + 1):
+            spec = {"name": "emqx-%s-%d%s" % (colour, index, NODE_SUFFIX), "colour": colour, "version": version,
+                    "edition": "Enterprise", "api_port": procs.free_port(), "mqtt_port": procs.free_port()}
+            if v4:
+                spec["api_v4_port"] = procs.free_port()
+            nodes.append(spec)
+    cfg = {"api": args.api, "credentials": creds, "nodes": nodes,
+           "mosquitto": {"port": procs.free_port()},
+           "lb": {"mqtt_port": procs.free_port(), "stats_port": procs.free_port(),
+                  "runtime_socket": os.path.join(workdir, "haproxy.sock"),
+                  "config": os.path.join(workdir, "haproxy.cfg")}}
+    config.save(workdir, cfg)
+    store = Store(config.db_path(workdir))
+    store.define([n["name"] for n in nodes])
+    store.close()
+
+    with open(os.path.join(workdir, "mosquitto.conf"), "w") as handle:
+        handle.write(_mosquitto_conf(workdir, cfg["mosquitto"]["port"]))
+    if v4:
+        check_path = "/api/v4/load_rebalance/availability_check"
+        basic = "%s:%s" % (creds["app_id"], creds["app_secret"])
+    else:
+        check_path = "/api/v5/load_rebalance/availability_check"
+        basic = "%s:%s" % (creds["api_key"], creds["api_secret"])
+    servers = [(_short(n["name"]), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"]) for n in nodes]
+    with open(cfg["lb"]["config"], "w") as handle:
+        handle.write(haproxy.render(cfg["lb"]["runtime_socket"], cfg["lb"]["mqtt_port"], cfg["lb"]["stats_port"],
+                                    servers, check_path, "Basic " + base64.b64encode(basic.encode()).decode()))
+
+    members = {}
+    lab_state = {"lab": "emqx", "workdir": workdir, "containers": bool(args.containers), "members": members}
+    state.save(workdir, lab_state)
+    try:
+        members["mosquitto"] = runner.start("mosquitto", ["mosquitto", "-c", os.path.join(workdir, "mosquitto.conf")],
+                                            workdir, containers=args.containers)
+        state.save(workdir, lab_state)
+        procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
+        for spec in nodes:
+            handle = {"name": _short(spec["name"]), "mode": "container" if args.containers else "process",
+                      "argv": procs.python_argv("emqx_lab.node", "--workdir", workdir, "--name", spec["name"]),
+                      "env": {}, "pid": None}
+            members[spec["name"]] = handle
+            if spec["colour"] == "blue" or args.start_green:
+                runner.restart(handle, workdir)
+            state.save(workdir, lab_state)
+        for spec in nodes:
+            if members[spec["name"]].get("pid") or members[spec["name"]].get("container"):
+                _wait_node(workdir, spec)
+        members["haproxy"] = runner.start("haproxy", ["haproxy", "-f", cfg["lb"]["config"], "-db"], workdir,
+                                          containers=args.containers)
+        state.save(workdir, lab_state)
+        procs.wait_port(HOST, cfg["lb"]["mqtt_port"], timeout=20)
+        _wait_lb(workdir, cfg, members)
+    except Exception:
+        down(workdir)
+        raise
+    return status(workdir)
+
+
+def _wait_node(workdir, spec, timeout=30.0):
+    procs.wait_port(HOST, spec["api_port"], timeout=timeout)
+    store = Store(config.db_path(workdir))
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if spec["name"] in store.running():
+                return
+            time.sleep(0.1)
+        raise TimeoutError("%s did not join the cluster" % spec["name"])
+    finally:
+        store.close()
+
+
+def _wait_lb(workdir, cfg, members, timeout=20.0):
+    """Until HAProxy's view matches the members: started nodes UP, the others DOWN."""
+    deadline = time.monotonic() + timeout
+    want = {}
+    while time.monotonic() < deadline:
+        want = {_short(n["name"]): "UP" if runner.alive(members[n["name"]]) else "DOWN" for n in cfg["nodes"]}
+        try:
+            seen = haproxy.server_states(cfg["lb"]["runtime_socket"])
+        except OSError:
+            seen = {}
+        if all(seen.get(k, "").startswith(v) for k, v in want.items()):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("HAProxy did not reach %s" % want)
+
+
+def _alive(handle):
+    return bool(handle) and (handle.get("pid") or handle.get("container")) and runner.alive(handle)
+
+
+def status(workdir):
+    workdir = os.path.abspath(workdir)
+    lab_state = state.load(workdir)
+    cfg = config.load(workdir)
+    members = lab_state["members"]
+    v4 = cfg["api"] == "v4"
+    nodes = []
+    for spec in cfg["nodes"]:
+        handle = members.get(spec["name"]) or {}
+        entry = {"name": spec["name"], "member": _short(spec["name"]), "colour": spec["colour"],
+                 "version": spec["version"], "edition": spec["edition"],
+                 "api_url": "http://%s:%d" % (HOST, spec["api_port"]), "mqtt_port": spec["mqtt_port"],
+                 "status": "running" if _alive(handle) else "stopped", "pid": handle.get("pid"),
+                 "data_dir": os.path.join(workdir, "data", spec["name"])}
+        if v4:
+            entry["api_v4_url"] = "http://%s:%d" % (HOST, spec["api_v4_port"])
+        nodes.append(entry)
+    creds = cfg["credentials"]
+    lb = cfg["lb"]
+    return {
+        "lab": "emqx", "workdir": workdir, "api": cfg["api"],
+        "containers": lab_state.get("containers", False),
+        "credentials": {k: creds[k] for k in ("api_key", "api_secret", "username", "password", "app_id",
+                                              "app_secret", "viewer_api_key", "viewer_api_secret")},
+        "nodes": nodes,
+        "lb": {"mqtt_host": HOST, "mqtt_port": lb["mqtt_port"], "runtime_socket": lb["runtime_socket"],
+               "config": lb["config"], "stats_url": "http://%s:%d/stats" % (HOST, lb["stats_port"]),
+               "backend": "emqx_mqtt", "status": "running" if _alive(members.get("haproxy")) else "stopped",
+               "pid": (members.get("haproxy") or {}).get("pid"),
+               "servers": {_short(n["name"]): n["name"] for n in cfg["nodes"]}},
+        "mosquitto": {"host": HOST, "port": cfg["mosquitto"]["port"],
+                      "status": "running" if _alive(members.get("mosquitto")) else "stopped",
+                      "pid": (members.get("mosquitto") or {}).get("pid")},
+        "logs": os.path.join(workdir, "logs"),
+    }
+
+
+def _resolve(members, name):
+    if name in members:
+        return name
+    for key, handle in members.items():
+        if handle and handle.get("name") == name:
+            return key
+    raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members))))
+
+
+def fault(action, name, workdir):
+    workdir = os.path.abspath(workdir)
+    lab_state = state.load(workdir)
+    cfg = config.load(workdir)
+    members = lab_state["members"]
+    key = _resolve(members, name)
+    handle = members[key]
+    if action == "kill":
+        if _alive(handle):
+            runner.kill(handle)
+    elif action == "stop":
+        if _alive(handle):
+            runner.stop(handle)
+    elif action in ("start", "restart"):
+        if action == "restart" and _alive(handle):
+            runner.stop(handle)
+        if not _alive(handle):
+            runner.restart(handle, workdir)
+            state.save(workdir, lab_state)
+            _wait_member(workdir, cfg, key)
+    state.save(workdir, lab_state)
+    return status(workdir)
+
+
+def _wait_member(workdir, cfg, key):
+    if key == "mosquitto":
+        procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
+    elif key == "haproxy":
+        procs.wait_port(HOST, cfg["lb"]["mqtt_port"], timeout=20)
+    else:
+        _wait_node(workdir, config.node(cfg, key))
+
+
+def down(workdir):
+    workdir = os.path.abspath(workdir)
+    try:
+        lab_state = state.load(workdir)
+    except SystemExit:
+        return
+    members = lab_state.get("members", {})
+    order = ["haproxy"] + [k for k in members if k not in ("haproxy", "mosquitto")] + ["mosquitto"]
+    for key in order:
+        handle = members.get(key)
+        if _alive(handle):
+            runner.stop(handle, timeout=10.0)

@@ -1,0 +1,258 @@
+"""One EMQX node of the lab: MQTT listener, eviction agent, evacuation and rebalance processes,
+REST API v5 (and v4 with --api v4). Run as ``python -m emqx_lab.node --workdir DIR --name NODE``."""
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import time
+
+from aiohttp import web
+
+from emqx_lab import api_v4, api_v5, config, mqtt, relay, rpc
+from emqx_lab.evacuation import Evacuation
+from emqx_lab.rebalance import Coordinator
+from emqx_lab.store import HEARTBEAT_EVERY, Store
+
+log = logging.getLogger("emqx_lab.node")
+
+
+class Node:
+    def __init__(self, workdir, name):
+        self.workdir = workdir
+        self.cfg = config.load(workdir)
+        self.spec = config.node(self.cfg, name)
+        self.name = name
+        self.version = self.spec["version"]
+        self.edition = self.spec.get("edition", "Enterprise")
+        self.data_dir = os.path.join(workdir, "data", name)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.mosquitto_host = "127.0.0.1"
+        self.mosquitto_port = self.cfg["mosquitto"]["port"]
+        self.store = Store(config.db_path(workdir))
+        self.rpc = rpc.Client(self)
+        self.conns = {}
+        self.agent = None  # {"kind", "allow_connections", "server_reference", "coordinator"}
+        self.donor = None  # this node's side of a rebalance it donates to
+        self.evacuation = None
+        self.coordinator = None
+        self.refused = 0
+        self.shutting_down = False
+        self.started_at = time.time()
+
+    # membership helpers -----------------------------------------------------------------
+    def members(self):
+        return self.store.members()
+
+    def running_nodes(self):
+        return self.store.running()
+
+    def api_port_of(self, name):
+        return config.node(self.cfg, name)["api_port"]
+
+    async def reachable(self, name, timeout=0.5):
+        """Is ``name``'s process there at all (a closed port answers at once on loopback)?"""
+        if name == self.name:
+            return True
+        try:
+            spec = config.node(self.cfg, name)
+        except KeyError:
+            return False
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", spec["api_port"]), timeout)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        return True
+
+    def available_recipients(self, candidates=None):
+        """Running nodes other than this one whose eviction agent is off (they accept load)."""
+        members = self.members()
+        names = candidates if candidates is not None else list(members)
+        return [n for n in names if n != self.name and n in members and members[n]["running"]
+                and not members[n]["agent"]]
+
+    # sessions ---------------------------------------------------------------------------
+    async def owner_alive(self, name):
+        member = self.members().get(name)
+        if member is None or not member["running"]:
+            return False
+        return await self.reachable(name)
+
+    async def adopt_session(self, client_id):
+        """A client connects here. A session whose owner is going away is discarded by that
+        owner: wait for it. A session whose owner is already gone died with it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while loop.time() < deadline:
+            owner = self.store.session(client_id)
+            if owner is None or owner["owner"] == self.name:
+                return
+            if not owner["dying"]:
+                if not await self.owner_alive(owner["owner"]) and self.store.take_dead(client_id, owner["owner"]):
+                    await mqtt.discard_session(self.mosquitto_host, self.mosquitto_port, client_id)
+                return
+            await asyncio.sleep(0.02)
+
+    async def discard_owned(self):
+        """Sessions this node holds are lost with it (they live in its memory in EMQX)."""
+        ids = self.store.mark_dying(self.name)
+
+        async def one(client_id):
+            try:
+                await mqtt.discard_session(self.mosquitto_host, self.mosquitto_port, client_id)
+            finally:
+                self.store.drop_dying(client_id)
+
+        for start in range(0, len(ids), 50):
+            await asyncio.gather(*(one(cid) for cid in ids[start:start + 50]), return_exceptions=True)
+        if ids:
+            log.info("discarded %d sessions this node owned", len(ids))
+
+    def counts(self):
+        mine = self.store.counts().get(self.name, {})
+        return {
+            "live": len(self.conns),
+            "sessions": mine.get("sessions", 0),
+            "disconnected": mine.get("disconnected", 0),
+            "subscriptions": mine.get("subscriptions", 0),
+        }
+
+    # eviction agent ---------------------------------------------------------------------
+    def enable_agent(self, kind, allow_connections, server_reference=None, coordinator=None):
+        if self.agent is not None and (self.agent["kind"] != kind or self.agent.get("coordinator") != coordinator):
+            return "eviction_agent_busy"
+        self.agent = {"kind": kind, "allow_connections": allow_connections,
+                      "server_reference": server_reference, "coordinator": coordinator}
+        return "ok"
+
+    def disable_agent(self, kind):
+        if self.agent is not None and self.agent["kind"] == kind:
+            self.agent = None
+            self.donor = None
+
+    def evict_connections(self, count):
+        victims = list(self.conns.values())[:max(0, count)]
+        reference = (self.agent or {}).get("server_reference")
+        for conn in victims:
+            conn.evict(reference)
+        return len(victims)
+
+    def evict_sessions(self, count, recipients):
+        moved = 0
+        for client_id in self.store.disconnected_sessions(self.name, count):
+            if self.store.move(client_id, self.name, random.choice(recipients)):
+                moved += 1
+        return moved
+
+    # node-local status ------------------------------------------------------------------
+    def local_status(self):
+        if self.evacuation is not None:
+            return self.evacuation.local_status()
+        if self.donor is not None:
+            return self.donor_status()
+        return {"status": "disabled"}
+
+    def donor_status(self):
+        coordinator = self.donor["coordinator"]
+        entry = (self.members().get(coordinator) or {}).get("rebalance") or {}
+        counts = self.counts()
+        out = {"status": "enabled", "process": "rebalance", "state": entry.get("state", "wait_health_check"),
+               "coordinator_node": coordinator}
+        for key in ("connection_eviction_rate", "session_eviction_rate", "connection_eviction_rpc_timeout",
+                    "session_eviction_rpc_timeout", "recipients", "connection_goal", "disconnected_session_goal"):
+            if key in entry:
+                out[key] = entry[key]
+        out["stats"] = {"initial_connected": self.donor["initial_connected"],
+                        "initial_sessions": self.donor["initial_sessions"],
+                        "current_connected": counts["live"], "current_sessions": counts["sessions"],
+                        "current_disconnected_sessions": counts["disconnected"]}
+        return out
+
+    # lifecycle --------------------------------------------------------------------------
+    async def heartbeat_loop(self):
+        while True:
+            try:
+                if self.agent is not None and self.agent["kind"] == "rebalance" and self.coordinator is None:
+                    # The donor's agent is linked to the coordinator: it goes when the coordinator goes.
+                    coordinator = self.agent.get("coordinator")
+                    if coordinator != self.name and not await self.reachable(coordinator):
+                        log.warning("rebalance coordinator %s is gone; disabling the agent", coordinator)
+                        self.disable_agent("rebalance")
+                evac = self.evacuation.global_entry() if self.evacuation else None
+                reb = self.coordinator.global_entry() if self.coordinator else None
+                self.store.heartbeat(self.name, len(self.conns), self.agent, self.local_status(), evac, reb)
+            except Exception:
+                log.exception("heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    async def start(self):
+        self.store.define([self.name])
+        await self.discard_owned()  # sessions of a previous life died with it
+        self.store.boot(self.name)
+        resumed = Evacuation.resume(self)
+        if resumed is not None:
+            print("Node evacuation is enabled. The node will not receive connections.", flush=True)
+            self.evacuation = resumed
+            resumed.launch()
+        self.mqtt_server = await asyncio.start_server(
+            lambda r, w: relay.handle_client(self, r, w), "127.0.0.1", self.spec["mqtt_port"],
+            reuse_address=True, backlog=2048)
+        self.runners = []
+        for port, app in ((self.spec["api_port"], api_v5.app(self)),
+                          (self.spec.get("api_v4_port"), api_v4.app(self) if self.spec.get("api_v4_port") else None)):
+            if app is None:
+                continue
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
+            self.runners.append(runner)
+        self.heartbeat_task = asyncio.ensure_future(self.heartbeat_loop())
+        log.info("node %s (%s) up: mqtt %s api %s", self.name, self.version, self.spec["mqtt_port"], self.spec["api_port"])
+
+    async def stop(self):
+        """Graceful stop: clients are cut, and sessions held only in this node's memory are lost."""
+        self.shutting_down = True
+        self.heartbeat_task.cancel()
+        if self.coordinator is not None:
+            await self.coordinator.abort("coordinator_stopped")
+        if self.evacuation is not None:
+            self.evacuation.cancel()
+        self.store.mark_stopped(self.name)
+        self.mqtt_server.close()
+        # Sessions are marked as going away before clients are cut, so that a client racing to
+        # another node waits for the discard instead of taking over a session that is gone.
+        dying = asyncio.ensure_future(self.discard_owned())
+        await asyncio.sleep(0.05)
+        for conn in list(self.conns.values()):
+            conn.close_abruptly()
+        await dying
+        for runner in self.runners:
+            await runner.cleanup()
+        await self.rpc.close()
+
+
+async def amain(workdir, name):
+    node = Node(workdir, name)
+    await node.start()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await node.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--name", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(amain(os.path.abspath(args.workdir), args.name))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Version-gated behaviour of a node (reference §1.6 and §2)."""
+
+
+def parse(version):
+    return tuple(int(part) for part in str(version).split("-")[0].split(".")[:3])
+
+
+def at_least(version, minimum):
+    return parse(version) >= parse(minimum)
+
+
+def is_v4(version):
+    return parse(version)[0] == 4
+
+
+def availability_check_public(version):
+    return at_least(version, "4.4.24") if is_v4(version) else at_least(version, "5.4.0")
+
+
+def connections_allowed_during_health_check(version):
+    return availability_check_public(version)
+
+
+def evacuation_waits_for_health_check(version):
+    return not is_v4(version) and at_least(version, "5.1.0")
+
+
+def has_rpc_timeouts(version):
+    return not is_v4(version) and at_least(version, "5.9.0")

@@ -1,0 +1,131 @@
+"""labctl entry points of the Kilda lab."""
+import json
+import os
+import time
+
+from labcommon import procs, runner, state
+from kilda_lab import bootstrap, catalogue
+
+
+def add_arguments(parser):
+    parser.add_argument("--env", required=True, help="colour of the topologies, northbound and grpc (blue, green)")
+    parser.add_argument("--zk", required=True, help="ZooKeeper connect string (host:port,...)")
+    parser.add_argument("--prefix", default="/kilda", help="Kilda's chroot (must exist unless --bootstrap)")
+    parser.add_argument("--regions", default="", help="comma-separated Floodlight regions to run (e.g. 1,2,1.stats)")
+    parser.add_argument("--no-topologies", action="store_true", help="run only the Floodlight regions")
+    parser.add_argument("--no-services", action="store_true", help="do not run northbound and grpc")
+    parser.add_argument("--run-id-apps", action="store_true", help="also run the server42 apps and func_test")
+    parser.add_argument("--bootstrap", action="store_true", help="create chroot and nodes like Kilda's ZK container")
+    parser.add_argument("--build-version", default=catalogue.DEFAULT_BUILD_VERSION, help="value used by --bootstrap")
+    parser.add_argument("--hang", action="append", default=[], help="component (or component@env) that hangs")
+    parser.add_argument("--drain-ms", type=int, default=200, help="longest in-flight operation a hub drains")
+    parser.add_argument("--containers", action="store_true", help="run each member in a podman container")
+    parser.add_argument("--timeout", type=float, default=60.0)
+
+
+def _members(args):
+    regions = [r for r in args.regions.split(",") if r]
+    members = {}
+    if not args.no_topologies:
+        members["topologies-%s" % args.env] = ["%s:%s:topology" % (n, args.env) for n in catalogue.TOPOLOGIES]
+    if not args.no_services:
+        for name in catalogue.VERSION_ONLY_BY_COLOUR:
+            members["%s-%s" % (name, args.env)] = ["%s:%s:version" % (name, args.env)]
+    for region in regions:
+        members["floodlight-%s" % region] = ["floodlight:%s:floodlight" % region]
+    if args.run_id_apps:
+        members["run-id-apps"] = ["%s:%s:version" % item for item in catalogue.RUN_ID_APPS.items()]
+    return members, regions
+
+
+def up(args, workdir):
+    workdir = os.path.abspath(workdir)
+    members, regions = _members(args)
+    hang_dir = os.path.join(workdir, "hang")
+    report_dir = os.path.join(workdir, "sim")
+    os.makedirs(hang_dir, exist_ok=True)
+    os.makedirs(report_dir, exist_ok=True)
+    for name in args.hang:
+        open(os.path.join(hang_dir, name), "w").close()
+    if args.bootstrap:
+        bootstrap.bootstrap(args.zk, args.prefix, args.env, regions, args.build_version, args.run_id_apps)
+    data = {"lab": "kilda", "workdir": workdir, "env": args.env, "zk": args.zk, "prefix": args.prefix,
+            "regions": regions, "hang_dir": hang_dir, "report_dir": report_dir, "members": {}}
+    for name, components in sorted(members.items()):
+        report = os.path.join(report_dir, "%s.json" % name)
+        argv = procs.python_argv("kilda_lab.sim", "--zk", args.zk, "--prefix", args.prefix, "--member", name,
+                                 "--report", report, "--hang-dir", hang_dir, "--drain-ms", args.drain_ms,
+                                 *sum((["--component", c] for c in components), []))
+        handle = runner.start(name, argv, workdir, containers=args.containers)
+        handle["report"] = report
+        data["members"][name] = handle
+        state.save(workdir, data)
+    for handle in data["members"].values():
+        _wait_ready(handle, args.timeout)
+    return status(workdir)
+
+
+def _wait_ready(handle, timeout):
+    ready = handle["report"] + ".ready"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(ready):
+            return
+        if not runner.alive(handle):
+            raise SystemExit("kilda lab: member %s died during start-up (see logs/%s.log)" % (handle["name"], handle["name"]))
+        time.sleep(0.05)
+    raise SystemExit("kilda lab: member %s not ready within %.0fs" % (handle["name"], timeout))
+
+
+def _read_report(handle):
+    try:
+        with open(handle["report"]) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def status(workdir):
+    data = state.load(workdir)
+    members = []
+    for name, handle in sorted(data["members"].items()):
+        report = _read_report(handle)
+        members.append({"name": name, "alive": runner.alive(handle), "runner": handle.get("mode"),
+                        "components": report["components"] if report else []})
+    return {"lab": "kilda", "workdir": data["workdir"], "env": data["env"], "zk": data["zk"],
+            "prefix": data["prefix"], "regions": data["regions"], "hang_dir": data["hang_dir"], "members": members}
+
+
+def fault(action, name, workdir):
+    data = state.load(workdir)
+    handle = data["members"].get(name)
+    if handle is None:
+        raise SystemExit("kilda lab: no member %r (members: %s)" % (name, ", ".join(sorted(data["members"]))))
+    if action == "kill":
+        runner.kill(handle)
+    elif action == "stop":
+        runner.stop(handle)
+    else:
+        if action == "restart" or runner.alive(handle):
+            runner.stop(handle)
+        try:
+            os.unlink(handle["report"] + ".ready")
+        except FileNotFoundError:
+            pass
+        data["members"][name] = runner.restart(handle, workdir)
+        state.save(workdir, data)
+        _wait_ready(data["members"][name], 60.0)
+    out = status(workdir)
+    out["fault"] = {"action": action, "target": name}
+    return out
+
+
+def down(workdir):
+    data = state.load(workdir)
+    handles = list(data.get("members", {}).values())
+    for handle in handles:
+        runner.stop(handle, timeout=5.0)
+    if any(h.get("mode") == "container" for h in handles):
+        from labcommon import containers
+
+        containers.remove_all(data["workdir"])

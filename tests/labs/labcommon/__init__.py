@@ -1,0 +1,1 @@
+"""Shared machinery of the test labs: process supervision, ports, state files."""

@@ -1,0 +1,64 @@
+"""Argument parsing and dispatch for ``labctl``."""
+import argparse
+import importlib
+import json
+import sys
+
+from labcommon import state
+
+LABS = ("emqx", "zookeeper", "kilda", "xenon", "k8s")
+
+
+def _lab_module(name):
+    try:
+        return importlib.import_module("%s_lab" % name)
+    except ImportError as exc:
+        raise SystemExit("labctl: lab %r is not available here (%s)" % (name, exc))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="labctl", description="Start, describe, fault and stop test labs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start a lab and print its JSON description")
+    up_sub = up.add_subparsers(dest="lab", required=True)
+    for name in LABS:
+        lab_parser = up_sub.add_parser(name)
+        lab_parser.add_argument("--workdir", required=True)
+        try:
+            module = importlib.import_module("%s_lab" % name)
+        except ImportError:
+            continue
+        module.add_arguments(lab_parser)
+
+    for name in ("status", "down"):
+        p = sub.add_parser(name)
+        p.add_argument("--workdir", required=True)
+
+    fault = sub.add_parser("fault", help="inject a fault into a running lab")
+    fault.add_argument("action", choices=("kill", "restart", "stop", "start"))
+    fault.add_argument("target", help="name of a lab member, as listed by status")
+    fault.add_argument("--workdir", required=True)
+    return parser
+
+
+def main(argv):
+    args = build_parser().parse_args(argv)
+    if args.command == "up":
+        if state.exists(args.workdir):
+            raise SystemExit("labctl: %s already holds a lab; run 'labctl down' first" % args.workdir)
+        description = _lab_module(args.lab).up(args, args.workdir)
+    else:
+        lab = state.load(args.workdir).get("lab")
+        module = _lab_module(lab)
+        if args.command == "status":
+            description = module.status(args.workdir)
+        elif args.command == "fault":
+            description = module.fault(args.action, args.target, args.workdir)
+        else:
+            module.down(args.workdir)
+            state.remove(args.workdir)
+            return 0
+    json.dump(description, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0

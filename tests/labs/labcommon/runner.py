@@ -1,0 +1,60 @@
+"""Lab members (servers, proxies, simulators) run either as local processes or as podman
+containers with host networking. Labs only talk to this module, so switching a lab to
+containers is one flag. A member handle is a plain dict stored in the lab state:
+
+    {"name": ..., "argv": [...], "env": {...}, "mode": "process"|"container", "pid": N | "container": "..."}
+
+Container mode lives in labcommon.containers (image build + podman run); process mode uses
+labcommon.procs.
+"""
+import signal
+
+from labcommon import procs
+
+
+def start(name, argv, workdir, env=None, containers=False):
+    """Start one member and return its handle (argv/env are kept so it can be restarted)."""
+    handle = {"name": name, "argv": list(argv), "env": dict(env or {}), "mode": "container" if containers else "process"}
+    return restart(handle, workdir)
+
+
+def restart(handle, workdir):
+    """(Re)start a member from its handle, e.g. after kill; returns the updated handle."""
+    if handle["mode"] == "container":
+        from labcommon import containers
+
+        handle["container"] = containers.run(handle["name"], handle["argv"], workdir, env=handle["env"])
+        handle["pid"] = None
+    else:
+        env = procs.labs_env()
+        env.update(handle["env"])
+        handle["pid"] = procs.spawn(handle["name"], handle["argv"], workdir, env=env)
+    return handle
+
+
+def alive(handle):
+    if handle.get("mode") == "container":
+        from labcommon import containers
+
+        return containers.alive(handle["container"])
+    return procs.alive(handle.get("pid"))
+
+
+def stop(handle, timeout=10.0):
+    """Graceful stop (SIGTERM, then SIGKILL after ``timeout``)."""
+    if handle.get("mode") == "container":
+        from labcommon import containers
+
+        containers.stop(handle["container"], timeout=timeout)
+    else:
+        procs.stop(handle.get("pid"), signal.SIGTERM, timeout=timeout)
+
+
+def kill(handle):
+    """Abrupt death: kill -9, no clean-up runs in the member."""
+    if handle.get("mode") == "container":
+        from labcommon import containers
+
+        containers.kill(handle["container"])
+    else:
+        procs.kill9(handle.get("pid"))

@@ -1,0 +1,129 @@
+"""labctl entry points of the ZooKeeper lab."""
+import os
+import time
+
+from labcommon import procs, runner, state
+from zookeeper_lab import config, fourletter
+
+HOST = "127.0.0.1"
+
+
+def add_arguments(parser):
+    parser.add_argument("--servers", type=int, default=3, help="ensemble size (1, 3 or 5)")
+    parser.add_argument("--containers", action="store_true", help="run each server in a podman container")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a quorum")
+
+
+def up(args, workdir):
+    if args.servers < 1 or args.servers > 7:
+        raise SystemExit("zookeeper lab: --servers must be between 1 and 7")
+    workdir = os.path.abspath(workdir)
+    ports = {
+        sid: {"client": procs.free_port(), "peer": procs.free_port(), "election": procs.free_port()}
+        for sid in range(1, args.servers + 1)
+    }
+    members = {}
+    data = {"lab": "zookeeper", "workdir": workdir, "servers": ports, "members": members}
+    state.save(workdir, _jsonable(data))
+    for sid in sorted(ports):
+        cfg = config.write_member(workdir, sid, ports)
+        argv = config.server_argv(cfg, os.path.join(workdir, "logs"))
+        members["zk%d" % sid] = runner.start("zk%d" % sid, argv, workdir, containers=args.containers)
+        state.save(workdir, _jsonable(data))
+    wait_quorum(data, args.timeout)
+    return status(workdir)
+
+
+def _jsonable(data):
+    out = dict(data)
+    out["servers"] = {str(k): v for k, v in data["servers"].items()}
+    return out
+
+
+def _servers(data):
+    return {int(k): v for k, v in data["servers"].items()}
+
+
+def modes(data):
+    """name -> mode reported by srvr (None when down)."""
+    return {"zk%d" % sid: fourletter.mode(HOST, p["client"]) for sid, p in sorted(_servers(data).items())}
+
+
+def wait_quorum(data, timeout):
+    """Until every running member serves and exactly one is leader (or standalone)."""
+    deadline = time.monotonic() + timeout
+    seen = {}
+    while time.monotonic() < deadline:
+        seen = {name: mode for name, mode in modes(data).items() if runner.alive(data["members"][name])}
+        running = [m for m in seen.values()]
+        serving = [m for m in running if m]
+        leaders = [m for m in serving if m in ("leader", "standalone")]
+        if running and len(serving) == len(running) and len(leaders) == 1:
+            return seen
+        time.sleep(0.2)
+    raise SystemExit("zookeeper lab: no quorum within %.0fs (modes: %s); see %s/logs"
+                     % (timeout, seen, data.get("workdir")))
+
+
+def leader(data):
+    for name, mode in modes(data).items():
+        if mode in ("leader", "standalone"):
+            return name
+    return None
+
+
+def status(workdir):
+    data = state.load(workdir)
+    servers = _servers(data)
+    current = modes(data)
+    members = []
+    for sid, p in sorted(servers.items()):
+        name = "zk%d" % sid
+        handle = data["members"].get(name, {})
+        members.append({
+            "name": name, "id": sid, "host": HOST, "port": p["client"], "peer_port": p["peer"],
+            "election_port": p["election"], "mode": current[name], "alive": runner.alive(handle) if handle else False,
+            "runner": handle.get("mode"),
+        })
+    return {
+        "lab": "zookeeper",
+        "workdir": data["workdir"],
+        "hosts": ",".join("%s:%d" % (HOST, p["client"]) for _, p in sorted(servers.items())),
+        "servers": members,
+        "leader": next((m["name"] for m in members if m["mode"] in ("leader", "standalone")), None),
+        "zkcli": "/usr/share/zookeeper/bin/zkCli.sh",
+    }
+
+
+def fault(action, name, workdir):
+    data = state.load(workdir)
+    target = leader(data) if name == "leader" else name
+    if target is None:
+        raise SystemExit("zookeeper lab: no leader right now")
+    handle = data["members"].get(target)
+    if handle is None:
+        raise SystemExit("zookeeper lab: no member %r (members: %s, or 'leader')" % (name, ", ".join(sorted(data["members"]))))
+    if action == "kill":
+        runner.kill(handle)
+    elif action == "stop":
+        runner.stop(handle)
+    elif action in ("start", "restart"):
+        if action == "restart" or runner.alive(handle):
+            runner.stop(handle)
+        data["members"][target] = runner.restart(handle, workdir)
+        state.save(workdir, data)
+        wait_quorum(data, 60.0)
+    out = status(workdir)
+    out["fault"] = {"action": action, "target": target, "requested": name}
+    return out
+
+
+def down(workdir):
+    data = state.load(workdir)
+    handles = list(data.get("members", {}).values())
+    for handle in handles:
+        runner.stop(handle, timeout=5.0)
+    if any(h.get("mode") == "container" for h in handles):
+        from labcommon import containers
+
+        containers.remove_all(data["workdir"])

@@ -1,0 +1,139 @@
+import pytest
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
+    ValidationError,
+    WaitTimeout,
+    ZdtError,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import signal
+from fakezk import FakeZk
+
+BLUE = ["network", "flowhs", "stats"]
+
+
+def blue(signal_value="START", version="v1"):
+    nodes = {}
+    for name in BLUE:
+        base = "/kilda/%s/blue" % name
+        nodes.update({base + "/signal": signal_value, base + "/state": "3", base + "/expected_state": "3",
+                      base + "/build-version": version})
+    return FakeZk(nodes)
+
+
+def params(**kw):
+    out = dict(prefix="/kilda", targets=[{"component": n, "env": "blue"} for n in BLUE], signal=None,
+               build_version=None, create_missing=False, wait=False, wait_timeout=5, poll_interval=0.01)
+    out.update(kw)
+    return out
+
+
+def test_flip_writes_every_target_in_one_transaction():
+    zk = blue()
+    result = signal.run(zk, params(signal="SHUTDOWN"), check_mode=False)
+    assert result["changed"] and zk.commits == 1
+    assert [zk.value("/kilda/%s/blue/signal" % n) for n in BLUE] == ["SHUTDOWN"] * 3
+    assert all(t["before"]["signal"] == "START" and t["after"]["signal"] == "SHUTDOWN" for t in result["targets"])
+
+
+def test_second_run_changes_nothing():
+    zk = blue()
+    signal.run(zk, params(signal="SHUTDOWN", build_version="v2"), check_mode=False)
+    again = signal.run(zk, params(signal="SHUTDOWN", build_version="v2"), check_mode=False)
+    assert not again["changed"] and again["operations"] == [] and zk.commits == 1
+
+
+def test_check_mode_predicts_and_writes_nothing():
+    zk = blue()
+    before = dict(zk.nodes)
+    result = signal.run(zk, params(signal="SHUTDOWN", wait=True), check_mode=True)
+    assert result["changed"] and zk.commits == 0 and zk.nodes == before
+    assert result["targets"][0]["after"]["signal"] == "SHUTDOWN"
+    assert "/kilda/network/blue/signal = START" in result["diff"]["before"]
+    assert "/kilda/network/blue/signal = SHUTDOWN" in result["diff"]["after"]
+    assert result["waited_for"] == []
+
+
+def test_missing_nodes_are_not_created_implicitly_and_nothing_is_written():
+    zk = blue()
+    targets = [{"component": "network", "env": "blue"}, {"component": "network", "env": "green"}]
+    with pytest.raises(ValidationError) as err:
+        signal.run(zk, params(targets=targets, signal="SHUTDOWN"), check_mode=False)
+    assert "/kilda/network/green/signal" in str(err.value) and "create_missing" in str(err.value)
+    assert zk.value("/kilda/network/blue/signal") == "START" and zk.commits == 0
+
+
+def test_create_missing_presets_an_undeployed_colour_with_parents_first():
+    zk = FakeZk({"/kilda/network/blue/signal": "START"})
+    targets = [{"component": "network", "env": "green"}, {"component": "history", "env": "green"}]
+    result = signal.run(zk, params(targets=targets, signal="SHUTDOWN", build_version="v2", create_missing=True),
+                        check_mode=False)
+    paths = [o["path"] for o in result["operations"]]
+    assert paths.index("/kilda/history") < paths.index("/kilda/history/green") < paths.index("/kilda/history/green/signal")
+    assert "/kilda/network" not in paths  # existing parents are left alone
+    assert zk.value("/kilda/history/green/build-version") == "v2"
+    assert zk.value("/kilda/history/green/state") is None  # only what was asked for
+
+
+def test_signal_alone_never_creates_build_version():
+    zk = FakeZk({"/kilda/x": ""})
+    signal.run(zk, params(targets=[{"component": "network", "env": "green"}], signal="SHUTDOWN", create_missing=True),
+               check_mode=False)
+    assert zk.value("/kilda/network/green/signal") == "SHUTDOWN"
+    assert zk.value("/kilda/network/green/build-version") is None
+
+
+def test_empty_build_version_is_refused_before_anything_is_read():
+    zk = blue()
+    with pytest.raises(ValidationError):
+        signal.run(zk, params(build_version="", create_missing=True), check_mode=False)
+    assert zk.commits == 0
+
+
+def test_a_concurrent_write_aborts_the_whole_batch_and_is_replanned():
+    zk = blue()
+    # Someone else flips stats between our read and our commit: our multi must fail entirely
+    # (no half-applied flip), then succeed on a fresh read without clobbering anything.
+    zk.before_commit = lambda fake: fake.put("/kilda/stats/blue/signal", "SHUTDOWN")
+    result = signal.run(zk, params(signal="SHUTDOWN"), check_mode=False)
+    assert result["commit_attempts"] == 2 and zk.commits == 2
+    assert [zk.value("/kilda/%s/blue/signal" % n) for n in BLUE] == ["SHUTDOWN"] * 3
+    assert [o["path"] for o in result["operations"]] == ["/kilda/network/blue/signal", "/kilda/flowhs/blue/signal",
+                                                        "/kilda/stats/blue/signal"]
+
+
+def test_persistent_conflicts_give_up_with_a_named_error():
+    zk = blue()
+
+    def always_race(fake):
+        fake.put("/kilda/network/blue/build-version", "other")
+        fake.before_commit = always_race
+
+    zk.before_commit = always_race
+    with pytest.raises(ZdtError, match="could not commit"):
+        signal.run(zk, params(build_version="v2"), check_mode=False)
+
+
+def test_wait_timeout_names_every_pending_component_with_values():
+    zk = blue()
+    zk.put("/kilda/flowhs/blue/state", "2")
+    with pytest.raises(WaitTimeout) as err:
+        signal.run(zk, params(signal="START", wait=True, wait_timeout=0.2), check_mode=False)
+    text = str(err.value)
+    assert "flowhs/blue" in text and "state=2" in text and "expected_state=3" in text
+    assert "network/blue" not in text.split("Still pending")[1]
+    assert err.value.details["changed"] is False
+    assert [p["component"] for p in err.value.last] == ["flowhs"]
+
+
+def test_version_only_components_are_not_waited_for():
+    zk = FakeZk({"/kilda/northbound/green/signal": "", "/kilda/northbound/green/build-version": "v1"})
+    result = signal.run(zk, params(targets=[{"component": "northbound", "env": "green"}], signal="START", wait=True),
+                        check_mode=False)
+    assert result["waited_for"] == [] and result["changed"]
+
+
+def test_shutdown_wait_accepts_an_undeployed_colour():
+    zk = FakeZk({"/kilda/network/green/signal": "START"})
+    result = signal.run(zk, params(targets=[{"component": "network", "env": "green"}], signal="SHUTDOWN", wait=True),
+                        check_mode=False)
+    assert result["waited_for"] == ["network/green"] and result["settled"][0]["state"] is None
