@@ -18,6 +18,9 @@ except ImportError:
 V5 = "v5"
 V4 = "v4"
 
+# Tests swap in an httpx.MockTransport here to run whole modules without a network.
+DEFAULT_TRANSPORT = None
+
 
 def emqx_error_parser(response):
     """EMQX 5 errors are {"code": "UPPER_SNAKE", "message": "..."}; 4.4 uses numeric codes."""
@@ -67,7 +70,7 @@ class EmqxClient:
             validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"),
             client_cert=params.get("client_cert"), client_key=params.get("client_key"),
             timeout=params.get("request_timeout") or 30, error_parser=emqx_error_parser, secrets=secrets,
-            transport=transport,
+            transport=transport if transport is not None else DEFAULT_TRANSPORT,
         )
         if sleep is not None:
             kwargs["sleep"] = sleep

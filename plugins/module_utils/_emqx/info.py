@@ -62,11 +62,10 @@ class ClusterInfo:
             client.version = self.client.version
             if self.client.token:
                 client.http.set_bearer(self.client.token)
-            client.call("GET", "/load_rebalance/availability_check")
-            return "available"
+            # 503 is the answer a health check acts on, not a transient error to retry.
+            response = client.http.request("GET", client.prefix + "/load_rebalance/availability_check", ok=(200, 503))
+            return "available" if response.status == 200 else "unavailable"
         except ApiError as exc:
-            if exc.status == 503:
-                return "unavailable"
             return "error: %s" % exc.msg
         finally:
             client.close()

@@ -65,6 +65,7 @@ def test_leader_kills_at_random_moments_of_playbook_flips(healthy, blue, prefix,
         time.sleep(rng.uniform(0.3, 1.2))  # somewhere in module start-up, commit or wait
         healthy.fault("kill", "leader")
         out, err = proc.communicate(timeout=120)
+        assert out.strip(), err
         result = json.loads(out)["plays"][0]["tasks"][0]["hosts"]["localhost"]
         assert not result.get("failed"), result.get("msg")
         assert_one_transaction(signal_stats(zk, prefix, items), flip)

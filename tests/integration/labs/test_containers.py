@@ -3,10 +3,12 @@
 Needs podman and the lab image (``make images`` / tests/labs/images/build.sh). Only a machine
 without podman skips these tests; a missing image is a failure, with the command that fixes it.
 """
+import importlib.util
 import os
 import socket
 import sys
 import time
+import tomllib
 import urllib.request
 import warnings
 
@@ -162,3 +164,58 @@ def test_missing_image_names_the_build_script(podman, tmp_path, monkeypatch):
     monkeypatch.setattr(containers, "IMAGE", "localhost/zdt-lab:no-such-tag")
     with pytest.raises(containers.ImageMissing, match="tests/labs/images/build.sh"):
         runner.start("web", ["python3", "-V"], str(tmp_path), containers=True)
+
+
+def _image_tool(name):
+    # build.sh's helpers are scripts beside the Containerfile, not a package.
+    path = os.path.join(containers.LABS_DIR, "images", "%s.py" % name)
+    spec = importlib.util.spec_from_file_location("zdt_images_%s" % name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_takes_the_debian_mirror_from_the_hosts_apt_sources(tmp_path):
+    apt_mirror = _image_tool("apt_mirror")
+    sources = tmp_path / "etc" / "apt" / "sources.list.d"
+    sources.mkdir(parents=True)
+    (sources / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\nComponents: main\n\n"
+        "Types: deb deb-src\n# comment\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main contrib\n"
+    )
+    (sources / "other.list.disabled").write_text("deb http://elsewhere.invalid/debian bookworm main\n")
+    assert apt_mirror.choose(apt_mirror.entries(str(tmp_path)), "bookworm") == "http://mirror.invalid/debian"
+
+    (sources / "debian.sources").unlink()
+    (tmp_path / "etc" / "apt" / "sources.list").write_text(
+        "deb [signed-by=/k.gpg] https://one.invalid/debian trixie main # newer host\n"
+        "deb http://two.invalid/debian-security trixie-security main\n"
+    )
+    # A host on another release still names a mirror that serves bookworm.
+    assert apt_mirror.choose(apt_mirror.entries(str(tmp_path)), "bookworm") == "https://one.invalid/debian"
+    assert apt_mirror.main(["bookworm", "--root", str(tmp_path / "nothing")]) == 1
+
+
+def test_containers_conf_gets_the_lab_settings_and_keeps_the_others(tmp_path):
+    conf = _image_tool("containers_conf")
+    path = tmp_path / "containers.conf"
+    path.write_text(
+        "# site settings\n[containers]\nlog_size_max = 100\ndefault_ulimits = [\n  \"nofile=1024:2048\",\n]\n\n"
+        "[engine]\nruntime = \"crun\"\n\n[engine.runtimes]\nrunc = [\"/usr/sbin/runc\"]\n"
+    )
+    assert conf.main([str(path)]) == 0
+    parsed = tomllib.loads(path.read_text())
+    assert parsed["containers"] == {"log_size_max": 100, "default_ulimits": []}
+    assert parsed["engine"]["runtime"] == "runc"
+    assert parsed["engine"]["cgroup_manager"] == "cgroupfs"
+    assert parsed["engine"]["runtimes"] == {"runc": ["/usr/sbin/runc"]}
+    assert path.read_text().startswith("# site settings\n")
+
+    first = path.read_text()
+    assert conf.main([str(path)]) == 0
+    assert path.read_text() == first
+
+    missing = tmp_path / "new" / "containers.conf"
+    assert conf.main([str(missing)]) == 0
+    assert conf.satisfied(tomllib.loads(missing.read_text()))

@@ -69,6 +69,7 @@ class Evacuation:
         node.enable_agent("evacuation", allow, evac.opts.get("server_reference"))
         evac._persist()
         node.evacuation = evac
+        node.publish()
         evac.launch()
         return "ok"
 
@@ -85,22 +86,27 @@ class Evacuation:
             os.unlink(self._path(self.node))
         except FileNotFoundError:
             pass
-        self.node.disable_agent("evacuation")
         self.node.evacuation = None
+        self.node.disable_agent("evacuation")
+        self.node.publish()
 
     # the state machine ------------------------------------------------------------------
+    def _enter(self, state):
+        self.state = state
+        self.node.publish()
+
     async def _run(self):
         try:
             if self.state == "waiting_health_check":
                 await asyncio.sleep(self.opts["wait_health_check"])
                 self.node.agent["allow_connections"] = False
-                self.state = "evicting_conns"
+                self._enter("evicting_conns")
             await self._evict_conns()
-            self.state = "waiting_takeover"
+            self._enter("waiting_takeover")
             await asyncio.sleep(self.opts["wait_takeover"])
-            self.state = "evicting_sessions"
+            self._enter("evicting_sessions")
             await self._evict_sessions()
-            self.state = "prohibiting"
+            self._enter("prohibiting")
             log.info("evacuation of %s reached prohibiting", self.node.name)
         except asyncio.CancelledError:
             raise

@@ -153,12 +153,22 @@ def disconnect_v5(reason, server_reference=None):
     return packet(DISCONNECT, bytes([reason]) + _props_block(server_reference))
 
 
-def connect_packet(client_id, clean_start=True, session_expiry=0, keepalive=30):
-    """An MQTT 5 CONNECT (used by the lab itself, e.g. to discard a session in mosquitto)."""
-    props = bytes([PROP_SESSION_EXPIRY]) + struct.pack("!I", session_expiry)
-    body = _utf8("MQTT") + bytes([5, 0x02 if clean_start else 0]) + struct.pack("!H", keepalive)
-    body += encode_varint(len(props)) + props + _utf8(client_id)
-    return packet(CONNECT, body)
+def connect_packet(client_id, clean_start=True, session_expiry=0, keepalive=30, level=5):
+    """A CONNECT (MQTT 5 by default; level 4 = 3.1.1), e.g. to discard a session in mosquitto."""
+    body = _utf8("MQTT") + bytes([level, 0x02 if clean_start else 0]) + struct.pack("!H", keepalive)
+    if level == 5:
+        props = bytes([PROP_SESSION_EXPIRY]) + struct.pack("!I", session_expiry)
+        body += encode_varint(len(props)) + props
+    return packet(CONNECT, body + _utf8(client_id))
+
+
+def parse_connack_properties(raw):
+    """Properties of an MQTT 5 CONNACK ({} when there are none)."""
+    _, pos = decode_varint(raw, 1)
+    if pos + 2 >= len(raw):
+        return {}
+    props, _ = parse_properties(raw, pos + 2)
+    return props
 
 
 async def discard_session(host, port, client_id, timeout=5.0):

@@ -126,12 +126,14 @@ class Node:
             return "eviction_agent_busy"
         self.agent = {"kind": kind, "allow_connections": allow_connections,
                       "server_reference": server_reference, "coordinator": coordinator}
+        self.publish()
         return "ok"
 
     def disable_agent(self, kind):
         if self.agent is not None and self.agent["kind"] == kind:
             self.agent = None
             self.donor = None
+            self.publish()
 
     def evict_connections(self, count):
         victims = list(self.conns.values())[:max(0, count)]
@@ -171,6 +173,14 @@ class Node:
                         "current_disconnected_sessions": counts["disconnected"]}
         return out
 
+    def publish(self):
+        """Write this node's view to the shared store now (other nodes read it from there)."""
+        if self.shutting_down:
+            return
+        evac = self.evacuation.global_entry() if self.evacuation else None
+        reb = self.coordinator.global_entry() if self.coordinator else None
+        self.store.heartbeat(self.name, len(self.conns), self.agent, self.local_status(), evac, reb)
+
     # lifecycle --------------------------------------------------------------------------
     async def heartbeat_loop(self):
         while True:
@@ -181,9 +191,7 @@ class Node:
                     if coordinator != self.name and not await self.reachable(coordinator):
                         log.warning("rebalance coordinator %s is gone; disabling the agent", coordinator)
                         self.disable_agent("rebalance")
-                evac = self.evacuation.global_entry() if self.evacuation else None
-                reb = self.coordinator.global_entry() if self.coordinator else None
-                self.store.heartbeat(self.name, len(self.conns), self.agent, self.local_status(), evac, reb)
+                self.publish()
             except Exception:
                 log.exception("heartbeat failed")
             await asyncio.sleep(HEARTBEAT_EVERY)

@@ -75,6 +75,7 @@ class Coordinator:
                 raise RpcError(node.name, "{error,{%s,%s}}" % (donor, result or "nodedown"))
             enabled.append(donor)
         node.coordinator = coordinator
+        node.publish()
         coordinator.task = asyncio.ensure_future(coordinator._run())
         return "ok"
 
@@ -96,6 +97,7 @@ class Coordinator:
             await self._disable(donor)
         if self.node.coordinator is self:
             self.node.coordinator = None
+            self.node.publish()
 
     async def _disable(self, name):
         try:
@@ -125,17 +127,21 @@ class Coordinator:
                 return
             await asyncio.sleep(min(1.0, left))
 
+    def _enter(self, state):
+        self.state = state
+        self.node.publish()
+
     async def _run(self):
         try:
             await self._sleep(self.opts["wait_health_check"])
             for donor in self.donors:
                 await self.node.rpc.call(donor, "agent_enable", coordinator=self.node.name, allow_connections=False)
-            self.state = "evicting_conns"
+            self._enter("evicting_conns")
             await self._evict("live", "connection_goal", "donor_conn_avg", "abs_conn_threshold",
                               "rel_conn_threshold", "conn_evict_rate", "evict_conns", "conn_evict_rpc_timeout")
-            self.state = "wait_takeover"
+            self._enter("wait_takeover")
             await self._sleep(self.opts["wait_takeover"])
-            self.state = "evicting_sessions"
+            self._enter("evicting_sessions")
             await self._evict("disconnected", "disconnected_session_goal", "donor_sess_avg", "abs_sess_threshold",
                               "rel_sess_threshold", "sess_evict_rate", "evict_sessions", "sess_evict_rpc_timeout")
             log.info("rebalance finished")

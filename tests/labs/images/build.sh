@@ -52,8 +52,14 @@ else
     command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
     MIRROR="$(python3 "$HERE/apt_mirror.py" "$SUITE")" || die "no Debian mirror found in the host's apt sources"
     ROOTFS_PARENT="$(mktemp -d "${TMPDIR:-/var/tmp}/zdt-rootfs.XXXXXX")"
-    trap 'rm -rf "$ROOTFS_PARENT"' EXIT
     ROOTFS="$ROOTFS_PARENT/rootfs"
+    # A failed debootstrap can leave /proc (or bind-mounted device nodes) mounted in the tree:
+    # unmount them and never let rm cross into another file system.
+    drop_rootfs() {
+        awk -v root="$ROOTFS/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l || true
+        rm -rf --one-file-system "$ROOTFS_PARENT"
+    }
+    trap drop_rootfs EXIT
 
     t0="$(now)"
     say "debootstrap $SUITE from $MIRROR"
@@ -66,13 +72,14 @@ else
            "$ROOTFS"/var/log/* "$ROOTFS"/debootstrap
     say "debootstrap done in $(took "$t0")s"
 
+    OLD_BASE_ID="$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)"
     t0="$(now)"
     tar --numeric-owner -C "$ROOTFS" -c . | podman import \
         --change 'ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD=["/bin/bash"]' \
         --message "debootstrap --variant=minbase $SUITE" \
         - "$BASE_IMAGE" >/dev/null
-    rm -rf "$ROOTFS_PARENT"
+    drop_rootfs
     trap - EXIT
     say "imported $BASE_IMAGE in $(took "$t0")s"
 fi
@@ -107,6 +114,11 @@ else
         test -d /usr/share/zookeeper' \
         || die "$LAB_IMAGE was built but lacks what the labs need"
     say "checked $LAB_IMAGE in $(took "$t0")s"
+fi
+
+# A base replaced by --force is nameless now; it can go once no image is built on it any more.
+if [ -n "${OLD_BASE_ID:-}" ] && [ "$OLD_BASE_ID" != "$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")" ]; then
+    podman rmi "$OLD_BASE_ID" >/dev/null 2>&1 || true
 fi
 
 say "$(podman image inspect --format '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%s is %.0f MB", "'"$LAB_IMAGE"'", $1 / 1e6 }')"

@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""Desired state "every matching blue document of each factory is on green", reached with one
+MigrationTaskService task per factory, created on green.
+
+Delta passes: Xenon ignores ``latestSourceUpdateTimeMicros`` in a first-run POST, so a delta is a
+``documentUpdateTimeMicros > high-water mark`` clause in the task's querySpec. The high-water mark
+is the largest ``latestSourceUpdateTimeMicros`` of the FINISHED tasks this module created earlier
+for the same (groups, factories, transformation, query); they are found on green by their
+selfLink ``zdt-<key>-<micros>``. A COUNT query on blue first tells how much is left, so a run with
+nothing to move creates no task and reports ``changed: false``.
+
+Re-sending documents that already exist on green fails with 409 unless the destination factory is
+IDEMPOTENT_POST; when the user does not choose migration_options, DELETE_AFTER is added for
+non-idempotent destination factories so re-runs after a failed pass are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
+    ApiError,
+    TerminalFailure,
+    ValidationError,
+    WaitTimeout,
+    ZdtError,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon import groups, queries, reads
+
+TASK_PREFIX = "zdt-"
+MIN_EXPIRATION_SECONDS = 86400
+ASSUMED_DOCS_PER_SECOND = 100.0
+
+
+def normalize_factories(factories):
+    """[str | {source, destination}] -> [{source, destination}], validated."""
+    if not factories:
+        raise ValidationError("factories must list at least one factory link, e.g. /core/examples")
+    out = []
+    for item in factories:
+        if isinstance(item, str):
+            pair = {"source": item, "destination": item}
+        elif isinstance(item, dict) and item.get("source"):
+            pair = {"source": item["source"], "destination": item.get("destination") or item["source"]}
+        else:
+            raise ValidationError("factories entries must be a link or a dict with source (and destination), got %r" % (item,))
+        for key, link in pair.items():
+            if not link.startswith("/"):
+                raise ValidationError("factory %s link %r must be a path starting with /" % (key, link))
+            pair[key] = link.rstrip("/")
+        out.append(pair)
+    sources = [p["source"] for p in out]
+    if len(set(sources)) != len(sources):
+        raise ValidationError("factories lists a source factory twice: %s" % ", ".join(sorted(sources)))
+    return out
+
+
+def task_key(params, pair):
+    """Stable id of one migration 'stream'; passes of the same stream share a high-water mark."""
+    identity = {"source_node_group": params["source_node_group"], "destination_node_group": params["destination_node_group"],
+                "factory": pair, "transformation_service_link": params.get("transformation_service_link"),
+                "query_spec": params.get("query_spec") or {}}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def high_water_mark(tasks, key):
+    prefix = "%s/%s%s-" % (reads.TASKS, TASK_PREFIX, key)
+    marks = [int(t.get("latestSourceUpdateTimeMicros") or 0) for t in tasks
+             if (t.get("documentSelfLink") or "").startswith(prefix)
+             and (t.get("taskInfo") or {}).get("stage") == "FINISHED"]
+    return max(marks or [0])
+
+
+def running_continuous(tasks, key):
+    prefix = "%s/%s%s-" % (reads.TASKS, TASK_PREFIX, key)
+    for task in tasks:
+        if (task.get("documentSelfLink") or "").startswith(prefix) and task.get("continuousMigration"):
+            return task
+    return None
+
+
+def expiration_micros(expected, wait_timeout, override=None, now=None):
+    """Absolute expiry of the task and of its query pages (Xenon's default is 10 minutes)."""
+    now = time.time() if now is None else now
+    if override:
+        seconds = int(override)
+    else:
+        seconds = max(MIN_EXPIRATION_SECONDS, 3 * int(expected / ASSUMED_DOCS_PER_SECOND), 2 * int(wait_timeout or 0))
+    return int((now + seconds) * 1000000)
+
+
+class Migration:
+    def __init__(self, connection, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, wall=time.time):
+        self.connection = connection
+        self.params = params
+        self.check_mode = check_mode
+        self.clock = clock
+        self.sleep = sleep
+        self.wall = wall
+        self.factories = normalize_factories(params.get("factories"))
+        for name in ("source_node_group", "destination_node_group"):
+            if not params.get(name):
+                raise ValidationError("%s is required (a node-group URI such as http://node:8000/core/node-groups/default)" % name)
+        self.green = connection.client()
+        self.blue = connection.client(params["source_node_group"])
+
+    # ---- checks ------------------------------------------------------------------------------
+
+    def preflight(self):
+        url = self.connection.url
+        if not reads.migration_factory_started(self.green):
+            raise ZdtError(reads.NOT_STARTED_HINT % (url, url + reads.TASKS), node=url)
+        report = {}
+        for side in ("source", "destination"):
+            reference = self.params["%s_node_group" % side]
+            summary = groups.inspect(self.connection, reference)
+            if summary["problems"]:
+                raise ZdtError("%s node group is not ready: %s" % (side, "; ".join(summary["problems"])),
+                               node_group=summary)
+            report[side] = summary
+        for pair in self.factories:
+            pair["source_config"] = self._config(self.blue, pair["source"], "source (blue)", self.params["source_node_group"])
+            dest = self._config(self.green, pair["destination"], "destination (green)", url)
+            pair["idempotent"] = "IDEMPOTENT_POST" in (dest.get("options") or [])
+        return report
+
+    @staticmethod
+    def _config(client, factory, side, where):
+        try:
+            return reads.factory_config(client, factory)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ZdtError("%s factory %s does not exist on %s (GET %s/config returned 404)" % (side, factory, where, factory),
+                               factory=factory)
+            raise
+
+    # ---- plan --------------------------------------------------------------------------------
+
+    def options_for(self, pair):
+        chosen = self.params.get("migration_options")
+        if chosen is not None:
+            return list(chosen)
+        return [] if pair["idempotent"] else ["DELETE_AFTER"]
+
+    def plan(self):
+        existing = reads.list_tasks(self.green)
+        items = []
+        for pair in self.factories:
+            key = task_key(self.params, pair)
+            item = {"source": pair["source"], "destination": pair["destination"], "key": key,
+                    "migration_options": self.options_for(pair), "task": None, "stage": None,
+                    "fetched": 0, "processed": 0, "latest_source_update_time_micros": 0,
+                    "elapsed": 0.0, "failure": None}
+            if self.params.get("continuous"):
+                current = running_continuous(existing, key)
+                if current is not None:
+                    item.update(mode="continuous", task=current["documentSelfLink"], expected=None, since_micros=0,
+                                create=False, stage=(current.get("taskInfo") or {}).get("stage"))
+                    items.append(item)
+                    continue
+            since = high_water_mark(existing, key)
+            expected = reads.count(self.blue, queries.selection(pair["source"], self.params.get("query_spec"), since))
+            mode = "continuous" if self.params.get("continuous") else ("delta" if since else "full")
+            create = bool(self.params.get("continuous")) or expected > 0
+            item.update(mode=mode if create else "skipped", since_micros=since, expected=expected, create=create)
+            items.append(item)
+        return items
+
+    def task_body(self, item):
+        params = self.params
+        body = {
+            "documentSelfLink": "%s%s-%d" % (TASK_PREFIX, item["key"], int(self.wall() * 1000000)),
+            "sourceNodeGroupReference": params["source_node_group"],
+            "destinationNodeGroupReference": params["destination_node_group"],
+            "sourceFactoryLink": item["source"],
+            "destinationFactoryLink": item["destination"],
+            "querySpec": queries.task_query_spec(params.get("query_spec"), item["since_micros"]),
+            "migrationOptions": item["migration_options"],
+            "continuousMigration": bool(params.get("continuous")),
+            "documentExpirationTimeMicros": expiration_micros(item["expected"] or 0, params.get("wait_timeout"),
+                                                              params.get("task_expiration"), self.wall()),
+        }
+        if not body["querySpec"]:
+            del body["querySpec"]
+        if params.get("transformation_service_link"):
+            body["transformationServiceLink"] = params["transformation_service_link"]
+        return body
+
+    # ---- run ---------------------------------------------------------------------------------
+
+    def run(self):
+        deadline = Deadline(self.params.get("wait_timeout") or 600, clock=self.clock)
+        groups_report = self.preflight()
+        items = self.plan()
+        result = {"changed": False, "factories": items, "node_groups": groups_report, "timeline": [],
+                  "documents_moved": 0, "documents_expected": sum(i["expected"] or 0 for i in items)}
+        to_create = [i for i in items if i["create"]]
+        if self.check_mode or not to_create:
+            result["changed"] = bool(to_create)
+            return self._finish(result, deadline)
+        for item in to_create:
+            body = self.task_body(item)
+            created = self.green.post(reads.TASKS, json=body).data or {}
+            item["task"] = created.get("documentSelfLink") or "%s/%s" % (reads.TASKS, body["documentSelfLink"])
+            item["stage"] = (created.get("taskInfo") or {}).get("stage")
+            item["started"] = self.clock()
+        result["changed"] = True
+        if self.params.get("wait", True):
+            self.wait(to_create, result, deadline)
+        result["documents_moved"] = sum(i["processed"] for i in items)
+        if self.params.get("wait", True) and not self.params.get("continuous"):
+            result["changed"] = result["documents_moved"] > 0
+        return self._finish(result, deadline)
+
+    def _finish(self, result, deadline):
+        for item in result["factories"]:
+            item.pop("started", None)
+            item.pop("create", None)
+        result["elapsed"] = round(deadline.elapsed(), 3)
+        return result
+
+    def observe(self, item):
+        task = self.green.get(item["task"]).data or {}
+        stats = reads.task_stats(self.green, item["task"])
+        summary = reads.task_summary(task, stats)
+        item.update(stage=summary["stage"], fetched=summary["fetched"], processed=summary["processed"],
+                    latest_source_update_time_micros=summary["latest_source_update_time_micros"],
+                    failure=summary["failure"], elapsed=round(self.clock() - item["started"], 3))
+        return item
+
+    @staticmethod
+    def settled(item):
+        if item["mode"] == "continuous":
+            return item["stage"] not in (None, "CREATED")
+        return item["stage"] in reads.TERMINAL
+
+    def wait(self, items, result, deadline):
+        interval = float(self.params.get("poll_interval") or 2.0)
+        while True:
+            for item in items:
+                if not self.settled(item):
+                    try:
+                        self.observe(item)
+                    except ApiError as exc:
+                        if exc.status == 404:
+                            item.update(stage="LOST", failure="task %s disappeared from %s (green node restarted or "
+                                        "task expired): %s" % (item["task"], self.connection.url, exc.msg))
+                        elif exc.status is not None:
+                            raise
+            result["timeline"].append({"t": round(deadline.elapsed(), 3),
+                                       "stages": {i["source"]: i["stage"] for i in items},
+                                       "processed": sum(i["processed"] for i in items)})
+            if len(result["timeline"]) > 200:
+                result["timeline"][1:] = result["timeline"][1::2]
+            if all(self.settled(i) or i["stage"] == "LOST" for i in items):
+                break
+            if deadline.expired():
+                raise WaitTimeout("timed out after %.0fs waiting for migration tasks; last observed: %s" % (
+                    deadline.elapsed(), ", ".join("%s=%s (%s processed)" % (i["source"], i["stage"], i["processed"])
+                                                  for i in items)),
+                    last=items, elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
+            self.sleep(min(interval, max(deadline.remaining(), 0.0)))
+        failed = [i for i in items if i["stage"] in ("FAILED", "CANCELLED", "LOST")]
+        if failed:
+            result["documents_moved"] = sum(i["processed"] for i in result["factories"])
+            raise TerminalFailure(
+                "migration failed for %s" % "; ".join(
+                    "%s -> %s: task %s %s: %s" % (i["source"], i["destination"], i["task"], i["stage"], i["failure"])
+                    for i in failed),
+                last=result, elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
