@@ -72,8 +72,10 @@ unit: venv collection-link
 integration: deps venv collection-link images
 	$(PY) -m pytest -q tests/integration
 
+# The lab image (Debian base via debootstrap, then the lab image) for --containers labs and Molecule.
 images: deps
-	@if [ -x tests/labs/images/build.sh ]; then tests/labs/images/build.sh; fi
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
+	$$SUDO tests/labs/images/build.sh
 
 molecule: deps venv collection-link images
 	@found=0

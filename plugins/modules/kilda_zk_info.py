@@ -48,6 +48,7 @@ options:
   components:
     description:
       - Component instances to report instead of discovering every C(<prefix>/*/<env>).
+      - An empty list reports only O(regions).
       - An entry is a component name (its O(env) instance) or C(name/env_id) for instances with another id,
         such as C(floodlight/1) or C(func_test/func_test_run_id).
     type: list
@@ -162,6 +163,8 @@ def main():
         result = info.run(client, module.params)
     except ZdtError as exc:
         module.fail_json(**exc.result())
+    except connection.kazoo_errors() as exc:
+        module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
     finally:
         if client is not None:
             connection.close(client)

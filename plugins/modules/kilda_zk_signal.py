@@ -217,6 +217,8 @@ def main():
         result = signal.run(client, module.params, module.check_mode)
     except ZdtError as exc:
         module.fail_json(**exc.result())
+    except connection.kazoo_errors() as exc:
+        module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
     finally:
         if client is not None:
             connection.close(client)

@@ -14,9 +14,11 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
 
 try:
     from kazoo.client import KazooClient
+    from kazoo.exceptions import KazooException
     from kazoo.handlers.threading import KazooTimeoutError
-    from kazoo.retry import KazooRetry
+    from kazoo.retry import KazooRetry, RetryFailedError
 except ImportError:
+    KazooException = RetryFailedError = KazooTimeoutError = None
     HAS_KAZOO = False
     KAZOO_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -76,6 +78,17 @@ def connect(params, read_only=False):
         raise ZdtError("could not connect to ZooKeeper at %s within %ss" % (params["hosts"], params.get("connect_timeout")),
                        hosts=params["hosts"])
     return client
+
+
+def zookeeper_error(exc, hosts):
+    """A ZdtError for anything kazoo raised that the services did not handle themselves."""
+    return ZdtError("ZooKeeper request failed: %s%s" % (type(exc).__name__, (": %s" % exc) if str(exc) else ""),
+                    hosts=hosts, error=type(exc).__name__)
+
+
+def kazoo_errors():
+    """Exception types a module turns into a clean failure (empty when kazoo is missing)."""
+    return tuple(e for e in (KazooException, RetryFailedError, KazooTimeoutError) if e is not None)
 
 
 def close(client):

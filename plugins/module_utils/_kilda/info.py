@@ -35,7 +35,7 @@ def discover(client, prefix, env):
 def select(client, prefix, env, components, regions):
     """Targets to report: ``components`` entries are a name (instance ``env``) or ``name/env_id``."""
     targets = []
-    if components:
+    if components is not None:
         for item in components:
             name, _, env_id = item.partition("/")
             targets.append(layout.Target(prefix, name, env_id or env))
@@ -101,8 +101,9 @@ def run(client, params):
     started = time.monotonic()
     prefix = layout.normalize_prefix(params.get("prefix"))
     env = layout.check_name("env", params["env"])
-    targets = select(client, prefix, env, params.get("components"), params.get("regions"))
-    reports = [component_report(s) for s in snapshot.read(client, targets)]
+    # A leader election drops the connection for about a second; kazoo's retry rides it out.
+    targets = client.retry(select, client, prefix, env, params.get("components"), params.get("regions"))
+    reports = [component_report(s) for s in client.retry(snapshot.read, client, targets)]
     return {
         "changed": False,
         "prefix": prefix,

@@ -136,7 +136,7 @@ class SignalService:
 
     def apply(self, check_mode, deadline):
         """(before snapshots, first plan, after snapshots, attempts)."""
-        before = self.read()
+        before = self._reread(deadline)
         first = plan(before, self.desired, self.create_missing)
         if check_mode or not first:
             return before, first, before, 0
@@ -180,7 +180,8 @@ class SignalService:
                 self._await_connection(deadline)
                 if deadline.expired():
                     break
-        raise ZdtError("lost the ZooKeeper connection while re-reading after a commit: %s" % last)
+        raise ZdtError("lost the ZooKeeper connection while reading %d component(s): %s"
+                       % (len(self.targets), type(last).__name__))
 
     # --- waiting ----------------------------------------------------------------------------
     def waited_targets(self, snapshots):

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+try:
+    import httpx
+except ImportError:  # reported by the module with missing_required_lib
+    httpx = None
+
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.http import HttpClient
 
 AUTH_HEADER = "x-xenon-auth-token"
@@ -58,7 +63,11 @@ class XenonConnection:
         base = base_of(uri) if uri else self.url
         if base not in self._clients:
             headers = {AUTH_HEADER: self.token} if self.token else {}
-            self._clients[base] = HttpClient(base, headers=headers, secrets=[self.password, self.token], **self.options)
+            options = dict(self.options)
+            if base.startswith("http://") and "transport" not in options and httpx is not None:
+                # plain-HTTP nodes need no TLS context; building one per node costs more than the requests
+                options["transport"] = httpx.HTTPTransport()
+            self._clients[base] = HttpClient(base, headers=headers, secrets=[self.password, self.token], **options)
         return self._clients[base]
 
     def close(self):

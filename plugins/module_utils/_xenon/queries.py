@@ -34,7 +34,7 @@ def user_clauses(query_spec):
     if not query:
         return []
     if query.get("booleanClauses"):
-        if query.get("term"):
+        if query.get("term") is not None:
             raise ValueError("query_spec.query has both a term and booleanClauses; put the term inside booleanClauses")
         return copy.deepcopy(query["booleanClauses"])
     clause = copy.deepcopy(query)

@@ -2,6 +2,7 @@
 import base64
 import os
 import secrets
+import threading
 import time
 
 from labcommon import procs, runner, state
@@ -148,7 +149,7 @@ def _wait_lb(workdir, cfg, members, timeout=20.0):
     deadline = time.monotonic() + timeout
     want = {}
     while time.monotonic() < deadline:
-        want = {_short(n["name"]): "UP" if runner.alive(members[n["name"]]) else "DOWN" for n in cfg["nodes"]}
+        want = {_short(n["name"]): "UP" if _alive(members[n["name"]]) else "DOWN" for n in cfg["nodes"]}
         try:
             seen = haproxy.server_states(cfg["lb"]["runtime_socket"])
         except OSError:
@@ -160,7 +161,8 @@ def _wait_lb(workdir, cfg, members, timeout=20.0):
 
 
 def _alive(handle):
-    return bool(handle) and (handle.get("pid") or handle.get("container")) and runner.alive(handle)
+    """A member that was started and is still there (defined green nodes have no process yet)."""
+    return bool(handle and (handle.get("pid") or handle.get("container")) and runner.alive(handle))
 
 
 def status(workdir):
@@ -249,8 +251,16 @@ def down(workdir):
     except SystemExit:
         return
     members = lab_state.get("members", {})
-    order = ["haproxy"] + [k for k in members if k not in ("haproxy", "mosquitto")] + ["mosquitto"]
-    for key in order:
-        handle = members.get(key)
-        if _alive(handle):
-            runner.stop(handle, timeout=10.0)
+    # Nodes discard their sessions in mosquitto while stopping, so mosquitto goes last.
+    _stop_all([h for k, h in members.items() if k != "mosquitto"])
+    _stop_all([members.get("mosquitto")])
+
+
+def _stop_all(handles):
+    """Stop members side by side (each stop waits for its process to be gone)."""
+    threads = [threading.Thread(target=runner.stop, args=(h,), kwargs={"timeout": 10.0})
+               for h in handles if _alive(h)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -12,6 +12,7 @@ A separate QoS 1 publisher sends sequence-numbered messages to every subscribed 
 All clients are driven from one thread with a selector and paho's socket callbacks.
 """
 import argparse
+import base64
 import heapq
 import itertools
 import json
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 
 import paho.mqtt.client as paho
@@ -87,7 +89,8 @@ class _Member:
             return
         if self.ever_connected:
             gen.reconnects += 1
-            gen._reconnect_times.append(time.monotonic())
+            gen.disconnected_now = max(0, gen.disconnected_now - 1)
+            gen._note_reconnect()
             if not flags.session_present:
                 gen.sessions_lost += 1
                 self.subscribed = False
@@ -116,8 +119,10 @@ class _Member:
         gen = self.gen
         if self.connected and not gen.stopping:
             gen.count_reason("disconnect", reason_code)
-        self.connected = False
+        was_connected, self.connected = self.connected, False
         if not gen.stopping:
+            if was_connected:
+                gen._note_disconnected()
             self._schedule_reconnect()
 
     def _schedule_reconnect(self):
@@ -210,7 +215,7 @@ class _Publisher:
 
 class LoadGenerator:
     def __init__(self, host, port, clients=100, rate=50.0, connect_rate=300.0, keepalive=30,
-                 max_backoff=3.0, v5_share=0.5, prefix=None):
+                 max_backoff=3.0, v5_share=0.5, prefix=None, api_url=None, api_auth=None):
         self.host = host
         self.port = port
         self.keepalive = keepalive
@@ -239,12 +244,14 @@ class LoadGenerator:
         self._reconnect_times = []
         self.peak_reconnects_per_s = 0
         self.peak_disconnected = 0
+        self.disconnected_now = 0
         self.samples = []
         self.connected_at_stop = 0
         self.started = None
         self.thread = None
         self._stop_requested = threading.Event()
         self._drain_timeout = 15.0
+        self.node_sampler = _NodeSampler(api_url, api_auth) if api_url else None
 
     # selector plumbing ------------------------------------------------------------------
     def _sock_open(self, client, userdata, sock):
@@ -274,6 +281,17 @@ class LoadGenerator:
     def count_reason(self, kind, reason_code):
         key = "%s:%s" % (kind, getattr(reason_code, "value", reason_code))
         self.reasons[key] = self.reasons.get(key, 0) + 1
+
+    def _note_reconnect(self):
+        now = time.monotonic()
+        self._reconnect_times.append(now)
+        while self._reconnect_times and self._reconnect_times[0] <= now - 1.0:
+            self._reconnect_times.pop(0)
+        self.peak_reconnects_per_s = max(self.peak_reconnects_per_s, len(self._reconnect_times))
+
+    def _note_disconnected(self):
+        self.disconnected_now += 1
+        self.peak_disconnected = max(self.peak_disconnected, self.disconnected_now)
 
     def _note_subscribed(self, member):
         if member not in self.ready_members:
@@ -339,11 +357,12 @@ class LoadGenerator:
         connected = sum(1 for m in self.members if m.connected)
         disconnected = sum(1 for m in self.members if m.ever_connected and not m.connected)
         self.peak_disconnected = max(self.peak_disconnected, disconnected)
-        recent = [t for t in self._reconnect_times if t > now - 1.0]
-        self._reconnect_times = recent
-        self.peak_reconnects_per_s = max(self.peak_reconnects_per_s, len(recent))
-        self.samples.append({"t": round(now - self.started, 1), "connected": connected,
-                             "disconnected": disconnected, "reconnects_1s": len(recent)})
+        recent = sum(1 for t in self._reconnect_times if t > now - 1.0)
+        sample = {"t": round(now - self.started, 1), "connected": connected, "disconnected": disconnected,
+                  "reconnects_1s": recent}
+        if self.node_sampler is not None and self.node_sampler.latest is not None:
+            sample["nodes"] = self.node_sampler.latest
+        self.samples.append(sample)
 
     def _missing(self):
         return sum(len(self.acked[m.client_id] - m.received) for m in self.members)
@@ -372,6 +391,8 @@ class LoadGenerator:
     def start(self):
         self.thread = threading.Thread(target=self._loop, name="emqx-lab-load", daemon=True)
         self.thread.start()
+        if self.node_sampler is not None:
+            self.node_sampler.start(self.done)
         return self
 
     def wait_ready(self, timeout):
@@ -410,6 +431,32 @@ class LoadGenerator:
             "duration_s": round(time.monotonic() - self.started, 2) if self.started else 0,
             "samples": self.samples,
         }
+
+
+class _NodeSampler:
+    """Live connections per node from GET /api/v5/nodes once a second, off the client thread."""
+
+    def __init__(self, api_url, auth):
+        self.url = api_url.rstrip("/") + "/api/v5/nodes"
+        self.headers = {}
+        if auth:
+            token = base64.b64encode(("%s:%s" % tuple(auth)).encode()).decode()
+            self.headers["Authorization"] = "Basic " + token
+        self.latest = None
+
+    def start(self, done):
+        threading.Thread(target=self._run, args=(done,), name="emqx-lab-load-nodes", daemon=True).start()
+
+    def _run(self, done):
+        while not done.wait(1.0):
+            try:
+                request = urllib.request.Request(self.url, headers=self.headers)
+                with urllib.request.urlopen(request, timeout=2) as reply:
+                    nodes = json.load(reply)
+                self.latest = {n["node"]: n.get("live_connections", 0) for n in nodes
+                               if n.get("node_status") == "running"}
+            except (OSError, ValueError):
+                self.latest = None
 
 
 def probe(host, port, timeout=5.0):
@@ -461,6 +508,9 @@ def main(argv=None):
     parser.add_argument("--drain-timeout", type=float, default=15.0)
     parser.add_argument("--out", help="write the JSON report here (default stdout)")
     parser.add_argument("--ready-file", help="created once every client has subscribed")
+    parser.add_argument("--api-url", help="a node's API base URL: sample live connections per node")
+    parser.add_argument("--api-key", help="API key for --api-url")
+    parser.add_argument("--api-secret", help="API secret for --api-url")
     parser.add_argument("--probe", action="store_true", help="one synthetic pub/sub check, then exit")
     parser.add_argument("--timeout", type=float, default=5.0, help="probe timeout")
     args = parser.parse_args(argv)
@@ -471,7 +521,8 @@ def main(argv=None):
         return 0 if report["ok"] else 1
 
     gen = LoadGenerator(args.host, args.port, clients=args.clients, rate=args.rate,
-                        connect_rate=args.connect_rate, v5_share=args.v5_share).start()
+                        connect_rate=args.connect_rate, v5_share=args.v5_share, api_url=args.api_url,
+                        api_auth=(args.api_key, args.api_secret) if args.api_key else None).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -2,7 +2,6 @@
 REST API v5 (and v4 with --api v4). Run as ``python -m emqx_lab.node --workdir DIR --name NODE``."""
 import argparse
 import asyncio
-import json
 import logging
 import os
 import random
@@ -11,9 +10,8 @@ import time
 
 from aiohttp import web
 
-from emqx_lab import api_v4, api_v5, config, mqtt, relay, rpc
+from emqx_lab import api_v4, api_v5, config, mqtt, relay, rpc, versions
 from emqx_lab.evacuation import Evacuation
-from emqx_lab.rebalance import Coordinator
 from emqx_lab.store import HEARTBEAT_EVERY, Store
 
 log = logging.getLogger("emqx_lab.node")
@@ -39,6 +37,7 @@ class Node:
         self.evacuation = None
         self.coordinator = None
         self.refused = 0
+        self.dirty = False
         self.shutting_down = False
         self.started_at = time.time()
 
@@ -163,8 +162,11 @@ class Node:
         counts = self.counts()
         out = {"status": "enabled", "process": "rebalance", "state": entry.get("state", "wait_health_check"),
                "coordinator_node": coordinator}
-        for key in ("connection_eviction_rate", "session_eviction_rate", "connection_eviction_rpc_timeout",
-                    "session_eviction_rpc_timeout", "recipients", "connection_goal", "disconnected_session_goal"):
+        keys = ["connection_eviction_rate", "session_eviction_rate", "recipients", "connection_goal",
+                "disconnected_session_goal"]
+        if versions.has_rpc_timeouts(self.version):
+            keys[2:2] = ["connection_eviction_rpc_timeout", "session_eviction_rpc_timeout"]
+        for key in keys:
             if key in entry:
                 out[key] = entry[key]
         out["stats"] = {"initial_connected": self.donor["initial_connected"],
@@ -183,18 +185,27 @@ class Node:
 
     # lifecycle --------------------------------------------------------------------------
     async def heartbeat_loop(self):
+        last = last_link_check = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                if self.agent is not None and self.agent["kind"] == "rebalance" and self.coordinator is None:
+                if loop.time() - last_link_check >= HEARTBEAT_EVERY and self.agent is not None \
+                        and self.agent["kind"] == "rebalance" and self.coordinator is None:
+                    last_link_check = loop.time()
                     # The donor's agent is linked to the coordinator: it goes when the coordinator goes.
                     coordinator = self.agent.get("coordinator")
                     if coordinator != self.name and not await self.reachable(coordinator):
                         log.warning("rebalance coordinator %s is gone; disabling the agent", coordinator)
                         self.disable_agent("rebalance")
-                self.publish()
+                # Connection counts are published soon after they change, at most every 0.1 s.
+                now = loop.time()
+                if self.dirty or now - last >= HEARTBEAT_EVERY:
+                    self.dirty = False
+                    last = now
+                    self.publish()
             except Exception:
                 log.exception("heartbeat failed")
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            await asyncio.sleep(0.1)
 
     async def start(self):
         self.store.define([self.name])

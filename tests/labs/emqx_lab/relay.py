@@ -123,6 +123,7 @@ async def handle_client(node, reader, writer):
         if not session_present:
             node.store.reset_subscriptions(conn.client_id)
         node.conns[conn.conn_id] = conn
+        node.dirty = True
         conn.tasks = [asyncio.ensure_future(_client_to_broker(conn, reader)),
                       asyncio.ensure_future(_broker_to_client(conn, up_reader))]
         await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -134,6 +135,7 @@ async def handle_client(node, reader, writer):
                 task.cancel()
             await asyncio.gather(*conn.tasks, return_exceptions=True)
             node.conns.pop(conn.conn_id, None)
+            node.dirty = True
             if not node.shutting_down:
                 node.store.release(conn.client_id, conn.conn_id, conn.keep_session)
         for w in (writer, up_writer):

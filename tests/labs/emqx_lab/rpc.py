@@ -1,13 +1,11 @@
 """Node-to-node calls (the lab's stand-in for Erlang RPC): POST /_lab/rpc/<op> on the peer's
 API port. A call to the local node runs in-process, as erpc does."""
 import asyncio
-import logging
 import math
 
 import aiohttp
 from aiohttp import web
 
-log = logging.getLogger("emqx_lab.rpc")
 DEFAULT_TIMEOUT = 15.0
 
 

@@ -7,7 +7,7 @@ import time
 
 HEARTBEAT_EVERY = 0.5
 # A member whose heartbeat is older than this is no longer counted as running (net tick).
-HEARTBEAT_STALE = 1.5
+HEARTBEAT_STALE = 2.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (

@@ -69,7 +69,7 @@ def aggregate(objects):
     return total
 
 
-def global_status(node, keyed_by_node=False):
+def global_status(node):
     members = node.members()
     evacuations = [m["evacuation"] for m in members.values() if m["running"] and m["evacuation"]]
     rebalances = [m["rebalance"] for m in members.values() if m["running"] and m["rebalance"]]

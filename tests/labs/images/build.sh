@@ -65,7 +65,7 @@ else
     say "debootstrap $SUITE from $MIRROR"
     debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" >"$ROOTFS_PARENT/debootstrap.log" 2>&1 || {
         tail -n 30 "$ROOTFS_PARENT/debootstrap.log" >&2
-        die "debootstrap failed (full log above, last lines)"
+        die "debootstrap failed (the end of its log is above)"
     }
     # Package caches and lists are only useful to the machine that downloaded them.
     rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/lib/apt/lists/* \

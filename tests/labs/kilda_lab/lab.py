@@ -1,6 +1,7 @@
 """labctl entry points of the Kilda lab."""
 import json
 import os
+import threading
 import time
 
 from labcommon import procs, runner, state
@@ -60,8 +61,13 @@ def up(args, workdir):
         handle["report"] = report
         data["members"][name] = handle
         state.save(workdir, data)
-    for handle in data["members"].values():
-        _wait_ready(handle, args.timeout)
+    try:
+        for handle in data["members"].values():
+            _wait_ready(handle, args.timeout)
+    except BaseException:
+        down(workdir)  # labctl keeps no lab behind when up fails
+        state.remove(workdir)
+        raise
     return status(workdir)
 
 
@@ -123,8 +129,12 @@ def fault(action, name, workdir):
 def down(workdir):
     data = state.load(workdir)
     handles = list(data.get("members", {}).values())
-    for handle in handles:
-        runner.stop(handle, timeout=5.0)
+    # In parallel: each stop waits until its process is really gone, which can take a while.
+    stoppers = [threading.Thread(target=runner.stop, args=(h,), kwargs={"timeout": 5.0}) for h in handles]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(60.0)
     if any(h.get("mode") == "container" for h in handles):
         from labcommon import containers
 

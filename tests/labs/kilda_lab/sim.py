@@ -220,9 +220,14 @@ def main(argv):
         handle.write("ready\n")
     done = threading.Event()
     signals.signal(signals.SIGTERM, lambda *_: done.set())
-    done.wait()
-    for component in components:
-        component.client.stop()
+    while not done.is_set():
+        time.sleep(0.2)  # interrupted by SIGTERM; Event.wait would delay the handler
+    # Kilda processes are simply killed on redeploy; closing sessions just saves the ensemble work.
+    closers = [threading.Thread(target=c.client.stop, daemon=True) for c in components]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join(2.0)
     return 0
 
 

@@ -57,6 +57,10 @@ def main(argv):
             description = module.fault(args.action, args.target, args.workdir)
         else:
             module.down(args.workdir)
+            # sweep containers a crashed 'up' may have left behind (no-op without podman)
+            from labcommon import containers
+
+            containers.remove_all(args.workdir)
             state.remove(args.workdir)
             return 0
     json.dump(description, sys.stdout, indent=2, sort_keys=True)

@@ -54,7 +54,7 @@ def _login(url, auth):
     return {"x-xenon-auth-token": response.headers["x-xenon-auth-token"]}
 
 
-def _wait_group(urls, auth, timeout=30.0):
+def wait_group(urls, auth, timeout=30.0):
     """Ready = every node answers /available and all report the same membership time."""
     deadline = time.monotonic() + timeout
     last = None
@@ -97,7 +97,7 @@ def up(args, workdir):
     for name, info in sorted(nodes.items()):
         procs.wait_port("127.0.0.1", info["port"], timeout=30, pid=data["members"][name].get("pid"))
     for colour in ("blue", "green"):
-        _wait_group(["http://127.0.0.1:%d" % v["port"] for v in nodes.values() if v["colour"] == colour], args.auth)
+        wait_group(["http://127.0.0.1:%d" % v["port"] for v in nodes.values() if v["colour"] == colour], args.auth)
 
     from xenon_lab import haproxy  # imported late: `python -m xenon_lab.haproxy` must not find it loaded
 

@@ -1,5 +1,6 @@
 """labctl entry points of the ZooKeeper lab."""
 import os
+import threading
 import time
 
 from labcommon import procs, runner, state
@@ -30,7 +31,12 @@ def up(args, workdir):
         argv = config.server_argv(cfg, os.path.join(workdir, "logs"))
         members["zk%d" % sid] = runner.start("zk%d" % sid, argv, workdir, containers=args.containers)
         state.save(workdir, _jsonable(data))
-    wait_quorum(data, args.timeout)
+    try:
+        wait_quorum(data, args.timeout)
+    except BaseException:
+        down(workdir)  # labctl keeps no lab behind when up fails
+        state.remove(workdir)
+        raise
     return status(workdir)
 
 
@@ -121,8 +127,12 @@ def fault(action, name, workdir):
 def down(workdir):
     data = state.load(workdir)
     handles = list(data.get("members", {}).values())
-    for handle in handles:
-        runner.stop(handle, timeout=5.0)
+    # In parallel: each stop waits until its process is really gone, which can take a while.
+    stoppers = [threading.Thread(target=runner.stop, args=(h,), kwargs={"timeout": 5.0}) for h in handles]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(60.0)
     if any(h.get("mode") == "container" for h in handles):
         from labcommon import containers
 

@@ -39,6 +39,9 @@ class FakeZk:
         else:
             self.nodes[path] = [value.encode(), 0]
 
+    def retry(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
     def value(self, path):
         return self.nodes[path][0].decode() if path in self.nodes else None
 

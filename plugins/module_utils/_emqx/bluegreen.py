@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""Arithmetic of a blue-green move: the plan (per-node eviction rates within a total reconnect
+budget, predicted and minimum durations) and the drain progress read from emqx_cluster_info."""
+
+from __future__ import annotations
+
+# States before the connections are gone: the takeover wait still lies ahead.
+BEFORE_TAKEOVER = ("waiting_health_check", "evicting_conns", "waiting_takeover")
+
+
+def split_budget(counts, budget):
+    """Per-node rates proportional to each node's connections, summing to at most ``budget``,
+    so that every node finishes at the same time and the budget is used until the end."""
+    names = sorted(counts)
+    if not names:
+        return {}
+    total = sum(max(0, counts[n]) for n in names)
+    if total == 0:
+        share = max(1, budget // len(names))
+        return {n: share for n in names}
+    rates = {n: max(1, int(budget * max(0, counts[n]) / float(total))) for n in names}
+    # hand the rounding remainder to the biggest nodes so the whole budget is used
+    leftover = budget - sum(rates.values())
+    for name in sorted(names, key=lambda n: -counts[n]):
+        if leftover <= 0:
+            break
+        rates[name] += 1
+        leftover -= 1
+    return rates
+
+
+def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel"):
+    """Numbers for the procedure: what moves, at which rates, and how long it should take."""
+    nodes = {n["name"]: n for n in info.get("nodes", [])}
+    conns = {n: (nodes.get(n) or {}).get("connections") or 0 for n in drain_nodes}
+    sessions = {n: (nodes.get(n) or {}).get("sessions") or 0 for n in drain_nodes}
+    total_conns = sum(conns.values())
+    disconnected = sum(max(0, sessions[n] - conns[n]) for n in drain_nodes)
+    waits = float(wait_health_check) + float(wait_takeover)
+    minimum = total_conns / float(budget) + waits + disconnected / float(session_budget)
+    sequential = sum(float(wait_health_check) + conns[n] / float(budget) + float(wait_takeover)
+                     + max(0, sessions[n] - conns[n]) / float(session_budget) for n in drain_nodes)
+    if strategy == "parallel":
+        rates = split_budget(conns, budget)
+        session_rates = split_budget({n: max(1, sessions[n]) for n in drain_nodes}, session_budget)
+        predicted = minimum
+    else:
+        rates = {n: budget for n in drain_nodes}
+        session_rates = {n: session_budget for n in drain_nodes}
+        predicted = sequential
+    return {
+        "strategy": strategy, "nodes": list(drain_nodes), "connections": conns, "sessions": sessions,
+        "total_connections": total_conns, "total_sessions": sum(sessions.values()),
+        "disconnected_sessions": disconnected, "conn_evict_rates": rates, "sess_evict_rates": session_rates,
+        "reconnect_budget": budget, "session_budget": session_budget,
+        "theoretical_minimum_s": round(minimum, 1), "sequential_estimate_s": round(sequential, 1),
+        "predicted_s": round(predicted, 1),
+    }
+
+
+def drain_progress(info, drain_nodes, budget, session_budget, wait_takeover):
+    """Where the drain of ``drain_nodes`` stands: done, remaining work, ETA, stopped nodes."""
+    nodes = {n["name"]: n for n in info.get("nodes", [])}
+    evacuations = {e.get("node"): e for e in info.get("evacuations", [])}
+    per_node = {}
+    remaining_c = remaining_s = initial = 0
+    pending_takeover = False
+    stopped = []
+    for name in drain_nodes:
+        node = nodes.get(name) or {}
+        running = node.get("status") == "running"
+        entry = evacuations.get(name)
+        stats = (entry or {}).get("stats") or {}
+        conns = stats.get("current_connected", node.get("connections") or 0) if entry else (node.get("connections") or 0)
+        sessions = stats.get("current_sessions", node.get("sessions") or 0) if entry else (node.get("sessions") or 0)
+        state = (entry or {}).get("state") or ("disabled" if running else "stopped")
+        if not running:
+            stopped.append(name)
+            conns = sessions = 0
+        per_node[name] = {"state": state, "connections": conns, "sessions": sessions, "running": running}
+        remaining_c += conns or 0
+        remaining_s += sessions or 0
+        initial += (stats.get("initial_connected") or 0) + (stats.get("initial_sessions") or 0)
+        pending_takeover = pending_takeover or state in BEFORE_TAKEOVER
+    done = all(v["running"] and v["state"] == "prohibiting" and not v["connections"] and not v["sessions"] for v in per_node.values())
+    eta = remaining_c / float(budget) + (float(wait_takeover) if pending_takeover else 0.0) \
+        + max(0, remaining_s - remaining_c) / float(session_budget)
+    percent = 100.0 if done else (round(100.0 * (1 - (remaining_c + remaining_s) / float(initial)), 1) if initial else 0.0)
+    return {"done": done, "nodes": per_node, "remaining_connections": remaining_c, "remaining_sessions": remaining_s,
+            "stopped": stopped, "eta_s": round(0.0 if done else eta, 1), "percent": max(0.0, percent)}
+
+
+def sample(info, t):
+    """One point of the connections-per-node time series (running nodes only)."""
+    return {"t": round(float(t), 1),
+            "connections": {n["name"]: n.get("connections") or 0 for n in info.get("nodes", []) if n.get("status") == "running"},
+            "sessions": {n["name"]: n.get("sessions") or 0 for n in info.get("nodes", []) if n.get("status") == "running"}}

@@ -1,0 +1,104 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: haproxy_backend_info
+short_description: Read the servers of an HAProxy backend from its runtime API
+version_added: 0.1.0
+description:
+  - Asks HAProxy's runtime API (C(show stat)) for the servers of one backend - status as HAProxy sees it
+    (V(UP), V(DOWN), V(DRAIN), V(MAINT), V(NOLB), ...), current and total sessions, last health check.
+  - Used by the blue-green roles to confirm from the load balancer itself that a node has left the pool, instead
+    of sleeping for a fixed time.
+  - Runs where the socket is (delegate to the load balancer host for a UNIX socket).
+author:
+  - zerodowntime.cluster contributors (@zerodowntime)
+extends_documentation_fragment:
+  - zerodowntime.cluster.attributes.info_module
+options:
+  socket:
+    description:
+      - Path of HAProxy's C(stats socket) (UNIX), or V(host:port) of a TCP stats socket.
+    type: str
+    required: true
+  backend:
+    description: Name of the backend to read.
+    type: str
+    required: true
+  timeout:
+    description: Seconds allowed for the exchange.
+    type: float
+    default: 5.0
+"""
+
+EXAMPLES = r"""
+- name: Wait until HAProxy has taken the blue servers out of the pool
+  zerodowntime.cluster.haproxy_backend_info:
+    socket: /run/haproxy/admin.sock
+    backend: emqx_mqtt
+  register: lb
+  until: lb.servers | selectattr('name', 'in', ['blue1', 'blue2']) | selectattr('status', 'equalto', 'UP') | list | length == 0
+  retries: 30
+  delay: 1
+  delegate_to: lb1.example.com
+"""
+
+RETURN = r"""
+servers:
+  description: The backend's servers.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Server name in the HAProxy configuration.
+      type: str
+    status:
+      description: V(UP), V(DOWN), V(DRAIN), V(MAINT), V(NOLB), or a transition such as V(UP) going down.
+      type: str
+    current_sessions:
+      description: Connections the server holds now (C(scur)).
+      type: int
+    total_sessions:
+      description: Connections since HAProxy started (C(stot)).
+      type: int
+    weight:
+      description: Effective weight.
+      type: int
+    check_status:
+      description: Result of the last health check (for example V(L7OK), V(L7STS)).
+      type: str
+    last_change_s:
+      description: Seconds since the last status change.
+      type: int
+by_name:
+  description: The same entries keyed by server name.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_servers
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(socket=dict(type="str", required=True), backend=dict(type="str", required=True),
+                           timeout=dict(type="float", default=5.0)),
+        supports_check_mode=True,
+    )
+    try:
+        servers = backend_servers(module.params["socket"], module.params["backend"], module.params["timeout"])
+    except ZdtError as exc:
+        module.fail_json(**exc.result())
+    module.exit_json(changed=False, servers=servers, by_name={s["name"]: s for s in servers})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""A blue node killed in the middle of a pass: the failure is reported clearly, a re-run with the
+node still down is refused by the quorum check, and once it is back a re-run completes with exact
+parity and no duplicates (DELETE_AFTER makes re-sending documents already on green safe)."""
+import time
+
+import httpx
+import pytest
+
+from xenon_lab import wait_group
+from xenontest import documents, finish_module, info_args, migration_args, run_module, seed, start_module
+
+pytestmark = pytest.mark.timeout(150)
+
+
+def wait_for_progress(lab, minimum, timeout=30.0):
+    green = lab.description["green"]["nodes"][0]["url"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = httpx.get(green + "/management/migration-tasks?expand", timeout=5).json().get("documents") or {}
+        for link in tasks:
+            entries = httpx.get(green + link + "/stats", timeout=5).json()["entries"]
+            if entries.get("fetchedDocumentCount", {}).get("latestValue", 0) >= minimum:
+                return link
+        time.sleep(0.02)
+    raise AssertionError("no migration task fetched %d documents within %.0fs" % (minimum, timeout))
+
+
+def test_blue_node_killed_mid_migration_then_rerun_reaches_exact_parity(lab_factory):
+    lab = lab_factory("xenon", "--blue", 2, "--green", 2)
+    seed(lab, 1200)
+    args = migration_args(lab, query_spec={"resultLimit": 10})
+
+    proc, output = start_module("xenon_migration", args)
+    wait_for_progress(lab, 100)
+    lab.fault("kill", "blue-2")
+    failed = finish_module(proc, output)
+    assert failed["failed"], failed
+    factory = failed["last_observed"]["factories"][0]
+    assert factory["stage"] == "FAILED" and 0 < factory["processed"] < 1200
+    assert "/core/examples" in failed["msg"] and factory["failure"] in failed["msg"]
+
+    refused = run_module("xenon_migration", args)
+    assert refused["failed"] and "quorum" in refused["msg"] and "blue-2=UNAVAILABLE" in refused["msg"], refused["msg"]
+
+    lab.fault("start", "blue-2")
+    wait_group([n["url"] for n in lab.description["blue"]["nodes"]], auth=False)
+    rerun = run_module("xenon_migration", args)
+    assert not rerun["failed"], rerun["msg"]
+    assert rerun["factories"][0]["mode"] == "full" and rerun["documents_moved"] == 1200
+
+    blue, green = documents(lab, "blue"), documents(lab, "green")
+    assert len(blue) == len(green) == 1200 and sorted(blue) == sorted(green)
+    parity = run_module("xenon_migration_info", info_args(lab, parity=True))
+    assert parity["in_parity"], parity["factories"]
+    assert parity["factories"][0]["destination_count"] == 1200

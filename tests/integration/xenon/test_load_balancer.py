@@ -1,0 +1,40 @@
+"""HAProxy 2.6 in front of the groups: closing the maintenance window holds requests inside
+HAProxy (none fails), the switch to green goes through the runtime API socket, and the held
+requests are then served by green."""
+import os
+import time
+
+import pytest
+
+from xenon_lab import haproxy
+from xenon_lab.writer import Writer, read_log
+
+pytestmark = pytest.mark.timeout(60)
+WINDOW = 1.5
+
+
+def test_window_queues_requests_and_switch_sends_them_to_green(lab_factory, tmp_path):
+    lab = lab_factory("xenon", "--blue", 1, "--green", 1)
+    sock = lab.description["load_balancer"]["socket"]
+    log = os.path.join(str(tmp_path), "writer.jsonl")
+    writer = Writer(lab.description["load_balancer"]["url"], log, rate=40, workers=3, update_ratio=0.0).start()
+    time.sleep(0.7)
+    closed_at = time.time()
+    assert haproxy.close_window(sock)["in_flight"] == 0
+    time.sleep(WINDOW)
+    switched = haproxy.switch(sock, "green")
+    assert switched["servers"]["blue-1"] == "MAINT" and switched["window"] == "closed"
+    opened_at = time.time()
+    haproxy.open_window(sock)
+    time.sleep(0.7)
+    writer.stop()
+
+    last, failed, records = read_log(log)
+    assert failed == [], failed[:3]
+    held = [r for r in records if closed_at < r["start"] < opened_at - 0.2]
+    assert len(held) >= 3, "the writer should have tried to write during the window"
+    for record in held:
+        assert record["end"] >= opened_at, "a request finished while the window was closed"
+        assert record["group"] == "green"
+    assert {r["group"] for r in records if r["end"] < closed_at} == {"blue"}
+    assert haproxy.show(sock)["window"] == "open"

@@ -1,0 +1,139 @@
+"""The migration service against a fake Xenon (httpx.MockTransport): what it sends and decides."""
+import json
+
+import httpx
+import pytest
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import TerminalFailure, ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon.client import XenonConnection
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon.migration import Migration
+
+BLUE = "http://blue:8000/core/node-groups/default"
+GREEN = "http://green:8000/core/node-groups/default"
+
+
+class FakeXenon:
+    """Two one-node groups; the migration task finishes (or fails) on its second GET."""
+
+    def __init__(self, blue_count=10, tasks_started=True, idempotent=False, fail_with=None, auth=False):
+        self.blue_count = blue_count
+        self.tasks_started = tasks_started
+        self.idempotent = idempotent
+        self.fail_with = fail_with
+        self.auth = auth
+        self.tasks = {}
+        self.gets = {}
+        self.posted = []
+        self.seen_tokens = set()
+
+    def group(self, host):
+        return {"membershipUpdateTimeMicros": 7, "nodes": {host: {
+            "status": "AVAILABLE", "membershipQuorum": 1, "groupReference": "http://%s:8000/core/node-groups/default" % host}}}
+
+    def __call__(self, request):
+        host, path, method = request.url.host, request.url.path, request.method
+        self.seen_tokens.add(request.headers.get("x-xenon-auth-token"))
+        if path == "/core/authn/basic":
+            return httpx.Response(200, headers={"x-xenon-auth-token": "tok123"})
+        if self.auth and request.headers.get("x-xenon-auth-token") != "tok123":
+            return httpx.Response(401, json={"message": "authentication required", "statusCode": 401})
+        if path == "/core/node-groups/default":
+            return httpx.Response(200, json=self.group(host))
+        if path.endswith("/config"):
+            return httpx.Response(200, json={"options": ["IDEMPOTENT_POST"] if self.idempotent else []})
+        if path == "/core/query-tasks":
+            return httpx.Response(200, json={"results": {"documentCount": self.blue_count}})
+        if path == "/management/migration-tasks":
+            if not self.tasks_started:
+                return httpx.Response(404, json={"message": "Service not found", "statusCode": 404, "errorCode": -2147483648})
+            if method == "GET":
+                return httpx.Response(200, json={"documents": self.tasks})
+            body = json.loads(request.content)
+            self.posted.append(body)
+            link = "/management/migration-tasks/" + body["documentSelfLink"]
+            self.tasks[link] = dict(body, documentSelfLink=link, taskInfo={"stage": "CREATED"})
+            return httpx.Response(200, json=self.tasks[link])
+        if path.endswith("/stats"):
+            done = self.tasks[path[:-6]]["taskInfo"]["stage"] == "FINISHED"
+            return httpx.Response(200, json={"entries": {"processedServiceCount": {"latestValue": self.blue_count if done else 0}}})
+        if path in self.tasks:
+            self.gets[path] = self.gets.get(path, 0) + 1
+            if self.gets[path] >= 2:
+                if self.fail_with:
+                    self.tasks[path]["taskInfo"] = {"stage": "FAILED", "failure": {"message": self.fail_with, "statusCode": 400}}
+                else:
+                    self.tasks[path]["taskInfo"] = {"stage": "FINISHED"}
+                    self.tasks[path]["latestSourceUpdateTimeMicros"] = 999
+            return httpx.Response(200, json=self.tasks[path])
+        return httpx.Response(404, json={"message": "Service not found: %s" % path})
+
+
+def run(fake, check_mode=False, **params):
+    base = dict(source_node_group=BLUE, destination_node_group=GREEN, factories=["/core/examples"],
+                wait=True, wait_timeout=30, poll_interval=0.01)
+    base.update(params)
+    connection = XenonConnection("http://green:8000", username=params.get("username"), password=params.get("password"),
+                                 transport=httpx.MockTransport(fake))
+    return Migration(connection, base, check_mode=check_mode, sleep=lambda s: None).run()
+
+
+def test_first_run_creates_one_task_per_factory_with_delete_after_and_reports_counts():
+    fake = FakeXenon()
+    result = run(fake)
+    assert result["changed"] and result["documents_moved"] == 10
+    (body,) = fake.posted
+    assert body["sourceNodeGroupReference"] == BLUE and body["destinationFactoryLink"] == "/core/examples"
+    assert body["migrationOptions"] == ["DELETE_AFTER"]
+    assert "querySpec" not in body  # a full pass: Xenon adds the factory clause itself
+    assert result["factories"][0]["stage"] == "FINISHED" and result["factories"][0]["mode"] == "full"
+
+
+def test_second_run_is_a_delta_from_the_high_water_mark():
+    fake = FakeXenon()
+    run(fake)
+    fake.blue_count = 3
+    result = run(fake)
+    second = fake.posted[1]
+    (clause,) = second["querySpec"]["query"]["booleanClauses"]
+    assert clause["term"]["range"]["min"] == 999
+    assert result["factories"][0]["mode"] == "delta" and result["documents_moved"] == 3
+
+
+def test_nothing_left_means_no_task_and_no_change():
+    fake = FakeXenon(blue_count=0)
+    result = run(fake)
+    assert not result["changed"] and fake.posted == []
+    assert result["factories"][0]["mode"] == "skipped"
+
+
+def test_check_mode_predicts_without_creating():
+    fake = FakeXenon(blue_count=4)
+    result = run(fake, check_mode=True)
+    assert result["changed"] and result["documents_expected"] == 4 and fake.posted == []
+
+
+def test_idempotent_destination_needs_no_delete_after_and_user_options_win():
+    fake = FakeXenon(idempotent=True)
+    run(fake)
+    assert fake.posted[0]["migrationOptions"] == []
+    fake2 = FakeXenon()
+    run(fake2, migration_options=["USE_TRANSFORM_REQUEST"])
+    assert fake2.posted[0]["migrationOptions"] == ["USE_TRANSFORM_REQUEST"]
+
+
+def test_missing_migration_factory_says_how_to_start_it():
+    with pytest.raises(ZdtError, match=r"startFactory\(new MigrationTaskService\(\)\)"):
+        run(FakeXenon(tasks_started=False))
+
+
+def test_failed_task_reports_factory_and_xenon_message():
+    with pytest.raises(TerminalFailure) as info:
+        run(FakeXenon(fail_with="Service already started: /core/examples/x stage: AVAILABLE"))
+    assert "/core/examples" in info.value.msg and "Service already started" in info.value.msg
+
+
+def test_login_token_is_sent_to_both_groups():
+    fake = FakeXenon(auth=True)
+    result = run(fake, username="admin@localhost", password="secret")
+    assert result["documents_moved"] == 10
+    assert "tok123" in fake.seen_tokens
