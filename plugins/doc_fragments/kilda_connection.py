@@ -17,7 +17,7 @@ options:
   prefix:
     description:
       - Kilda's chroot (C(kilda_zookeeper_state_root)); every path is C(<prefix>/<component>/<env>/<child>).
-      - Kilda never creates the chroot itself; it must exist unless O(create_missing=true) is used to create it.
+      - Kilda never creates the chroot itself; it must exist, unless M(zerodowntime.cluster.kilda_zk_signal) creates it with C(create_missing=true).
       - Falls back to E(KILDA_ZK_PREFIX).
     type: str
     default: /kilda

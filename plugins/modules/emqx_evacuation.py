@@ -187,6 +187,14 @@ eta_s:
   description: Estimated seconds left when the task returned (0 once drained).
   returned: when waited
   type: float
+started_at:
+  description: Unix time (seconds) at which this task sent the start request.
+  returned: when this task started the evacuation
+  type: float
+drained_at:
+  description: Unix time (seconds) of the observation that found the node drained.
+  returned: when waited to the end
+  type: float
 node_info:
   description: The C(/nodes) entry of O(node) (name, status, role, version, edition, connections, sessions).
   returned: success

@@ -17,7 +17,7 @@ description:
     health check plus the design document's build-version check.
 version_added: 1.0.0
 author:
-  - zerodowntime.cluster contributors
+  - zerodowntime.cluster contributors (@zerodowntime)
 requirements:
   - kazoo >= 2.9
 extends_documentation_fragment:
@@ -103,30 +103,91 @@ components:
   type: list
   elements: dict
   contains:
-    id: {description: C(component/env)., type: str, returned: always, sample: network/blue}
-    component: {description: Component name., type: str, returned: always}
-    env: {description: Instance id., type: str, returned: always}
-    path: {description: Absolute path., type: str, returned: always}
-    exists: {description: Whether the instance node exists., type: bool, returned: always}
-    signal: {description: C(signal) text (null when missing)., type: str, returned: always}
-    state: {description: C(state) text (null when missing)., type: str, returned: always}
-    expected_state: {description: C(expected_state) text (null when missing)., type: str, returned: always}
-    build_version: {description: C(build-version) text (null when missing)., type: str, returned: always}
-    reacts_to_signal: {description: False for components that only use their build-version (northbound, grpc, ...)., type: bool, returned: always}
-    settled: {description: Whether the component settled for its signal (null when it does not react to signals)., type: bool, returned: always}
-    problem: {description: Why it is not settled or not consistent, or null., type: str, returned: always}
+    id:
+      description: 'C(component/env).'
+      type: str
+      returned: always
+      sample: network/blue
+    component:
+      description: 'Component name.'
+      type: str
+      returned: always
+    env:
+      description: 'Instance id.'
+      type: str
+      returned: always
+    path:
+      description: 'Absolute path.'
+      type: str
+      returned: always
+    exists:
+      description: 'Whether the instance node exists.'
+      type: bool
+      returned: always
+    signal:
+      description: 'C(signal) text (null when missing).'
+      type: str
+      returned: always
+    state:
+      description: 'C(state) text (null when missing).'
+      type: str
+      returned: always
+    expected_state:
+      description: 'C(expected_state) text (null when missing).'
+      type: str
+      returned: always
+    build_version:
+      description: 'C(build-version) text (null when missing).'
+      type: str
+      returned: always
+    reacts_to_signal:
+      description: 'False for components that only use their build-version (northbound, grpc, ...).'
+      type: bool
+      returned: always
+    settled:
+      description: 'Whether the component settled for its signal (null when it does not react to signals).'
+      type: bool
+      returned: always
+    problem:
+      description: 'Why it is not settled or not consistent, or null.'
+      type: str
+      returned: always
 verdict:
   description: The consistency verdict of the colour.
   returned: always
   type: dict
   contains:
-    consistent: {description: Everything exists, one build-version, all settled., type: bool, returned: always}
-    build_version_consistent: {description: Exactly one build-version across the colour., type: bool, returned: always}
-    build_versions: {description: The distinct build-versions found., type: list, elements: str, returned: always}
-    states_settled: {description: Every signal-reacting component settled., type: bool, returned: always}
-    unsettled: {description: Ids of components that are not settled., type: list, elements: str, returned: always}
-    signals: {description: Component ids grouped by signal value., type: dict, returned: always}
-    problems: {description: Human-readable list of everything that is wrong., type: list, elements: str, returned: always}
+    consistent:
+      description: 'Everything exists, one build-version, all settled.'
+      type: bool
+      returned: always
+    build_version_consistent:
+      description: 'Exactly one build-version across the colour.'
+      type: bool
+      returned: always
+    build_versions:
+      description: 'The distinct build-versions found.'
+      type: list
+      elements: str
+      returned: always
+    states_settled:
+      description: 'Every signal-reacting component settled.'
+      type: bool
+      returned: always
+    unsettled:
+      description: 'Ids of components that are not settled.'
+      type: list
+      elements: str
+      returned: always
+    signals:
+      description: 'Component ids grouped by signal value.'
+      type: dict
+      returned: always
+    problems:
+      description: 'Human-readable list of everything that is wrong.'
+      type: list
+      elements: str
+      returned: always
 elapsed:
   description: Seconds the reads took.
   returned: always
@@ -163,7 +224,7 @@ def main():
         result = info.run(client, module.params)
     except ZdtError as exc:
         module.fail_json(**exc.result())
-    except connection.kazoo_errors() as exc:
+    except connection.KAZOO_ERRORS as exc:
         module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
     finally:
         if client is not None:

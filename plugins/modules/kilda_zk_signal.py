@@ -24,7 +24,7 @@ description:
     build-version. An empty build-version is always refused.
 version_added: 1.0.0
 author:
-  - zerodowntime.cluster contributors
+  - zerodowntime.cluster contributors (@zerodowntime)
 requirements:
   - kazoo >= 2.9
 extends_documentation_fragment:
@@ -126,15 +126,44 @@ targets:
   type: list
   elements: dict
   contains:
-    component: {description: Component name., type: str, returned: always}
-    env: {description: Instance id., type: str, returned: always}
-    path: {description: Absolute path of the instance node., type: str, returned: always, sample: /kilda/network/green}
-    changed: {description: Whether a node of this target was written., type: bool, returned: always}
-    created: {description: Nodes created for this target (with O(create_missing=true))., type: list, elements: str, returned: always}
-    before: {description: C(signal) and C(build_version) before the task (null when missing)., type: dict, returned: always}
-    after: {description: C(signal) and C(build_version) after the task (predicted in check mode)., type: dict, returned: always}
-    state: {description: C(state) read after the commit, before waiting., type: str, returned: always}
-    expected_state: {description: C(expected_state) read after the commit., type: str, returned: always}
+    component:
+      description: 'Component name.'
+      type: str
+      returned: always
+    env:
+      description: 'Instance id.'
+      type: str
+      returned: always
+    path:
+      description: 'Absolute path of the instance node.'
+      type: str
+      returned: always
+      sample: /kilda/network/green
+    changed:
+      description: 'Whether a node of this target was written.'
+      type: bool
+      returned: always
+    created:
+      description: 'Nodes created for this target (with O(create_missing=true)).'
+      type: list
+      elements: str
+      returned: always
+    before:
+      description: 'C(signal) and C(build_version) before the task (null when missing).'
+      type: dict
+      returned: always
+    after:
+      description: 'C(signal) and C(build_version) after the task (predicted in check mode).'
+      type: dict
+      returned: always
+    state:
+      description: 'C(state) read after the commit, before waiting.'
+      type: str
+      returned: always
+    expected_state:
+      description: 'C(expected_state) read after the commit.'
+      type: str
+      returned: always
 operations:
   description: The writes of the transaction, in commit order.
   returned: always
@@ -217,7 +246,7 @@ def main():
         result = signal.run(client, module.params, module.check_mode)
     except ZdtError as exc:
         module.fail_json(**exc.result())
-    except connection.kazoo_errors() as exc:
+    except connection.KAZOO_ERRORS as exc:
         module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
     finally:
         if client is not None:

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - zerodowntime.cluster.xenon_connection
   - zerodowntime.cluster.xenon_connection.actiongroup_xenon
   - zerodowntime.cluster.wait
+  - zerodowntime.cluster.attributes
 attributes:
   check_mode:
     support: full
@@ -135,7 +136,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether documents were moved (check mode: whether some would be), or tasks created without waiting.
+  description: Whether documents were moved (in check mode, whether some would be), or tasks created without waiting.
   returned: always
   type: bool
 documents_moved:

@@ -13,8 +13,8 @@ description:
   - Lists every C(MigrationTaskService) task on the green node group with its stage, the counters that Xenon keeps
     only under C(<task>/stats), C(latestSourceUpdateTimeMicros) and C(taskInfo.failure).
   - Optionally reports the health of both node groups, the document count of each factory on blue and on green, and
-    a parity check: every blue document, passed through the same transformation service, must be on green with
-    byte-equal content (C(document*) infrastructure fields left out), with a SHA-256 checksum of each side.
+    a parity check. In parity, every blue document, passed through the same transformation service, is on green with
+    byte-equal content (C(document*) infrastructure fields left out); a SHA-256 checksum of each side is returned.
   - Never changes anything. The parity check calls the transformation service once per blue document, which only
     reads.
 author:

@@ -6,7 +6,7 @@
    ratio of (1);
 3. a delta pass after 1% of the documents changed, as a fraction of the full pass (target <= 5%).
 
-Run: python tests/bench/xenon_migration.py [--documents 6000]   (bounded: about a minute)
+Run: python tests/bench/xenon_migration.py [--documents 10000]   (bounded: about a minute)
 """
 import argparse
 import concurrent.futures
@@ -60,7 +60,7 @@ def migrate(lab):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--documents", type=int, default=6000)
+    parser.add_argument("--documents", type=int, default=10000)
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="zdt-bench-xenon-")
     lab = labctl("up", "xenon", "--blue", 2, "--green", 2, "--green-idempotent-post", "--workdir", workdir)
@@ -81,7 +81,7 @@ def main():
         post_rate = args.documents / post_seconds
         full_rate = args.documents / full_seconds
         fraction = delta_seconds / full_seconds
-        print("documents: %d (2 blue -> 2 green nodes)" % args.documents)
+        print("documents: %d (2 blue -> 2 green nodes, green factory IDEMPOTENT_POST)" % args.documents)
         print("raw POST through HAProxy: %.0f docs/s (%.2fs)" % (post_rate, post_seconds))
         print("full migration:           %.0f docs/s (%.2fs) = %.2fx raw POST throughput" % (
             full_rate, full_seconds, full_rate / post_rate))

@@ -87,6 +87,7 @@ class Evacuation:
         self.clock = clock
         self.sleep = sleep
         self.node = params["node"]
+        self.started_at = None
 
     def run(self):
         problems, durations = validate_evacuation(self.params)
@@ -178,6 +179,8 @@ class Evacuation:
             out["check_mode_prediction"] = changed
             out["status"] = before
             return out
+        if changed and self.started_at:
+            out["started_at"] = round(self.started_at, 3)
         if self.params.get("wait"):
             out.update(self._wait_drained(body))
         else:
@@ -187,6 +190,7 @@ class Evacuation:
     def _start(self, body):
         """POST start; True when this call started it, False when it was already running."""
         try:
+            self.started_at = time.time()
             self.api.start_evacuation(self.node, body)
             return True
         except ApiError as exc:
@@ -253,7 +257,9 @@ class Evacuation:
         result = poll(self._observe, lambda o: drained(o["entry"]), failed=failed, timeout=self.params["wait_timeout"],
                       interval=self.params["poll_interval"], describe=describe, sample=sample, transient=(ApiError,),
                       clock=self.clock, sleep=self.sleep)
-        return {"status": result.value["entry"], "timeline": result.samples, "elapsed": result.elapsed, "eta_s": 0.0}
+        # wall-clock time of the observation that found the node drained, for run reports
+        return {"status": result.value["entry"], "timeline": result.samples, "elapsed": result.elapsed, "eta_s": 0.0,
+                "drained_at": round(time.time(), 3)}
 
     # ---- normal ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api imp
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.features import version_problems
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import validate_rebalance
 
+DEFAULT_WAIT_TAKEOVER = 60
 THRESHOLD_DEFAULTS = {"abs_conn_threshold": 1000, "rel_conn_threshold": 1.1, "abs_sess_threshold": 1000, "rel_sess_threshold": 1.1}
 PLAIN_OPTIONS = ("conn_evict_rate", "sess_evict_rate", "abs_conn_threshold", "rel_conn_threshold", "abs_sess_threshold", "rel_sess_threshold")
 
@@ -261,15 +262,28 @@ class Rebalance:
                       describe=lambda e: "rebalance in state %s (donor average %s, goal %s)" % (
                           e.get("state"), e.get("donor_conn_avg"), e.get("connection_goal")))
         last = seen["entry"] or {}
+        seen_states = {sample_["state"] for sample_ in result.samples}
         nodes = {n["name"]: n for n in self.api.nodes()}
         stopped = [n for n in body["nodes"] if (nodes.get(n) or {}).get("status") != "running"]
         report = balance_report(nodes, [n for n in body["nodes"] if n not in stopped], self.params,
                                 last.get("donors"), last.get("recipients"))
         out = {"status": None, "timeline": result.samples, "elapsed": result.elapsed, "balance": report, "_after": "disabled",
                "last_observed": last}
-        if stopped or not report["balanced"]:
-            why = ("participant(s) %s stopped" % ", ".join(stopped)) if stopped else (
-                "connections %s / disconnected sessions %s are outside the thresholds" % (report["connections"], report["disconnected_sessions"]))
+        takeover = body.get("wait_takeover", DEFAULT_WAIT_TAKEOVER)
+        # A rebalance that finishes passes through wait_takeover (wait_takeover seconds long);
+        # one that vanished straight from an earlier state while we polled faster was aborted,
+        # even if the crashed node's clients, reconnecting elsewhere, make the counts look even.
+        skipped_takeover = (last.get("state") in ("wait_health_check", "evicting_conns") and "wait_takeover" not in seen_states
+                            and "evicting_sessions" not in seen_states and takeover > 2 * self.params["poll_interval"])
+        if stopped or skipped_takeover or not report["balanced"]:
+            if stopped:
+                why = "participant(s) %s stopped" % ", ".join(stopped)
+            elif skipped_takeover:
+                why = "it vanished in state %s, without the %ss wait_takeover phase a finished rebalance goes through" % (
+                    last.get("state"), takeover)
+            else:
+                why = "connections %s / disconnected sessions %s are outside the thresholds" % (
+                    report["connections"], report["disconnected_sessions"])
             raise TerminalFailure(
                 "the rebalance coordinated by %s disappeared from global_status but the cluster is not balanced: %s. EMQX reports "
                 "an aborted rebalance exactly like a finished one; this one was aborted (last state seen: %s)"

@@ -17,8 +17,11 @@ try:
     from kazoo.exceptions import KazooException
     from kazoo.handlers.threading import KazooTimeoutError
     from kazoo.retry import KazooRetry, RetryFailedError
+
+    # Exception types a module turns into a clean failure.
+    KAZOO_ERRORS = (KazooException, RetryFailedError, KazooTimeoutError)
 except ImportError:
-    KazooException = RetryFailedError = KazooTimeoutError = None
+    KAZOO_ERRORS = ()
     HAS_KAZOO = False
     KAZOO_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -84,11 +87,6 @@ def zookeeper_error(exc, hosts):
     """A ZdtError for anything kazoo raised that the services did not handle themselves."""
     return ZdtError("ZooKeeper request failed: %s%s" % (type(exc).__name__, (": %s" % exc) if str(exc) else ""),
                     hosts=hosts, error=type(exc).__name__)
-
-
-def kazoo_errors():
-    """Exception types a module turns into a clean failure (empty when kazoo is missing)."""
-    return tuple(e for e in (KazooException, RetryFailedError, KazooTimeoutError) if e is not None)
 
 
 def close(client):

@@ -37,7 +37,7 @@ def select(client, prefix, env, components, regions):
     targets = []
     if components is not None:
         for item in components:
-            name, _, env_id = item.partition("/")
+            name, dummy, env_id = item.partition("/")
             targets.append(layout.Target(prefix, name, env_id or env))
     else:
         targets = [layout.Target(prefix, name, env) for name in discover(client, prefix, env)]

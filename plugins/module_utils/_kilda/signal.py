@@ -172,7 +172,7 @@ class SignalService:
 
     def _reread(self, deadline):
         last = None
-        for _ in range(50):
+        for dummy in range(50):
             try:
                 return self.read()
             except CONNECTION_ERRORS as exc:
@@ -210,7 +210,7 @@ class SignalService:
             return "; ".join("%s: %s" % (settle.describe(s), why) for s, why in observed["pending"])
 
         def sample(observed, elapsed):
-            return {"t": elapsed, "pending": [s.target.key for s, _ in observed["pending"]],
+            return {"t": elapsed, "pending": [s.target.key for s, dummy in observed["pending"]],
                     "settled": len(observed["snapshots"]) - len(observed["pending"])}
 
         def sleep(seconds):
@@ -222,7 +222,7 @@ class SignalService:
                         sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
         except WaitTimeout as exc:
             pending = pending_of.get("last") or []
-            names = ", ".join(s.target.key for s, _ in pending)
+            names = ", ".join(s.target.key for s, dummy in pending)
             detail = "; ".join("%s: %s" % (settle.describe(s), why) for s, why in pending)
             raise WaitTimeout(
                 "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s"

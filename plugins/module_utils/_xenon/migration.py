@@ -261,10 +261,9 @@ class Migration:
             if all(self.settled(i) or i["stage"] == "LOST" for i in items):
                 break
             if deadline.expired():
+                observed = ", ".join("%s=%s (%s processed)" % (i["source"], i["stage"], i["processed"]) for i in items)
                 raise WaitTimeout("timed out after %.0fs waiting for migration tasks; last observed: %s" % (
-                    deadline.elapsed(), ", ".join("%s=%s (%s processed)" % (i["source"], i["stage"], i["processed"])
-                                                  for i in items)),
-                    last=items, elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
+                    deadline.elapsed(), observed), last=items, elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
             self.sleep(min(interval, max(deadline.remaining(), 0.0)))
         failed = [i for i in items if i["stage"] in ("FAILED", "CANCELLED", "LOST")]
         if failed:

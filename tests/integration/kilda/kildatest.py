@@ -12,13 +12,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 LABCTL = os.path.join(ROOT, "tests", "labs", "labctl")
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 BIN = os.path.dirname(sys.executable)
-TOPOLOGIES = ["network", "flowhs", "flowmonitoring", "stats", "isllatency", "opentsdb", "portstate", "nbworker",
-              "ping", "reroute", "swmanager", "floodlightrouter", "connecteddevices", "server42-control", "history"]
+TOPOLOGIES = ("network", "flowhs", "flowmonitoring", "stats", "isllatency", "opentsdb", "portstate", "nbworker",
+              "ping", "reroute", "swmanager", "floodlightrouter", "connecteddevices", "server42-control", "history")
 
 
 def labctl(*args, timeout=180):
     proc = subprocess.run([sys.executable, LABCTL] + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError("labctl %s failed:\n%s\n%s" % (" ".join(map(str, args)), proc.stdout, proc.stderr))
     return json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -59,7 +59,7 @@ def module(name, args, check=False, diff=False, timeout=120):
         argv.append("--check")
     if diff:
         argv.append("--diff")
-    proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), timeout=timeout)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), timeout=timeout, check=False)
     try:
         out = json.loads(proc.stdout)
     except ValueError:
@@ -78,7 +78,7 @@ def playbook_argv(path, extra_vars, check=False):
 def playbook(path, extra_vars, check=False, timeout=240):
     """Run a playbook; return (rc, parsed json callback output)."""
     proc = subprocess.run(playbook_argv(path, extra_vars, check), capture_output=True, text=True,
-                          env=ansible_env(), timeout=timeout)
+                          env=ansible_env(), timeout=timeout, check=False)
     try:
         out = json.loads(proc.stdout)
     except ValueError:

@@ -15,7 +15,7 @@ def zkcli_get(hosts, paths, timeout=60):
     script = "".join("get -s %s\n" % p for p in paths) + "quit\n"
     # zkCli prints values on stdout and "Node does not exist" on stderr; one stream keeps the order.
     proc = subprocess.run([ZKCLI, "-server", hosts], input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     lines = proc.stdout.splitlines()
     values = []
     for index, line in enumerate(lines):

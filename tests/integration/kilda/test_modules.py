@@ -1,6 +1,5 @@
 """kilda_zk_signal and kilda_zk_info through real Ansible against the ZooKeeper ensemble and
 the component simulators."""
-import json
 import os
 
 import pytest
@@ -114,8 +113,8 @@ def test_green_nodes_are_created_only_when_asked(ensemble, blue, kilda_labs, pre
 
     created = module("kilda_zk_signal", dict(args, create_missing=True))
     assert not created.get("failed"), created.get("msg")
-    assert values(zk, prefix, "network", "green") == {"signal": "SHUTDOWN", "state": None, "expected_state": None,
-                                                       "build-version": "green-1"}
+    expected = {"signal": "SHUTDOWN", "state": None, "expected_state": None, "build-version": "green-1"}
+    assert values(zk, prefix, "network", "green") == expected
     # Green deployed afterwards reads the pre-set values and stays inactive.
     green = kilda_labs(prefix, "--env", "green")
     network = sim_component(green, "%s/network/green" % prefix)

@@ -348,7 +348,7 @@ def test_rebalance_aborts_when_a_participant_dies_then_balances(lab_factory):
 
 @pytest.mark.timeout(60)
 def test_v4_api_envelope_and_redirect(lab_factory):
-    lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4")
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4", "--blue-version", "4.4.23")
     d = lab.description
     creds = d["credentials"]
     app = (creds["app_id"], creds["app_secret"])
@@ -362,6 +362,7 @@ def test_v4_api_envelope_and_redirect(lab_factory):
     assert httpx.get(v4 + "/nodes", auth=("admin", "wrong")).status_code == 401
     # Before 4.4.24 availability_check needs auth.
     assert httpx.get(v4 + "/load_rebalance/availability_check").status_code == 401
+    assert httpx.get(v4 + "/load_rebalance/availability_check", auth=app).status_code == 200
     assert httpx.get(v4 + "/load_rebalance/status", auth=app).json() == {"status": "disabled"}
 
     start = v4 + "/load_rebalance/%s/evacuation/start" % n2["name"]

@@ -15,7 +15,8 @@ BIN = os.path.dirname(sys.executable)
 
 def ansible_env():
     env = dict(os.environ)
-    env.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+    env.update(ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     return env
 
@@ -25,7 +26,8 @@ def run_module(name, args, check=False, timeout=240):
     argv = [os.path.join(BIN, "ansible"), "localhost", "-m", "zerodowntime.cluster.%s" % name, "-a", json.dumps(args)]
     if check:
         argv.append("--check")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=ansible_env(), cwd=ROOT)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=ansible_env(), cwd=ROOT,
+                          check=False)
     return parse(proc.stdout, proc.stderr, proc.returncode)
 
 
@@ -60,7 +62,8 @@ def run_playbook(playbook, extra_vars, timeout=280):
     vars_file.close()
     env = ansible_env()
     return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook,
-                           "-e", "@" + vars_file.name], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+                           "-e", "@" + vars_file.name], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+                          check=False)
 
 
 def migration_args(lab, **extra):

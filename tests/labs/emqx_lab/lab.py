@@ -20,7 +20,7 @@ def add_arguments(parser):
     parser.add_argument("--api", choices=("v5", "v4"), default="v5", help="also serve the 4.4 API with v4")
     parser.add_argument("--containers", action="store_true", help="run members as podman containers")
     parser.add_argument("--start-green", action="store_true", help="start the green nodes too")
-    parser.add_argument("--blue-version", default=None, help="default 5.8.6 (4.4.23 with --api v4)")
+    parser.add_argument("--blue-version", default=None, help="default 5.8.6 (4.4.24 with --api v4)")
     parser.add_argument("--green-version", default=None, help="default 5.10.4 (4.4.24 with --api v4)")
 
 
@@ -60,7 +60,7 @@ def up(args, workdir):
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
     v4 = args.api == "v4"
-    blue_version = args.blue_version or ("4.4.23" if v4 else "5.8.6")
+    blue_version = args.blue_version or ("4.4.24" if v4 else "5.8.6")
     green_version = args.green_version or ("4.4.24" if v4 else "5.10.4")
     creds = {
         "username": "admin", "password": secrets.token_urlsafe(12),
@@ -174,10 +174,11 @@ def status(workdir):
     nodes = []
     for spec in cfg["nodes"]:
         handle = members.get(spec["name"]) or {}
+        running = _alive(handle)
         entry = {"name": spec["name"], "member": _short(spec["name"]), "colour": spec["colour"],
                  "version": spec["version"], "edition": spec["edition"],
                  "api_url": "http://%s:%d" % (HOST, spec["api_port"]), "mqtt_port": spec["mqtt_port"],
-                 "status": "running" if _alive(handle) else "stopped", "pid": handle.get("pid"),
+                 "status": "running" if running else "stopped", "pid": handle.get("pid") if running else None,
                  "data_dir": os.path.join(workdir, "data", spec["name"])}
         if v4:
             entry["api_v4_url"] = "http://%s:%d" % (HOST, spec["api_v4_port"])

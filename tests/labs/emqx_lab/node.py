@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import random
+import resource
 import signal
 import time
 
@@ -270,6 +271,10 @@ def main():
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Each client holds two sockets here (client side and mosquitto side).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
     asyncio.run(amain(os.path.abspath(args.workdir), args.name))
 
 

@@ -6,6 +6,8 @@ import math
 import aiohttp
 from aiohttp import web
 
+from emqx_lab import versions
+
 DEFAULT_TIMEOUT = 15.0
 
 
@@ -37,7 +39,10 @@ class Client:
             async with self.session.post(url, json=kwargs, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                 if resp.status != 200:
                     raise RpcError(target, "{badrpc,%s}" % resp.status)
-                return (await resp.json())["result"]
+                reply = await resp.json()
+                if "rpc_error" in reply:
+                    raise RpcError(target, reply["rpc_error"])
+                return reply["result"]
         except asyncio.TimeoutError:
             raise RpcError(target, "timeout")
         except aiohttp.ClientError:
@@ -70,7 +75,9 @@ async def dispatch(node, op, args):
         await node.coordinator.stop()
         return "ok"
     if op == "agent_enable":
-        result = node.enable_agent("rebalance", args["allow_connections"], coordinator=args["coordinator"])
+        # Whether a donor still accepts clients during wait_health_check depends on its own version.
+        allow = args["allow_connections"] and versions.connections_allowed_during_health_check(node.version)
+        result = node.enable_agent("rebalance", allow, coordinator=args["coordinator"])
         if result == "ok" and node.donor is None:
             counts = node.counts()
             node.donor = {"coordinator": args["coordinator"], "initial_connected": counts["live"],
@@ -90,4 +97,9 @@ async def dispatch(node, op, args):
 async def handle(request):
     node = request.app["node"]
     args = await request.json()
-    return web.json_response({"result": await dispatch(node, request.match_info["op"], args)})
+    try:
+        result = await dispatch(node, request.match_info["op"], args)
+    except RpcError as exc:
+        # A call this node made on the caller's behalf failed (e.g. a donor refused).
+        return web.json_response({"rpc_error": exc.reason})
+    return web.json_response({"result": result})

@@ -23,7 +23,7 @@ import threading
 import time
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import NodeExistsError, NoNodeError
+from kazoo.exceptions import NodeExistsError
 from kazoo.retry import KazooRetry
 
 from kilda_lab import catalogue
@@ -56,6 +56,7 @@ class Component:
         self.in_flight_finished = 0
         self.session_losses = 0
         self.signals = queue.Queue()
+        self.initial_done = threading.Event()
         self.client = KazooClient(
             hosts=hosts, timeout=6.0,
             connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
@@ -92,7 +93,7 @@ class Component:
             self._ensure(self.base + "/expected_state", "")
             self.client.retry(self.client.set, self.base + "/expected_state", str(len(self.tasks)).encode())
         # The start-up read takes whatever is there, even empty; only the watch ignores empty.
-        data, _ = self.client.retry(self.client.get, self.base + "/build-version")
+        data = self.client.retry(self.client.get, self.base + "/build-version")[0]
         self.build_version = data.decode()
         self.client.DataWatch(self.base + "/build-version", self._on_version)
         if self.reacts:
@@ -129,12 +130,14 @@ class Component:
             if value not in (START, SHUTDOWN):
                 if value:
                     LOG.error("%s: unknown signal %r ignored", self.base, value)
+                self.initial_done.set()
                 continue
             self.last_signal = value
             if value == START:
                 self._start_tasks(stop)
             else:
                 self._shutdown_tasks(stop)
+            self.initial_done.set()
 
     def _start_tasks(self, stop):
         for index, task in enumerate(self.tasks):
@@ -160,6 +163,14 @@ class Component:
                 self.in_flight_finished += 1
             self.counter = max(0, self.counter - 1)
             self._write_state()
+
+    def settled_after_start(self, timeout=60.0):
+        """Until the signal found at start-up has been acted on (or the component hangs), so the
+        lab reports ready only once its counters stopped moving."""
+        deadline = time.monotonic() + timeout
+        while self.reacts and not self.initial_done.wait(0.05):
+            if self.hung() or time.monotonic() > deadline:
+                return
 
     def snapshot(self):
         return {
@@ -216,6 +227,8 @@ def main(argv):
     components.extend(build(args, report))
     for component in components:
         component.start()
+    for component in components:
+        component.settled_after_start()
     with open(args.report + ".ready", "w") as handle:
         handle.write("ready\n")
     done = threading.Event()

@@ -68,6 +68,15 @@ def labs_env():
     return {"PYTHONPATH": here + (os.pathsep + current if current else "")}
 
 
+def _zombie(pid):
+    """A dead process not yet reaped by its parent still answers kill(0)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def alive(pid):
     if not pid:
         return False
@@ -77,12 +86,14 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-    # A zombie child of this process still answers kill(0); reap it if it is ours.
+    # Reap it if it is our own child; otherwise a zombie counts as dead.
     try:
         done, _status = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        if done:
+            return False
     except ChildProcessError:
-        return True
+        pass
+    return not _zombie(pid)
 
 
 def stop(pid, sig=signal.SIGTERM, timeout=10.0):

@@ -144,8 +144,8 @@ def describe(data):
            "members": {name: runner.alive(handle) for name, handle in sorted(data["members"].items())}}
     for colour in ("blue", "green"):
         members = sorted((n, v) for n, v in data["nodes"].items() if v["colour"] == colour)
-        urls = ["http://127.0.0.1:%d" % v["port"] for _, v in members]
-        out[colour] = {"nodes": [{"name": n, "url": u} for (n, _), u in zip(members, urls)],
+        urls = ["http://127.0.0.1:%d" % v["port"] for unused, v in members]
+        out[colour] = {"nodes": [{"name": member[0], "url": url} for member, url in zip(members, urls)],
                        "node_group": urls[0] + "/core/node-groups/default" if urls else None}
     if "haproxy" in data:
         out["load_balancer"] = {"url": "http://127.0.0.1:%d" % data["haproxy"]["port"],

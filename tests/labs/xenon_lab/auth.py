@@ -32,7 +32,7 @@ class Auth:
         return self._system
 
     def valid(self, token):
-        claims, _, signature = (token or "").partition(".")
+        claims, unused, signature = (token or "").partition(".")
         expected = hmac.new(self.secret, claims.encode(), hashlib.sha256).hexdigest()
         if not claims or not hmac.compare_digest(signature, expected):
             return False

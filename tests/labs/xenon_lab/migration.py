@@ -151,7 +151,7 @@ class MigrationService:
                 if response is not None:
                     return response
             return self.create(request, link, body)
-        link, _, suffix = path[len(FACTORY) + 1:].partition("/")
+        link, unused, suffix = path[len(FACTORY) + 1:].partition("/")
         link = "%s/%s" % (FACTORY, link)
         owner = node.owner(link)
         if owner != node.id and not request.headers.get(FORWARDED):
@@ -281,7 +281,7 @@ class MigrationService:
 
     async def retry(self, task, check, message):
         checks = max(1, int(task.state["maximumConvergenceChecks"]))
-        for _ in range(checks):
+        for _attempt in range(checks):
             try:
                 if await check():
                     return
@@ -351,9 +351,9 @@ class MigrationService:
         state = task.state
         if "ESTIMATE_COUNT" in state["migrationOptions"]:
             spec = dict(state["querySpec"], options=["COUNT", "BROADCAST", "OWNER_SELECTION"])
-            _, counted = await self.node.call("POST", random.choice(sources) + "/core/query-tasks",
-                                              {"taskInfo": {"isDirect": True}, "querySpec": spec},
-                                              headers=self.headers(task), timeout=60)
+            body = {"taskInfo": {"isDirect": True}, "querySpec": spec}
+            unused, counted = await self.node.call("POST", random.choice(sources) + "/core/query-tasks", body,
+                                                   headers=self.headers(task), timeout=60)
             task.stats["estimatedTotalServiceCount"] = counted["results"]["documentCount"]
         else:
             task.stats["estimatedTotalServiceCount"] = -1

@@ -122,6 +122,19 @@ class Node:
                     self.membership_time = other["membershipUpdateTimeMicros"]
             await asyncio.sleep(0.2)
 
+    async def expiration_loop(self):
+        """Owners stop expired documents: they are marked deleted (documentExpirationTimeMicros)."""
+        while True:
+            now = now_micros()
+            for link, doc in list(self.docs.items()):
+                expires = doc.get("documentExpirationTimeMicros") or 0
+                if expires and expires < now and doc.get("documentUpdateAction") != "DELETE" and self.owner(link) == self.id:
+                    doc = dict(doc, documentUpdateAction="DELETE", documentVersion=doc["documentVersion"] + 1,
+                               documentUpdateTimeMicros=now_micros())
+                    self.store(doc)
+                    await self.replicate(doc)
+            await asyncio.sleep(1.0)
+
     async def sync_from_peer(self, seen):
         """A (re)started node catches up on writes it missed before it serves as an owner."""
         for name in sorted(seen - {self.id}):
@@ -162,7 +175,8 @@ class Node:
         headers = {k: v for k, v in request.headers.items() if k.lower() in PASS_HEADERS}
         headers[FORWARDED] = "1"
         url = self.peers[owner] + request.path_qs
-        for attempt in range(3):
+        last = None
+        for _attempt in range(3):
             try:
                 async with self.session.request(request.method, url, data=raw or None, headers=headers,
                                                 timeout=aiohttp.ClientTimeout(total=60)) as resp:
@@ -227,7 +241,7 @@ class Node:
         if not header.startswith("Basic "):
             return fail(400, "malformed Authorization header")
         try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            user, unused, password = base64.b64decode(header[6:]).decode().partition(":")
         except ValueError:
             return fail(400, "malformed Authorization header")
         if (body or {}).get("requestType", "LOGIN") == "LOGOUT":
@@ -317,8 +331,8 @@ class Node:
             for name in page["contributors"]:
                 # broadcast pages are read from every node lazily in Xenon: a dead peer fails the page
                 try:
-                    status, _ = await self.call("GET", self.peers[name] + "/lab/internal/view",
-                                                headers=self.internal_headers(), timeout=1.0)
+                    status, unused = await self.call("GET", self.peers[name] + "/lab/internal/view",
+                                                     headers=self.internal_headers(), timeout=1.0)
                 except (aiohttp.ClientError, asyncio.TimeoutError):
                     status = None
                 if status != 200:
@@ -350,7 +364,7 @@ class Node:
             task["results"] = {"documentLinks": [], "documentCount": len(docs), "queryTimeMicros": 1}
         elif limit:
             task["results"] = {"documentLinks": [], "documentCount": 0, "queryTimeMicros": 1}
-            ids = [uuid.uuid4().hex for _ in range(0, len(docs), int(limit))]
+            ids = [uuid.uuid4().hex for _offset in range(0, len(docs), int(limit))]
             if ids:
                 task["results"]["nextPageLink"] = "/core/query-page/%s" % ids[0]
             for index, page_id in enumerate(ids):
@@ -401,8 +415,8 @@ class Node:
         if rest == "/available":
             return json_response(200 if self.synced else 503, None)
         if rest == "" and request.method == "GET":
-            docs = [d for d in query.select(self.docs.values(), {"query": {"term": {
-                "propertyName": "documentSelfLink", "matchValue": factory + "/", "matchType": "PREFIX"}}})]
+            docs = query.select(self.docs.values(), {"query": {"term": {
+                "propertyName": "documentSelfLink", "matchValue": factory + "/", "matchType": "PREFIX"}}})
             result = {"documentLinks": [d["documentSelfLink"] for d in docs], "documentCount": len(docs),
                       "documentOwner": self.id, "documentVersion": 0, "documentUpdateTimeMicros": 0,
                       "documentExpirationTimeMicros": 0, "queryTimeMicros": 1}
@@ -503,7 +517,7 @@ async def run(args):
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
-    tasks = [asyncio.ensure_future(node.membership_loop())]
+    tasks = [asyncio.ensure_future(node.membership_loop()), asyncio.ensure_future(node.expiration_loop())]
     if node.migration is not None:
         tasks.append(asyncio.ensure_future(node.migration.maintenance_loop()))
     await asyncio.gather(*tasks)

@@ -61,7 +61,7 @@ def wait_quorum(data, timeout):
     seen = {}
     while time.monotonic() < deadline:
         seen = {name: mode for name, mode in modes(data).items() if runner.alive(data["members"][name])}
-        running = [m for m in seen.values()]
+        running = list(seen.values())
         serving = [m for m in running if m]
         leaders = [m for m in serving if m in ("leader", "standalone")]
         if running and len(serving) == len(running) and len(leaders) == 1:
@@ -94,7 +94,7 @@ def status(workdir):
     return {
         "lab": "zookeeper",
         "workdir": data["workdir"],
-        "hosts": ",".join("%s:%d" % (HOST, p["client"]) for _, p in sorted(servers.items())),
+        "hosts": ",".join("%s:%d" % (HOST, p["client"]) for dummy, p in sorted(servers.items())),
         "servers": members,
         "leader": next((m["name"] for m in members if m["mode"] in ("leader", "standalone")), None),
         "zkcli": "/usr/share/zookeeper/bin/zkCli.sh",

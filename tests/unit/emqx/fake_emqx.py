@@ -33,6 +33,7 @@ class FakeEmqx:
         self.key, self.secret = "key", "secret"
         self.token = "tok-%s" % id(self)
         self.abort_rebalance = False
+        self.vanish_rebalance_at = None  # tick at which a rebalance disappears, as when a participant crashes
         self.keyed_global_status = False
         self.freeze = False
 
@@ -202,6 +203,9 @@ class FakeEmqx:
                 entry["state"] = self.EVAC_ORDER[self.EVAC_ORDER.index(state) + 1]
         for entry in list(self.status["rebalances"]):
             entry["ticks"] += 1
+            if self.vanish_rebalance_at is not None and entry["ticks"] >= self.vanish_rebalance_at:
+                self.status["rebalances"].remove(entry)
+                continue
             order = ["wait_health_check", "evicting_conns", "wait_takeover", "evicting_sessions"]
             if entry["ticks"] < len(order):
                 entry["state"] = order[entry["ticks"]]

@@ -48,6 +48,32 @@ def test_aborted_rebalance_is_told_apart_from_a_finished_one(fake, clock):
     assert err.value.result()["balance"]["connections_balanced"] is False
 
 
+def test_vanishing_before_takeover_is_aborted_even_if_counts_look_even(clock):
+    fake = FakeEmqx(nodes=[node("emqx@n1", live=30, sessions=30), node("emqx@n2", live=28, sessions=28),
+                           node("emqx@n3", live=0, sessions=0)])
+    fake.vanish_rebalance_at = 2  # gone while evicting connections
+
+    def crash_and_reconnect():
+        # the crashed donor's clients reconnect elsewhere: the counts end up even
+        for name in ("emqx@n1", "emqx@n2", "emqx@n3"):
+            fake.node_entry(name)["live_connections"] = fake.node_entry(name)["connections"] = 19
+
+    real_tick = fake.tick
+    seen = []
+
+    def tick():
+        seen.extend(fake.status["rebalances"])
+        real_tick()
+        if seen and not fake.status["rebalances"]:
+            crash_and_reconnect()
+
+    fake.tick = tick
+    with pytest.raises(TerminalFailure) as err:
+        rebalance(fake, clock, wait_takeover=30, **TIGHT)
+    assert "without the 30s wait_takeover phase" in err.value.msg
+    assert err.value.result()["rebalance_outcome"] == "aborted"
+
+
 def test_participant_stopped_means_aborted(fake, clock):
     real_tick = fake.tick
 

@@ -110,7 +110,7 @@ class _Transaction:
                     staged[path] = [value, staged[path][1] + 1]
                     results.append(_stat(staged[path][1]))
                     continue
-            results = [RolledBackError() for _ in results] + [failed]
+            results = [RolledBackError() for dummy in results] + [failed]
         if failed is None:
             fake.nodes = staged
         return results

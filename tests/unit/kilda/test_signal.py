@@ -97,8 +97,8 @@ def test_a_concurrent_write_aborts_the_whole_batch_and_is_replanned():
     result = signal.run(zk, params(signal="SHUTDOWN"), check_mode=False)
     assert result["commit_attempts"] == 2 and zk.commits == 2
     assert [zk.value("/kilda/%s/blue/signal" % n) for n in BLUE] == ["SHUTDOWN"] * 3
-    assert [o["path"] for o in result["operations"]] == ["/kilda/network/blue/signal", "/kilda/flowhs/blue/signal",
-                                                        "/kilda/stats/blue/signal"]
+    expected = ["/kilda/network/blue/signal", "/kilda/flowhs/blue/signal", "/kilda/stats/blue/signal"]
+    assert [o["path"] for o in result["operations"]] == expected
 
 
 def test_persistent_conflicts_give_up_with_a_named_error():

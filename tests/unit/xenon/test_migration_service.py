@@ -137,3 +137,19 @@ def test_login_token_is_sent_to_both_groups():
     result = run(fake, username="admin@localhost", password="secret")
     assert result["documents_moved"] == 10
     assert "tok123" in fake.seen_tokens
+
+
+def test_continuous_task_is_created_once_then_left_running():
+    fake = FakeXenon()
+    first = run(fake, continuous=True)
+    assert first["changed"] and fake.posted[0]["continuousMigration"] is True
+    assert first["factories"][0]["mode"] == "continuous"
+    second = run(fake, continuous=True)
+    assert not second["changed"] and len(fake.posted) == 1
+    assert second["factories"][0]["task"] == first["factories"][0]["task"]
+
+
+def test_wait_false_returns_after_creating():
+    fake = FakeXenon()
+    result = run(fake, wait=False)
+    assert result["changed"] and result["factories"][0]["stage"] == "CREATED" and fake.gets == {}

@@ -1,0 +1,131 @@
+"""The emqx_blue_green playbooks end to end against the lab, under real MQTT load, with faults."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import LABS, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+
+pytestmark = pytest.mark.timeout(600)
+
+FAST = {"emqx_bg_wait_health_check": 2, "emqx_bg_wait_takeover": 2, "emqx_bg_soak_seconds": 4, "emqx_bg_probe_interval": 2,
+        "emqx_bg_poll_interval": 1, "emqx_bg_reconnect_budget": 100, "emqx_bg_session_budget": 100}
+
+
+def inputs(lab, report_dir, **overrides):
+    return emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir, **dict(FAST, **overrides))
+
+
+def cluster(lab):
+    rc, info = run_module("emqx_cluster_info", {"api_url": lab.description["nodes"][-1]["api_url"],
+                                                "api_key": lab.description["credentials"]["api_key"],
+                                                "api_secret": lab.description["credentials"]["api_secret"]})
+    assert rc == 0
+    return info
+
+
+def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 2)
+    inventory, evars = inputs(lab, report_dir)
+    with mqtt_load(lab.description, clients=200, rate=60) as users:
+        run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+        assert run.returncode == 0, run.stdout[-4000:]
+        assert "% drained at" in run.stdout and "ETA" in run.stdout, "progress with an ETA is shown while draining"
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+    assert users["connected"] == 200
+    info = cluster(lab)
+    assert sorted(info["running_nodes"]) == sorted(node_names(lab.description, "green"))
+    assert info["evacuations"] == []
+    with open(os.path.join(report_dir, "report.json")) as handle:
+        report = json.load(handle)
+    assert report["outcome"] == "upgraded" and report["gate"]["passed"] is True
+    assert report["sessions_left_on_blue"] == 0
+    assert report["plan"]["total_connections"] >= 190
+    with open(os.path.join(report_dir, "connections.svg")) as handle:
+        svg = handle.read()
+    assert svg.startswith("<svg") and svg.count("<polyline") == 4
+    # Running it again finds the move done: nothing changes.
+    again = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "already done" in again.stdout
+    assert " changed=0 " in again.stdout.split("PLAY RECAP")[-1], again.stdout.split("PLAY RECAP")[-1]
+
+
+def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 2)
+    inventory, evars = inputs(lab, report_dir, emqx_bg_soak_seconds=16, emqx_bg_probe_interval=2)
+    green1 = node_names(lab.description, "green")[0]
+    with mqtt_load(lab.description, clients=100, rate=30) as users:
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import emqx_bluegreen as b; "
+             "sys.exit(b.playbook('emqx_blue_green.yml', %r, %r, capture=False).returncode)" % (LABS, inventory, evars)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = []
+        for line in proc.stdout:
+            output.append(line)
+            if "Record phase soaking" in line:
+                lab.fault("kill", green1)
+        assert proc.wait(timeout=300) != 0
+        text = "".join(output)
+        assert "green nodes stopped: %s" % green1 in text, text[-3000:]
+        assert "the move was rolled back to blue" in text
+        probe = run_module("mqtt_probe", {"host": lab.description["lb"]["mqtt_host"], "port": lab.description["lb"]["mqtt_port"]})[1]
+        assert probe["ok"], "service restored through the load balancer: %s" % probe
+    info = cluster(lab)
+    assert sorted(info["running_nodes"]) == sorted(node_names(lab.description, "blue"))
+    assert info["evacuations"] == []
+    with open(os.path.join(report_dir, "report.json")) as handle:
+        assert json.load(handle)["outcome"] == "rolled back"
+    # Only clients whose session sat on the killed green node could lose anything.
+    assert users["messages_lost"] <= users["clients"], users
+
+
+def test_playbook_killed_mid_drain_resumes_on_rerun(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 2)
+    inventory, evars = inputs(lab, report_dir, emqx_bg_reconnect_budget=20, emqx_bg_session_budget=50)
+    with mqtt_load(lab.description, clients=120, rate=30) as users:
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import emqx_bluegreen as b; "
+             "sys.exit(b.playbook('emqx_blue_green.yml', %r, %r, capture=False).returncode)" % (LABS, inventory, evars)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        for line in proc.stdout:
+            if "% drained at" in line:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+        with open(os.path.join(report_dir, "journal.json")) as handle:
+            assert json.load(handle)["phase"] == "draining blue"
+        rerun = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+        assert rerun.returncode == 0, rerun.stdout[-4000:]
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+    info = cluster(lab)
+    assert sorted(info["running_nodes"]) == sorted(node_names(lab.description, "green"))
+
+
+def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1)
+    inventory, evars = inputs(lab, report_dir, emqx_bg_approval="manual")
+    with mqtt_load(lab.description, clients=40, rate=20) as users:
+        first = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+        assert first.returncode == 0, first.stdout[-3000:]
+        assert "emqx_blue_green_finalize.yml" in first.stdout
+        info = cluster(lab)
+        assert len(info["running_nodes"]) == 2 and info["evacuations"][0]["state"] == "prohibiting"
+        approve = emqx_bluegreen.playbook("emqx_blue_green_finalize.yml", inventory, evars)
+        assert approve.returncode == 0, approve.stdout[-3000:]
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+    assert cluster(lab)["running_nodes"] == node_names(lab.description, "green")
+
+
+def test_bad_role_input_is_rejected_before_anything_changes(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1)
+    inventory, evars = inputs(lab, report_dir, emqx_bg_strategy="sideways", emqx_bg_reconnect_budget="lots")
+    run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+    assert run.returncode != 0
+    assert "emqx_bg_strategy" in run.stdout and "emqx_bg_reconnect_budget" in run.stdout
+    time.sleep(0.5)
+    assert cluster(lab)["running_nodes"] == node_names(lab.description, "blue"), "green must not have been started"

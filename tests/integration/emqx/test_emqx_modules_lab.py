@@ -1,0 +1,148 @@
+"""The EMQX modules against the lab: real MQTT clients, real HAProxy, v5 and v4 APIs, faults."""
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_evacuation_moves_every_client_without_loss_and_is_idempotent(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--start-green")
+    d = lab.description
+    blue1, blue2 = node_names(d, "blue")
+    green1 = node_names(d, "green")[0]
+    args = dict(connection(d, 1), node=blue1, conn_evict_rate=40, sess_evict_rate=40, wait_health_check=2,
+                wait_takeover=2, migrate_to=[green1], poll_interval=0.5, wait_timeout=120)
+    with mqtt_load(d, clients=120) as users:
+        rc, predicted = run_module("emqx_evacuation", args, check=True)
+        assert rc == 0 and predicted["changed"] is True
+        rc, info = run_module("emqx_cluster_info", connection(d, 1))
+        assert info["evacuations"] == [], "check mode must not start anything"
+
+        rc, first = run_module("emqx_evacuation", args)
+        assert rc == 0, first.get("msg")
+        assert first["changed"] is True
+        assert first["status"]["state"] == "prohibiting"
+        assert first["status"]["stats"]["current_connected"] == 0 and first["status"]["stats"]["current_sessions"] == 0
+        states = [s["state"] for s in first["timeline"]]
+        assert "evicting_conns" in states and states[-1] == "prohibiting"
+
+        rc, second = run_module("emqx_evacuation", args)
+        assert rc == 0 and second["changed"] is False
+
+        rc, info = run_module("emqx_cluster_info", connection(d, 1))
+        by_name = {n["name"]: n for n in info["nodes"]}
+        assert by_name[blue1]["connections"] == 0 and by_name[blue1]["sessions"] == 0
+        assert by_name[blue2]["connections"] + by_name[green1]["connections"] >= 110
+
+        rc, other = run_module("emqx_evacuation", dict(args, conn_evict_rate=99))
+        assert rc != 0 and "conn_evict_rate is 40, requested 99" in other["msg"]
+
+        rc, back = run_module("emqx_evacuation", dict(connection(d, 1), node=blue1, state="normal"))
+        assert rc == 0 and back["changed"] is True
+        rc, again = run_module("emqx_evacuation", dict(connection(d, 1), node=blue1, state="normal"))
+        assert rc == 0 and again["changed"] is False
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+
+
+def test_availability_check_seen_by_haproxy_and_cluster_info(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0)
+    d = lab.description
+    blue1 = node_names(d, "blue")[0]
+    urls = {n["name"]: n["api_url"] for n in d["nodes"]}
+    rc, started = run_module("emqx_evacuation", dict(connection(d, 1), node=blue1, wait=False, wait_health_check=30))
+    assert rc == 0 and started["status"]["state"] == "waiting_health_check"
+    rc, info = run_module("emqx_cluster_info", dict(connection(d, 1), node_api_urls=urls))
+    assert info["availability"] == {blue1: "unavailable", node_names(d, "blue")[1]: "available"}
+    server = [s for s, n in d["lb"]["servers"].items() if n == blue1][0]
+    deadline = time.monotonic() + 15
+    while True:
+        rc, lb = run_module("haproxy_backend_info", {"socket": d["lb"]["runtime_socket"], "backend": d["lb"]["backend"]})
+        if lb["by_name"][server]["status"] == "DOWN" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert lb["by_name"][server]["status"] == "DOWN", "HAProxy must take an evacuating node out of the pool"
+
+
+def test_blue_node_killed_mid_evacuation_is_reported_and_resumes_after_restart(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--start-green")
+    d = lab.description
+    blue1 = node_names(d, "blue")[0]
+    args = dict(connection(d, 1), node=blue1, conn_evict_rate=5, sess_evict_rate=50, wait_health_check=1, wait_takeover=1,
+                poll_interval=0.5, wait_timeout=120)
+    with mqtt_load(d, clients=60):
+        rc, started = run_module("emqx_evacuation", dict(args, wait=False))
+        assert rc == 0 and started["changed"] is True
+        time.sleep(3)
+        lab.fault("kill", blue1)
+        rc, failed = run_module("emqx_evacuation", args)
+        assert rc != 0
+        assert "%s stopped while being evacuated" % blue1 in failed["msg"] or "not running" in failed["msg"], failed["msg"]
+        lab.fault("start", blue1)
+        # EMQX persisted the evacuation: the node resumes it by itself, with migrate_to reset.
+        rc, resumed = run_module("emqx_evacuation", dict(args, sess_evict_rate=None, conn_evict_rate=None))
+        assert rc == 0, resumed["msg"]
+        assert resumed["changed"] is False and resumed["status"]["state"] == "prohibiting"
+
+
+def test_rebalance_after_scale_out_reaches_balance(lab_factory):
+    lab = lab_factory("emqx", "--blue", 3, "--green", 1)
+    d = lab.description
+    green1 = node_names(d, "green")[0]
+    with mqtt_load(d, clients=150) as users:
+        lab.fault("start", green1)  # scale out: a fourth, empty node
+        rc, nothing = run_module("emqx_rebalance",
+                                 dict(connection(d, 0), node=node_names(d, "blue")[0], wait=False))
+        assert rc == 0 and nothing["nothing_to_balance"] is True, "default thresholds (1000) leave a small cluster alone"
+        args = dict(connection(d, 0), node=node_names(d, "blue")[0], conn_evict_rate=20, sess_evict_rate=20,
+                    wait_health_check=1, wait_takeover=2, abs_conn_threshold=5, rel_conn_threshold=1.2,
+                    abs_sess_threshold=5, rel_sess_threshold=1.2, poll_interval=0.5, wait_timeout=150)
+        rc, balanced = run_module("emqx_rebalance", args)
+        assert rc == 0, balanced.get("msg")
+        assert balanced["changed"] is True and balanced["rebalance_outcome"] == "balanced"
+        assert balanced["balance"]["connections"][green1] >= 20
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+
+
+def test_rebalance_aborted_by_a_crashed_participant_is_not_called_balanced(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 1)
+    d = lab.description
+    green1 = node_names(d, "green")[0]
+    blue1, blue2 = node_names(d, "blue")
+    with mqtt_load(d, clients=120):
+        lab.fault("start", green1)
+        args = dict(connection(d, 0), node=blue1, nodes=[blue1, blue2, green1], conn_evict_rate=2, sess_evict_rate=2,
+                    wait_health_check=1, wait_takeover=5, abs_conn_threshold=2, rel_conn_threshold=1.05,
+                    poll_interval=0.5, wait_timeout=90)
+        outcome = {}
+        waiter = threading.Thread(target=lambda: outcome.update(zip(("rc", "result"), run_module("emqx_rebalance", args))))
+        waiter.start()
+        time.sleep(5)  # the module has started the rebalance and is waiting on it
+        lab.fault("kill", blue2)
+        waiter.join(timeout=150)
+        assert outcome["rc"] != 0, json.dumps(outcome["result"])[:3000]
+        assert outcome["result"]["rebalance_outcome"] == "aborted", outcome["result"]["msg"]
+        assert "was aborted" in outcome["result"]["msg"]
+
+
+def test_v4_api_evacuation_and_info(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4")
+    d = lab.description
+    blue1 = node_names(d, "blue")[0]
+    with mqtt_load(d, clients=40) as users:
+        rc, info = run_module("emqx_cluster_info", connection(d, 1, api="v4"))
+        assert rc == 0 and info["api_version"] == "v4" and len(info["running_nodes"]) == 2
+        args = dict(connection(d, 1, api="v4"), node=blue1, conn_evict_rate=50, sess_evict_rate=50, wait_takeover=1,
+                    poll_interval=0.5, wait_timeout=90)
+        rc, done = run_module("emqx_evacuation", args)
+        assert rc == 0, done.get("msg")
+        assert done["api_version"] == "v4" and done["status"]["state"] == "prohibiting"
+        rc, again = run_module("emqx_evacuation", args)
+        assert rc == 0 and again["changed"] is False
+        rc, refused = run_module("emqx_evacuation", dict(args, wait_health_check=5))
+        assert rc != 0 and "not accepted by the v4 API" in refused["msg"]
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
