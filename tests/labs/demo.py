@@ -105,13 +105,15 @@ def main():
     with open(os.path.join(report_dir, "summary.json"), "w") as handle:
         json.dump({"summary": summary, "report": report, "clients": users}, handle, indent=2)
     colours = {n: ("blue" if n in report["blue_nodes"] else "green") for n in report["blue_nodes"] + report["green_nodes"]}
-    notes = ["outcome: %s in %s s; %s clients, %s messages published during the upgrade" % (
-                 report["outcome"], report["duration_s"], users.get("clients"), users.get("messages_sent")),
-             "sessions lost: %s, QoS 1 messages lost: %s, duplicates: %s" % (
-                 users.get("sessions_lost"), users.get("messages_lost"), users.get("duplicates")),
-             "drain %s s vs theoretical minimum %s s (%sx) at %s reconnects/s; peak %s reconnects/s" % (
-                 report["drain_s"], summary["theoretical_minimum_s"], report["drain_vs_minimum"], args.budget,
-                 users.get("peak_reconnects_per_s"))]
+    notes = [
+        "outcome: %s in %s s; %s clients, %s messages published during the upgrade" % (
+            report["outcome"], report["duration_s"], users.get("clients"), users.get("messages_sent")),
+        "sessions lost: %s, QoS 1 messages lost: %s, duplicates: %s" % (
+            users.get("sessions_lost"), users.get("messages_lost"), users.get("duplicates")),
+        "drain %s s vs theoretical minimum %s s (%sx) at %s reconnects/s; peak %s reconnects/s" % (
+            report["drain_s"], summary["theoretical_minimum_s"], report["drain_vs_minimum"], args.budget,
+            users.get("peak_reconnects_per_s")),
+    ]
     with open(os.path.join(report_dir, "connections.svg"), "w") as handle:
         handle.write(connections_svg(report["samples"], colours, "EMQX blue-green upgrade: connections per node", notes))
     print("\n== summary")

@@ -23,7 +23,7 @@ def _basic(header):
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None, None
-    user, _, secret = decoded.partition(":")
+    user, _sep, secret = decoded.partition(":")
     return user, secret
 
 
@@ -34,7 +34,7 @@ def issue_token(creds, username, ttl=TOKEN_TTL):
 
 
 def _check_token(creds, token):
-    payload, _, sig = token.partition(".")
+    payload, _sep, sig = token.partition(".")
     good = hmac.new(creds["token_secret"].encode(), payload.encode(), hashlib.sha256).hexdigest()
     if not sig or not hmac.compare_digest(sig, good):
         raise Denied(401, "BAD_TOKEN", "Get a token by POST /login")
@@ -48,8 +48,8 @@ def role_v5(creds, header):
     """The caller's role, or Denied with EMQX's 401 codes."""
     if header and header.startswith("Basic "):
         key, secret = _basic(header)
-        for role, key_field, secret_field in (("administrator", "api_key", "api_secret"),
-                                               ("viewer", "viewer_api_key", "viewer_api_secret")):
+        roles = (("administrator", "api_key", "api_secret"), ("viewer", "viewer_api_key", "viewer_api_secret"))
+        for role, key_field, secret_field in roles:
             if key == creds.get(key_field) and secret is not None and hmac.compare_digest(secret, creds[secret_field]):
                 return role
         raise Denied(401, "BAD_API_KEY_OR_SECRET", "Check api_key/api_secret")

@@ -330,14 +330,14 @@ class LoadGenerator:
                     client.loop_write()
             now = time.monotonic()
             while self.timers and self.timers[0][0] <= now:
-                _, _, callback = heapq.heappop(self.timers)
+                _due, _seq, callback = heapq.heappop(self.timers)
                 callback()
             # Publishing at a steady rate to clients whose subscription exists.
             publish_credit += (now - last) * self.rate
             last = now
             if not self.stopping_publish and self.publisher.connected and self.ready_members:
                 burst = int(publish_credit)
-                for _ in range(min(burst, 1000)):
+                for _attempt in range(min(burst, 1000)):
                     member = self.ready_members[rr % len(self.ready_members)]
                     rr += 1
                     self.publisher.publish(member)

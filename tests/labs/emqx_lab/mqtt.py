@@ -37,7 +37,7 @@ def encode_varint(value):
 
 def decode_varint(buf, pos):
     value, mult = 0, 1
-    for _ in range(4):
+    for _byte in range(4):
         byte = buf[pos]
         pos += 1
         value += (byte & 0x7F) * mult
@@ -54,7 +54,7 @@ async def read_packet(reader):
         return None
     header = bytearray(first)
     length, mult = 0, 1
-    for _ in range(4):
+    for _byte in range(4):
         byte = await reader.readexactly(1)
         header += byte
         length += (byte[0] & 0x7F) * mult
@@ -111,7 +111,7 @@ def parse_properties(buf, pos):
 
 def parse_connect(raw):
     """Fields of a CONNECT packet the broker front-end decides on."""
-    _, pos = decode_varint(raw, 1)
+    _length, pos = decode_varint(raw, 1)
     proto_name, pos = _read_str(raw, pos)
     if proto_name not in (b"MQTT", b"MQIsdp"):
         raise ProtocolError("not an MQTT CONNECT")
@@ -132,7 +132,7 @@ def parse_connect(raw):
 
 def parse_connack(raw):
     """(session_present, reason_code) of a CONNACK."""
-    _, pos = decode_varint(raw, 1)
+    _length, pos = decode_varint(raw, 1)
     return bool(raw[pos] & 0x01), raw[pos + 1]
 
 
@@ -164,10 +164,10 @@ def connect_packet(client_id, clean_start=True, session_expiry=0, keepalive=30, 
 
 def parse_connack_properties(raw):
     """Properties of an MQTT 5 CONNACK ({} when there are none)."""
-    _, pos = decode_varint(raw, 1)
+    _length, pos = decode_varint(raw, 1)
     if pos + 2 >= len(raw):
         return {}
-    props, _ = parse_properties(raw, pos + 2)
+    props, _end = parse_properties(raw, pos + 2)
     return props
 
 

@@ -61,7 +61,7 @@ class Node:
         except KeyError:
             return False
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", spec["api_port"]), timeout)
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", spec["api_port"]), timeout)
         except (OSError, asyncio.TimeoutError):
             return False
         writer.close()

@@ -46,7 +46,7 @@ async def _client_to_broker(conn, reader):
         pkt = await mqtt.read_packet(reader)
         if pkt is None:
             return
-        ptype, _, raw = pkt
+        ptype, _flags, raw = pkt
         if ptype == 8:  # SUBSCRIBE: keep a per-session subscription count for /stats
             count = _count_filters(raw, conn.level)
             if count:
@@ -69,10 +69,10 @@ async def _broker_to_client(conn, reader):
 
 
 def _count_filters(raw, level):
-    _, pos = mqtt.decode_varint(raw, 1)
+    _length, pos = mqtt.decode_varint(raw, 1)
     pos += 2
     if level == 5:
-        _, pos = mqtt.parse_properties(raw, pos)
+        _props, pos = mqtt.parse_properties(raw, pos)
     count = 0
     while pos < len(raw):
         (size,) = struct.unpack_from("!H", raw, pos)
@@ -82,10 +82,10 @@ def _count_filters(raw, level):
 
 
 def _disconnect_session_expiry(raw):
-    _, pos = mqtt.decode_varint(raw, 1)
+    _length, pos = mqtt.decode_varint(raw, 1)
     if pos + 1 >= len(raw):
         return None
-    props, _ = mqtt.parse_properties(raw, pos + 1)
+    props, _end = mqtt.parse_properties(raw, pos + 1)
     return props.get(mqtt.PROP_SESSION_EXPIRY)
 
 

@@ -2,7 +2,7 @@
 
 
 def parse(version):
-    return tuple(int(part) for part in str(version).split("-")[0].split(".")[:3])
+    return tuple(int(part) for part in str(version).split("-", maxsplit=1)[0].split(".")[:3])
 
 
 def at_least(version, minimum):

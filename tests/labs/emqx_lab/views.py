@@ -83,6 +83,7 @@ def check_nodes(node, names):
     if invalid:
         return "BAD_REQUEST", "Invalid nodes: %s" % erlang_list(invalid)
     members = node.members()
+
     def busy(name):
         return node.agent if name == node.name else members[name]["agent"]
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Print the Debian archive URL this host's apt already uses, for debootstrap.
 
 The image must be built from whatever mirror the machine is allowed to reach (CI machines are

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Make sure containers.conf holds the few settings the lab containers need, keeping the rest.
 
     containers_conf.py [PATH]      (default /etc/containers/containers.conf)
@@ -62,7 +62,8 @@ def _table_bounds(lines, table):
     return None
 
 
-def merge(text, required=REQUIRED):
+def merge(text, required=None):
+    required = REQUIRED if required is None else required
     lines = text.splitlines()
     for table, settings in required.items():
         for key, value in settings.items():

@@ -5,7 +5,7 @@ import threading
 import time
 
 from labcommon import procs, runner, state
-from kilda_lab import bootstrap, catalogue
+from kilda_lab import bootstrap, catalogue, kafka
 
 
 def add_arguments(parser):
@@ -20,6 +20,7 @@ def add_arguments(parser):
     parser.add_argument("--build-version", default=catalogue.DEFAULT_BUILD_VERSION, help="value used by --bootstrap")
     parser.add_argument("--hang", action="append", default=[], help="component (or component@env) that hangs")
     parser.add_argument("--drain-ms", type=int, default=200, help="longest in-flight operation a hub drains")
+    parser.add_argument("--kafka", action="store_true", help="also run a Kafka-protocol broker (member 'kafka')")
     parser.add_argument("--containers", action="store_true", help="run each member in a podman container")
     parser.add_argument("--timeout", type=float, default=60.0)
 
@@ -62,8 +63,16 @@ def up(args, workdir):
         data["members"][name] = handle
         state.save(workdir, data)
     try:
+        if args.kafka:
+            port = procs.free_port()
+            argv = kafka.broker_argv(kafka.broker_binary(workdir), port)
+            data["members"]["kafka"] = runner.start("kafka", argv, workdir, containers=args.containers)
+            data["kafka"] = "127.0.0.1:%d" % port
+            state.save(workdir, data)
+            procs.wait_port("127.0.0.1", port, timeout=args.timeout)
         for handle in data["members"].values():
-            _wait_ready(handle, args.timeout)
+            if "report" in handle:
+                _wait_ready(handle, args.timeout)
     except BaseException:
         down(workdir)  # labctl keeps no lab behind when up fails
         state.remove(workdir)
@@ -84,6 +93,8 @@ def _wait_ready(handle, timeout):
 
 
 def _read_report(handle):
+    if "report" not in handle:
+        return None
     try:
         with open(handle["report"]) as fh:
             return json.load(fh)
@@ -99,7 +110,8 @@ def status(workdir):
         members.append({"name": name, "alive": runner.alive(handle), "runner": handle.get("mode"),
                         "components": report["components"] if report else []})
     return {"lab": "kilda", "workdir": data["workdir"], "env": data["env"], "zk": data["zk"],
-            "prefix": data["prefix"], "regions": data["regions"], "hang_dir": data["hang_dir"], "members": members}
+            "prefix": data["prefix"], "regions": data["regions"], "hang_dir": data["hang_dir"], "members": members,
+            "kafka": data.get("kafka")}
 
 
 def fault(action, name, workdir):
@@ -114,13 +126,15 @@ def fault(action, name, workdir):
     else:
         if action == "restart" or runner.alive(handle):
             runner.stop(handle)
-        try:
-            os.unlink(handle["report"] + ".ready")
-        except FileNotFoundError:
-            pass
+        if "report" in handle:
+            try:
+                os.unlink(handle["report"] + ".ready")
+            except FileNotFoundError:
+                pass
         data["members"][name] = runner.restart(handle, workdir)
         state.save(workdir, data)
-        _wait_ready(data["members"][name], 60.0)
+        if "report" in handle:
+            _wait_ready(data["members"][name], 60.0)
     out = status(workdir)
     out["fault"] = {"action": action, "target": name}
     return out

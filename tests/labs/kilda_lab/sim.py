@@ -69,6 +69,7 @@ class Component:
         if state == KazooState.LOST:
             self.session_losses += 1
             LOG.warning("%s: session lost", self.base)
+            self.report()
 
     def _ensure(self, path, value):
         if self.client.retry(self.client.exists, path) is None:

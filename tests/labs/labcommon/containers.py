@@ -40,7 +40,7 @@ def _podman(*args, timeout=60.0, check=True):
     try:
         proc = subprocess.run(
             ["podman"] + [str(a) for a in args],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
         )
     except FileNotFoundError:
         raise PodmanError("podman is not installed; container mode needs it (apt-get install podman runc)")
