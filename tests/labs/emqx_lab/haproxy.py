@@ -1,6 +1,7 @@
 """HAProxy in front of the nodes' MQTT listeners, health-checking availability_check as in the
 seed's configuration, with a runtime API socket and a stats page."""
-import socket
+
+from labcommon import haproxy_runtime
 
 
 def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_header):
@@ -46,17 +47,7 @@ def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_head
 
 def runtime(sock_path, command, timeout=5.0):
     """Send one command to the runtime API socket and return the answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(sock_path)
-        sock.sendall(command.encode() + b"\n")
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode()
+    return haproxy_runtime.command(sock_path, command, timeout)
 
 
 def server_states(sock_path, backend="emqx_mqtt"):

@@ -19,9 +19,10 @@ import csv
 import io
 import json
 import os
-import socket
 import sys
 import time
+
+from labcommon import haproxy_runtime
 
 BACKEND = "xenon"
 HOLD_LIMIT_MS = 60000
@@ -80,17 +81,7 @@ def write_config(workdir, port, blue, green):
 
 def command(sock_path, line, timeout=5.0):
     """Send one runtime API command; return its text answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(sock_path)
-        sock.sendall((line + "\n").encode())
-        chunks = []
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode()
+    return haproxy_runtime.command(sock_path, line, timeout)
 
 
 def stats(sock_path):

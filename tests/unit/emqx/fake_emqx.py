@@ -220,3 +220,29 @@ class FakeEmqx:
                     share = total // len(participants) + (1 if index < total % len(participants) else 0)
                     self.node_entry(name)["live_connections"] = share
                     self.node_entry(name)["connections"] = share
+
+
+class FakeClock:
+    """time.monotonic/time.sleep pair where sleeping just moves time forward."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+CONNECTION = {"api_url": "http://emqx.test:18083", "api_key": "key", "api_secret": "secret"}
+
+
+def base_params(**overrides):
+    params = dict(CONNECTION, api_version="auto", username=None, password=None, app_id=None, app_secret=None,
+                  validate_certs=True, ca_path=None, client_cert=None, client_key=None, request_timeout=5.0,
+                  wait=True, wait_timeout=60, poll_interval=1.0, restart_on_change=False)
+    params.update(overrides)
+    return params

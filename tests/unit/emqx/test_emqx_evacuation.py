@@ -7,8 +7,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.evacuation import Evacuation
 from ansible_collections.zerodowntime.cluster.plugins.modules import emqx_evacuation
 
-from conftest import base_params  # pylint: disable=import-error
-from fake_emqx import FakeEmqx, node  # pylint: disable=import-error
+from fake_emqx import FakeEmqx, base_params, node  # pylint: disable=import-error
 
 
 def evacuate(fake, clock, check_mode=False, **overrides):

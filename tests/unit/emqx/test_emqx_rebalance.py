@@ -6,8 +6,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.rebalance import Rebalance, balance_report, side_balanced
 from ansible_collections.zerodowntime.cluster.plugins.modules import emqx_rebalance
 
-from conftest import base_params  # pylint: disable=import-error
-from fake_emqx import FakeEmqx, node  # pylint: disable=import-error
+from fake_emqx import FakeEmqx, base_params, node  # pylint: disable=import-error
 
 TIGHT = {"abs_conn_threshold": 2, "rel_conn_threshold": 1.1}
 
