@@ -265,8 +265,10 @@ class Rebalance:
         seen_states = {sample_["state"] for sample_ in result.samples}
         nodes = {n["name"]: n for n in self.api.nodes()}
         stopped = [n for n in body["nodes"] if (nodes.get(n) or {}).get("status") != "running"]
-        report = balance_report(nodes, [n for n in body["nodes"] if n not in stopped], self.params,
-                                last.get("donors"), last.get("recipients"))
+        # Judge with EMQX's own rule on the counts as they are now (donors re-derived from the
+        # current averages, as a new start would): evicting faster than clients reconnect can
+        # overshoot, leaving the former recipients overloaded while the old donor set looks fine.
+        report = balance_report(nodes, [n for n in body["nodes"] if n not in stopped], self.params)
         out = {"status": None, "timeline": result.samples, "elapsed": result.elapsed, "balance": report, "_after": "disabled",
                "last_observed": last}
         takeover = body.get("wait_takeover", DEFAULT_WAIT_TAKEOVER)

@@ -98,13 +98,15 @@ def test_rebalance_after_scale_out_reaches_balance(lab_factory):
         rc, nothing = run_module("emqx_rebalance",
                                  dict(connection(d, 0), node=node_names(d, "blue")[0], wait=False))
         assert rc == 0 and nothing["nothing_to_balance"] is True, "default thresholds (1000) leave a small cluster alone"
-        args = dict(connection(d, 0), node=node_names(d, "blue")[0], conn_evict_rate=20, sess_evict_rate=20,
-                    wait_health_check=1, wait_takeover=2, abs_conn_threshold=5, rel_conn_threshold=1.2,
-                    abs_sess_threshold=5, rel_sess_threshold=1.2, poll_interval=0.5, wait_timeout=150)
+        args = dict(connection(d, 0), node=node_names(d, "blue")[0], conn_evict_rate=4, sess_evict_rate=4,
+                    wait_health_check=1, wait_takeover=2, abs_conn_threshold=10, rel_conn_threshold=1.3,
+                    abs_sess_threshold=10, rel_sess_threshold=1.3, poll_interval=0.5, wait_timeout=150)
         rc, balanced = run_module("emqx_rebalance", args)
         assert rc == 0, balanced.get("msg")
         assert balanced["changed"] is True and balanced["rebalance_outcome"] == "balanced"
         assert balanced["balance"]["connections"][green1] >= 20
+        rc, again = run_module("emqx_rebalance", args)
+        assert rc == 0 and again["changed"] is False and again["nothing_to_balance"] is True, "balanced by EMQX's own start rule"
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
 
 

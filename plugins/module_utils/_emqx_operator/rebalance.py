@@ -1,0 +1,255 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""Desired state of the operator's ``Rebalance`` CR: ``present`` (and, with wait, finished) or
+``absent``. Its spec is immutable (the operator's webhook rejects changes), a Rebalance is
+one-shot, and the operator reports ``Completed`` both when EMQX finished and when EMQX aborted
+(pitfall 3), so with EMQX API access the outcome is decided from the node counts."""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
+    ApiError,
+    TerminalFailure,
+    ValidationError,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import poll
+
+# module option -> rebalanceStrategy field
+STRATEGY = (
+    ("conn_evict_rate", "connEvictRate"),
+    ("sess_evict_rate", "sessEvictRate"),
+    ("wait_takeover", "waitTakeover"),
+    ("wait_health_check", "waitHealthCheck"),
+    ("abs_conn_threshold", "absConnThreshold"),
+    ("rel_conn_threshold", "relConnThreshold"),
+    ("abs_sess_threshold", "absSessThreshold"),
+    ("rel_sess_threshold", "relSessThreshold"),
+)
+RELATIVE = ("relConnThreshold", "relSessThreshold")
+FINAL_PHASES = ("Completed", "Failed")
+# the CR's effective thresholds -> the names balance_report takes
+THRESHOLDS = (("absConnThreshold", "abs_conn_threshold"), ("relConnThreshold", "rel_conn_threshold"),
+              ("absSessThreshold", "abs_sess_threshold"), ("relSessThreshold", "rel_sess_threshold"))
+
+
+def _relative(value):
+    """The CRD keeps relative thresholds as strings; EMQX rejects values of 1.0 or less."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValidationError("relative thresholds must be numbers above 1.0, got %r" % (value,))
+    if number <= 1.0:
+        raise ValidationError("relative thresholds must be above 1.0 (EMQX rejects %s)" % text)
+    return text
+
+
+def desired_spec(params, version):
+    strategy = {}
+    for option, field in STRATEGY:
+        value = params.get(option)
+        if value is None:
+            continue
+        if field in RELATIVE:
+            value = _relative(value)
+        elif value < (1 if option == "conn_evict_rate" or option == "sess_evict_rate" else 0):
+            raise ValidationError("%s must be %s, got %s" % (option, "at least 1" if "rate" in option else "0 or more", value))
+        strategy[field] = value
+    spec = {"instanceName": params["instance_name"], "rebalanceStrategy": strategy}
+    if version == "v2beta1":
+        spec["instanceKind"] = params["instance_kind"]
+    elif params["instance_kind"] != "EmqxEnterprise":
+        raise ValidationError("Rebalance %s targets EmqxEnterprise (EMQX 4.4) resources only; set instance_kind=EmqxEnterprise "
+                              "or use api_version v2beta1 for an EMQX resource" % version)
+    return spec
+
+
+def _same(field, current, wanted):
+    if field in RELATIVE and current is not None:
+        try:
+            return float(current) == float(wanted)
+        except (TypeError, ValueError):
+            return False
+    return current == wanted
+
+
+def spec_differences(current, wanted):
+    """Fields the user set that differ from the CR (server defaults for unset fields are not differences)."""
+    current = current or {}
+    out = []
+    for field in ("instanceName", "instanceKind"):
+        if field in wanted and current.get(field, "EMQX" if field == "instanceKind" else None) != wanted[field]:
+            out.append("%s: %r -> %r" % (field, current.get(field), wanted[field]))
+    have = current.get("rebalanceStrategy") or {}
+    for field, value in sorted(wanted["rebalanceStrategy"].items()):
+        if not _same(field, have.get(field), value):
+            out.append("rebalanceStrategy.%s: %r -> %r" % (field, have.get(field), value))
+    return out
+
+
+def summary(obj):
+    """What the task reports about a Rebalance CR (None when absent)."""
+    if obj is None:
+        return None
+    status = obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    return {"name": meta.get("name"), "namespace": meta.get("namespace"), "spec": obj.get("spec"),
+            "phase": status.get("phase"), "conditions": status.get("conditions") or [],
+            "rebalance_states": status.get("rebalanceStates") or [], "started_time": status.get("startedTime"),
+            "completed_time": status.get("completedTime"), "deleting": bool(meta.get("deletionTimestamp"))}
+
+
+def failure_reason(obj):
+    status = obj.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("message"):
+            return condition["message"]
+    return "no reason given in status.conditions"
+
+
+class OperatorRebalance:
+    def __init__(self, objects, params, check_mode=False, emqx_api=None, version=None, clock=time.monotonic, sleep=time.sleep):
+        self.objects = objects
+        self.params = params
+        self.check_mode = check_mode
+        self.emqx_api = emqx_api  # optional callable returning an EmqxApi, for the aborted-vs-balanced check
+        self.version = version
+        self.clock = clock
+        self.sleep = sleep
+        self.name = params["name"]
+        self.where = "Rebalance %s/%s" % (params["namespace"], params["name"])
+
+    def run(self):
+        before = self.objects.get(self.name)
+        out = self._present(before) if self.params["state"] == "present" else self._absent(before)
+        out.setdefault("before", summary(before))
+        out["api_version"] = "apps.emqx.io/%s" % self.version
+        out["diff"] = {"before": summary(before) or {}, "after": out.get("after") or {}}
+        return out
+
+    # present ---------------------------------------------------------------------------------
+    def _body(self, spec):
+        return {"apiVersion": "apps.emqx.io/%s" % self.version, "kind": "Rebalance",
+                "metadata": {"name": self.name, "namespace": self.params["namespace"]}, "spec": spec}
+
+    def _present(self, before):
+        if not self.params.get("instance_name") or self.params.get("conn_evict_rate") is None:
+            raise ValidationError("state=present needs instance_name and conn_evict_rate (the CRD requires both)")
+        spec = desired_spec(self.params, self.version)
+        changed = False
+        if before is not None and (before.get("metadata") or {}).get("deletionTimestamp"):
+            if self.check_mode:
+                return {"changed": True, "after": summary(self._body(spec)), "recreated": True}
+            self._wait_gone("is being deleted")
+            before = None
+        differences = spec_differences((before or {}).get("spec"), spec) if before is not None else []
+        if differences:
+            if not self.params["recreate"]:
+                raise ValidationError(
+                    "%s exists with another spec (%s). A Rebalance spec is immutable - the operator's webhook rejects "
+                    "any change - and a Rebalance runs once; set recreate=true to delete it and run a new one"
+                    % (self.where, "; ".join(differences)), differences=differences, current=summary(before))
+            if self.check_mode:
+                return {"changed": True, "after": summary(self._body(spec)), "recreated": True, "differences": differences}
+            self.objects.delete(self.name)
+            self._wait_gone("was deleted to be recreated")
+            before = None
+        if before is None:
+            if self.check_mode:
+                return {"changed": True, "after": summary(self._body(spec))}
+            current = self.objects.create(self._body(spec))
+            changed = True
+        else:
+            current = before
+        out = {"changed": changed}
+        if differences:
+            out.update(recreated=True, differences=differences)
+        if self.params["wait"] and not self.check_mode:
+            out.update(self._wait_final(current, started_here=changed))
+        else:
+            out["after"] = summary(current)
+        return out
+
+    def _wait_final(self, current, started_here):
+        seen = {"participants": set(), "processing": (current.get("status") or {}).get("phase") == "Processing"}
+
+        def fetch():
+            obj = self.objects.get(self.name)
+            if obj is None:
+                raise TerminalFailure("%s was deleted while waiting for it to finish" % self.where)
+            status = obj.get("status") or {}
+            for entry in status.get("rebalanceStates") or []:
+                seen["participants"].update(entry.get("donors") or [])
+                seen["participants"].update(entry.get("recipients") or [])
+            if status.get("phase") == "Processing":
+                seen["processing"] = True
+            return obj
+
+        def sample(obj, elapsed):
+            status = obj.get("status") or {}
+            states = status.get("rebalanceStates") or [{}]
+            return {"t": elapsed, "phase": status.get("phase"), "state": states[0].get("state"),
+                    "donors": len(states[0].get("donors") or []), "recipients": len(states[0].get("recipients") or [])}
+
+        def failed(obj):
+            if (obj.get("status") or {}).get("phase") == "Failed":
+                return "%s failed: %s" % (self.where, failure_reason(obj))
+            return None
+
+        result = poll(fetch, lambda obj: (obj.get("status") or {}).get("phase") == "Completed", failed=failed,
+                      timeout=self.params["wait_timeout"], interval=self.params["poll_interval"], sample=sample,
+                      transient=(ApiError,), clock=self.clock, sleep=self.sleep,
+                      describe=lambda obj: "phase %s" % ((obj.get("status") or {}).get("phase") or "(not reconciled yet)"))
+        out = {"after": summary(result.value), "timeline": result.samples, "elapsed": result.elapsed, "rebalance_outcome": None}
+        if self.emqx_api is not None and (started_here or seen["processing"]):
+            out.update(self._outcome(result, sorted(seen["participants"])))
+        return out
+
+    def _outcome(self, result, participants):
+        from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.rebalance import balance_report
+
+        strategy = (result.value.get("spec") or {}).get("rebalanceStrategy") or {}
+        thresholds = {name: float(strategy[field]) for field, name in THRESHOLDS if strategy.get(field) is not None}
+        api = self.emqx_api()
+        try:
+            nodes = {n["name"]: n for n in api.nodes()}
+        finally:
+            api.client.close()
+        if not participants:
+            participants = sorted(name for name, node in nodes.items() if node.get("status") == "running")
+        stopped = [n for n in participants if (nodes.get(n) or {}).get("status") != "running"]
+        report = balance_report(nodes, [n for n in participants if n not in stopped], thresholds)
+        if stopped or not report["balanced"]:
+            why = ("participant(s) %s stopped" % ", ".join(stopped)) if stopped else (
+                "connections %s / disconnected sessions %s are outside the thresholds"
+                % (report["connections"], report["disconnected_sessions"]))
+            raise TerminalFailure(
+                "%s is Completed but the cluster is not balanced: %s. The operator reports a rebalance that EMQX "
+                "aborted exactly like a finished one; this one was aborted" % (self.where, why),
+                last=summary(result.value), elapsed=result.elapsed, samples=result.samples, rebalance_outcome="aborted",
+                balance=report)
+        return {"rebalance_outcome": "balanced", "balance": report}
+
+    # absent ----------------------------------------------------------------------------------
+    def _absent(self, before):
+        if before is None:
+            return {"changed": False, "after": None}
+        if self.check_mode:
+            return {"changed": True, "after": None}
+        self.objects.delete(self.name)
+        out = {"changed": True, "after": summary(self.objects.get(self.name))}
+        if self.params["wait"]:
+            result = self._wait_gone("was deleted")
+            out.update(after=None, elapsed=result.elapsed)
+        return out
+
+    def _wait_gone(self, why):
+        """Until the CR is gone: the operator removes its finalizer (stopping a running rebalance) first."""
+        return poll(lambda: self.objects.get(self.name), lambda obj: obj is None, timeout=self.params["wait_timeout"],
+                    interval=self.params["poll_interval"], transient=(ApiError,), clock=self.clock, sleep=self.sleep,
+                    describe=lambda obj: "%s %s but still has finalizers %s" % (
+                        self.where, why, (obj.get("metadata") or {}).get("finalizers")))
