@@ -95,7 +95,7 @@ test: deps venv collection-link sanity unit integration molecule
 
 # ---- the demo -----------------------------------------------------------------------------
 
-demo: deps venv collection-link images
+demo: deps venv collection-link
 	@if [ ! -f playbooks/emqx_blue_green.yml ] || [ ! -d tests/labs/emqx_lab ]; then
 	  echo "make demo: the EMQX blue-green role and lab are not delivered yet (issue 3); nothing was run." >&2
 	  exit 1

@@ -21,6 +21,11 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+# Ports already handed out by this process: a chosen port is not held open, so without this two
+# members of one lab could draw the same one.
+_GIVEN = set()
+
+
 def free_port(host="127.0.0.1"):
     """A TCP port that is free on ``host`` now and stays out of the kernel's ephemeral range.
 
@@ -31,11 +36,14 @@ def free_port(host="127.0.0.1"):
     low, _high = _ephemeral_range()
     for _attempt in range(200):
         port = random.randint(10000, max(10001, low - 1))
+        if port in _GIVEN:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
+            _GIVEN.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
