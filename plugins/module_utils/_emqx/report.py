@@ -17,8 +17,8 @@ LEFT, RIGHT, TOP, BOTTOM = 70, 200, 40, 150
 
 def _nice_max(value):
     value = max(1.0, float(value))
-    for step in (1, 2, 5):
-        for exp in range(0, 10):
+    for exp in range(0, 10):
+        for step in (1, 2, 5):
             candidate = step * 10 ** exp
             if candidate >= value:
                 return candidate

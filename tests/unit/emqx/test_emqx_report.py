@@ -1,0 +1,45 @@
+"""The run picture and the blue-green arithmetic."""
+import xml.etree.ElementTree as ET
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, plan, split_budget
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.report import _nice_max, connections_svg
+
+
+def test_svg_has_one_line_per_node_and_the_notes():
+    samples = [{"t": 0, "connections": {"b1": 300, "g1": 0}}, {"t": 10, "connections": {"b1": 0, "g1": 300}}]
+    svg = connections_svg(samples, {"b1": "blue", "g1": "green"}, "Upgrade", ["sessions lost: 0"])
+    root = ET.fromstring(svg)
+    lines = root.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 2
+    assert "sessions lost: 0" in svg and "Upgrade" in svg
+
+
+def test_axis_maximum_is_the_next_round_number():
+    assert [_nice_max(v) for v in (1, 3, 333, 501, 1001)] == [1, 5, 500, 1000, 2000]
+
+
+def test_budget_split_follows_connections_and_never_exceeds_the_budget():
+    rates = split_budget({"a": 600, "b": 300, "c": 100}, 100)
+    assert rates == {"a": 60, "b": 30, "c": 10}
+    uneven = split_budget({"a": 201, "b": 200, "c": 200}, 100)
+    assert sum(uneven.values()) == 100 and min(uneven.values()) >= 33
+
+
+def test_plan_parallel_pays_the_waits_once_sequential_per_node():
+    info = {"nodes": [{"name": n, "connections": 200, "sessions": 200, "status": "running"} for n in ("a", "b", "c")]}
+    parallel = plan(info, ["a", "b", "c"], 100, 100, 5, 10, "parallel")
+    sequential = plan(info, ["a", "b", "c"], 100, 100, 5, 10, "sequential")
+    assert parallel["theoretical_minimum_s"] == 6 + 15
+    assert sequential["predicted_s"] == 3 * (5 + 2 + 10)
+    assert parallel["predicted_s"] < sequential["predicted_s"]
+
+
+def test_drain_progress_done_only_when_prohibiting_and_empty():
+    info = {"nodes": [{"name": "a", "status": "running", "connections": 0, "sessions": 0}],
+            "evacuations": [{"node": "a", "state": "prohibiting", "stats": {"current_connected": 0, "current_sessions": 3,
+                                                                            "initial_connected": 10, "initial_sessions": 10}}]}
+    assert drain_progress(info, ["a"], 10, 10, 5)["done"] is False
+    info["evacuations"][0]["stats"]["current_sessions"] = 0
+    assert drain_progress(info, ["a"], 10, 10, 5)["done"] is True
+    info["nodes"][0]["status"] = "stopped"
+    assert drain_progress(info, ["a"], 10, 10, 5)["stopped"] == ["a"]
