@@ -43,9 +43,6 @@ attributes:
     details:
       - An existing Rebalance with the same spec is left alone, whatever its phase. To run another rebalance use a
         new O(name), or O(state=absent) first.
-  action_group:
-    support: none
-    description: Not a member of an action group yet.
 options:
   name:
     description: Name of the Rebalance resource.

@@ -18,7 +18,8 @@ description:
     that as success with no change and RV(rebalance_outcome=balanced).
   - EMQX removes a rebalance from C(global_status) both when it finishes and when it is aborted (for instance
     because a participant crashed). With O(wait=true) the module therefore computes the balance condition from
-    C(/nodes) afterwards and fails with RV(rebalance_outcome=aborted) when the cluster is not balanced.
+    C(/nodes) and the states it saw afterwards, and fails with RV(rebalance_outcome=aborted) or
+    RV(rebalance_outcome=unbalanced) when the cluster is not balanced.
   - Without O(nodes), the participants are every running node that is not being evacuated and not a donor of
     another rebalance - EMQX's own default would include evacuating nodes.
   - V(absent) stops the rebalance coordinated by O(node).
@@ -168,8 +169,12 @@ nothing_to_balance:
   returned: when it applies
   type: bool
 rebalance_outcome:
-  description: V(balanced) when the rebalance finished (or was not needed) and the balance condition holds;
-    V(aborted) (the task fails) when it vanished from C(global_status) with the cluster unbalanced or a participant stopped.
+  description:
+    - V(balanced) when the rebalance finished (or was not needed) and EMQX's balance condition holds on the current counts.
+    - V(aborted) (the task fails) when it vanished from C(global_status) because a participant stopped, or before the
+      C(wait_takeover) phase a finished rebalance always goes through.
+    - V(unbalanced) (the task fails) when it finished but the condition does not hold, typically because evicted clients
+      reconnected more slowly than the donors evicted and the load overshot onto the recipients.
   returned: when waited, or on nothing_to_balance
   type: str
   sample: balanced

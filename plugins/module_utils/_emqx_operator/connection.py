@@ -19,11 +19,10 @@ try:
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
     from urllib3.exceptions import HTTPError as Urllib3Error
 except ImportError as exc:  # reported by the module with missing_required_lib
     KUBERNETES_IMPORT_ERROR = exc
-    ApiException = ConfigException = ResourceNotFoundError = Urllib3Error = None
+    ApiException = ConfigException = Urllib3Error = None
 else:
     KUBERNETES_IMPORT_ERROR = None
 

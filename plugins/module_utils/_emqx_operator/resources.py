@@ -10,10 +10,14 @@ from __future__ import annotations
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.connection import (
     ApiException,
-    ResourceNotFoundError,
     Urllib3Error,
     api_error,
 )
+
+try:
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+except ImportError:  # the module reports the missing library before anything here runs
+    ResourceNotFoundError = None
 
 GROUP = "apps.emqx.io"
 # newest first: "auto" takes the first one the cluster serves
@@ -72,6 +76,13 @@ class Objects:
             return self.resource.create(body=body, namespace=self.namespace).to_dict()
         except (ApiException, Urllib3Error) as exc:
             raise api_error(exc, self._describe("creating", body["metadata"]["name"]))
+
+    def patch(self, name, body):
+        """JSON merge patch (custom resources take no strategic merge patch)."""
+        try:
+            return self.resource.patch(name=name, namespace=self.namespace, body=body, content_type=MERGE_PATCH).to_dict()
+        except (ApiException, Urllib3Error) as exc:
+            raise api_error(exc, self._describe("patching", name))
 
     def delete(self, name):
         """Delete; True if something was deleted (or marked for deletion)."""

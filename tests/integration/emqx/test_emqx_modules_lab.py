@@ -98,7 +98,7 @@ def test_rebalance_after_scale_out_reaches_balance(lab_factory):
         rc, nothing = run_module("emqx_rebalance",
                                  dict(connection(d, 0), node=node_names(d, "blue")[0], wait=False))
         assert rc == 0 and nothing["nothing_to_balance"] is True, "default thresholds (1000) leave a small cluster alone"
-        args = dict(connection(d, 0), node=node_names(d, "blue")[0], conn_evict_rate=4, sess_evict_rate=4,
+        args = dict(connection(d, 0), node=node_names(d, "blue")[0], conn_evict_rate=1, sess_evict_rate=2,
                     wait_health_check=1, wait_takeover=2, abs_conn_threshold=10, rel_conn_threshold=1.3,
                     abs_sess_threshold=10, rel_sess_threshold=1.3, poll_interval=0.5, wait_timeout=150)
         rc, balanced = run_module("emqx_rebalance", args)

@@ -32,7 +32,7 @@ class FakeEmqx:
         self.login_version = login_version
         self.key, self.secret = "key", "secret"
         self.token = "tok-%s" % id(self)
-        self.abort_rebalance = False
+        self.leave_unbalanced = False
         self.vanish_rebalance_at = None  # tick at which a rebalance disappears, as when a participant crashes
         self.keyed_global_status = False
         self.freeze = False
@@ -213,7 +213,7 @@ class FakeEmqx:
                 entry["connection_goal"] = 13.3
                 continue
             self.status["rebalances"].remove(entry)
-            if not self.abort_rebalance:
+            if not self.leave_unbalanced:
                 participants = entry["donors"] + entry["recipients"]
                 total = sum(self.node_entry(n)["live_connections"] for n in participants)
                 for index, name in enumerate(participants):

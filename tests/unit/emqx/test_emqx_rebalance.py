@@ -38,12 +38,12 @@ def test_started_and_finished_balanced(fake, clock):
     assert fake.changing_requests()[0][2]["nodes"] == ["emqx@n1", "emqx@n2", "emqx@n3"]
 
 
-def test_aborted_rebalance_is_told_apart_from_a_finished_one(fake, clock):
-    fake.abort_rebalance = True
+def test_finished_but_unbalanced_is_told_apart_from_balanced(fake, clock):
+    fake.leave_unbalanced = True
     with pytest.raises(TerminalFailure) as err:
         rebalance(fake, clock, **TIGHT)
-    assert "was aborted" in err.value.msg
-    assert err.value.result()["rebalance_outcome"] == "aborted"
+    assert "still not balanced" in err.value.msg and "lower conn_evict_rate" in err.value.msg
+    assert err.value.result()["rebalance_outcome"] == "unbalanced"
     assert err.value.result()["balance"]["connections_balanced"] is False
 
 
@@ -186,6 +186,6 @@ def test_whole_module_nothing_to_balance(fake, run_module):
 
 
 def test_whole_module_aborted_fails_with_outcome(fake, run_module):
-    fake.abort_rebalance = True
+    fake.leave_unbalanced = True
     failed, result = run_module(emqx_rebalance.main, fake, {"node": "emqx@n1", "abs_conn_threshold": 2})
-    assert failed and result["rebalance_outcome"] == "aborted"
+    assert failed and result["rebalance_outcome"] == "unbalanced"

@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: emqx_operator_update
+short_description: Change an EMQX resource of the EMQX Operator and supervise its blue-green update
+version_added: 0.1.0
+description:
+  - Sets the image, the update strategy and other spec fields of an C(apps.emqx.io) C(EMQX) resource with a JSON
+    merge patch, and with O(wait=true) follows the operator's blue-green update until it finishes.
+  - A change of the pod template (image, C(coreTemplate), C(replicantTemplate), C(clusterDomain)) makes the operator
+    start new nodes, switch traffic, evacuate the old nodes one by one and remove them. Replica counts and the update
+    strategy are changed in place, without a blue-green update.
+  - The v2beta1 status carries no C(observedGeneration) and C(Ready) stays true until the operator's next reconcile,
+    so the module first waits for C(updateRevision) to change (or C(Ready) to disappear) and only then for C(Ready)
+    with C(currentRevision) equal to C(updateRevision).
+  - While waiting it samples C(status.nodeEvacuationsStatus) (connections and sessions left on the node being
+    evacuated, with an ETA) and fails with a precise reason when nothing moves for O(stall_timeout) seconds - new
+    nodes that never become ready (a bad image), an evacuation that does not finish, old nodes left in the cluster -
+    or at once when the old revision scales up again (operator bug fixed in 2.2.29).
+  - Refuses a template change when C(clusterDomain) is not C(cluster.local) unless O(allow_custom_cluster_domain=true)
+    - the operator (2.2) then removes old core nodes without evacuating them.
+author:
+  - zerodowntime.cluster contributors (@zerodowntime)
+extends_documentation_fragment:
+  - zerodowntime.cluster.emqx_operator_connection
+  - zerodowntime.cluster.wait
+  - zerodowntime.cluster.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports which fields would change and whether that starts a blue-green update; patches and waits nothing.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+    description: When run twice in a row with the same options, the second run reports no change.
+options:
+  name:
+    description: Name of the EMQX resource.
+    type: str
+    required: true
+  namespace:
+    description: Its namespace.
+    type: str
+    default: default
+  api_version:
+    description: Version of C(apps.emqx.io) to use; V(auto) takes the newest one served that this module knows.
+    type: str
+    choices: [auto, v2beta1]
+    default: auto
+  image:
+    description: The EMQX image (C(spec.image)). Changing it starts a blue-green update.
+    type: str
+  update_strategy:
+    description: C(spec.updateStrategy) fields to set.
+    type: dict
+    suboptions:
+      initial_delay_seconds:
+        description: Seconds between the new nodes becoming Available and the first evacuation.
+        type: int
+      conn_evict_rate:
+        description: Connections per second evicted from each old node.
+        type: int
+      sess_evict_rate:
+        description: Sessions per second migrated from each old node.
+        type: int
+      wait_takeover:
+        description: Seconds between connection and session eviction, and before removing a node without sessions.
+        type: int
+      wait_health_check:
+        description: Seconds an old node fails its health check before evicting. Operator 2.3 and later only.
+        type: int
+  spec:
+    description: Other spec fields to merge in (JSON merge patch semantics; V(null) removes a field).
+    type: dict
+  stall_timeout:
+    description: Fail when the update shows no progress for this many seconds.
+    type: int
+    default: 300
+  allow_custom_cluster_domain:
+    description: Update even though C(clusterDomain) is not C(cluster.local) (old core nodes lose their sessions).
+    type: bool
+    default: false
+seealso:
+  - module: zerodowntime.cluster.emqx_operator_rebalance
+"""
+
+EXAMPLES = r"""
+- name: Upgrade EMQX through the operator's blue-green update
+  zerodowntime.cluster.emqx_operator_update:
+    name: emqx-ee
+    namespace: emqx
+    image: emqx/emqx-enterprise:5.10.4
+    update_strategy:
+      initial_delay_seconds: 10
+      conn_evict_rate: 1000
+      sess_evict_rate: 1000
+      wait_takeover: 10
+    wait_timeout: 3600
+    stall_timeout: 600
+  register: update
+
+- name: Show what moved
+  ansible.builtin.debug:
+    msg: "{{ update.evacuated_nodes }} evacuated in {{ update.elapsed }} s"
+"""
+
+RETURN = r"""
+api_version:
+  description: The C(apps.emqx.io) version used.
+  returned: success
+  type: str
+changed_fields:
+  description: Spec paths that were (or in check mode would be) changed.
+  returned: success
+  type: list
+  elements: str
+blue_green:
+  description: Whether the change is a pod-template change, which the operator rolls out as a blue-green update.
+  returned: success
+  type: bool
+before:
+  description: C(spec) and C(revisions) (C(current), C(update)) before the task.
+  returned: success
+  type: dict
+after:
+  description: C(spec) and C(revisions) after the task.
+  returned: success, except in check mode
+  type: dict
+timeline:
+  description: Samples while waiting (C(t), C(conditions), C(current_replicas), C(update_replicas), C(evacuations),
+    C(remaining), C(eta_seconds)).
+  returned: when waited
+  type: list
+  elements: dict
+evacuated_nodes:
+  description: Nodes seen under evacuation during the update.
+  returned: when waited
+  type: list
+  elements: str
+elapsed:
+  description: Seconds spent waiting.
+  returned: when waited
+  type: float
+hazards:
+  description: Hazards noticed before the change (also shown as warnings).
+  returned: success
+  type: list
+  elements: str
+last_observed:
+  description: The EMQX resource as last seen, on failure while waiting.
+  returned: on failure
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.redact import redact
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.connection import (
+    K8S_ARGS,
+    KUBERNETES_IMPORT_ERROR,
+    connect,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.resources import Objects, resolve
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import EmqxUpdate
+
+
+def argument_spec():
+    return merge_specs(K8S_ARGS, WAIT_ARGS, dict(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"),
+        api_version=dict(type="str", default="auto", choices=["auto", "v2beta1"]),
+        image=dict(type="str"),
+        update_strategy=dict(type="dict", options=dict(
+            initial_delay_seconds=dict(type="int"),
+            conn_evict_rate=dict(type="int"),
+            sess_evict_rate=dict(type="int"),
+            wait_takeover=dict(type="int"),
+            wait_health_check=dict(type="int"),
+        )),
+        spec=dict(type="dict"),
+        stall_timeout=dict(type="int", default=300),
+        allow_custom_cluster_domain=dict(type="bool", default=False),
+    ))
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           required_one_of=[("image", "update_strategy", "spec")])
+    if KUBERNETES_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    problems = check_wait_params(module.params)
+    if module.params["stall_timeout"] <= 0:
+        problems.append("stall_timeout must be a positive number of seconds")
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    secrets = [module.params.get("api_key")]
+    try:
+        client = connect(module.params)
+        resource, version = resolve(client, "EMQX", module.params["api_version"])
+        result = EmqxUpdate(Objects(resource, module.params["namespace"]), module.params, check_mode=module.check_mode).run()
+        result["api_version"] = "apps.emqx.io/%s" % version
+        for hazard in result["hazards"]:
+            module.warn(hazard)
+    except ZdtError as exc:
+        module.fail_json(**redact(exc.result(), secrets))
+    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv
+        module.fail_json(msg="unexpected error: %s" % redact(str(exc), secrets), exception=traceback.format_exc())
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

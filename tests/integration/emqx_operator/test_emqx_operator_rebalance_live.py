@@ -1,0 +1,110 @@
+"""A Rebalance through the operator simulator on the EMQX lab: real MQTT clients are evicted from
+the old nodes after a scale-out, the module follows the phase and checks the balance with EMQX."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+pytest.importorskip("kubernetes")
+pytest.importorskip("paho.mqtt")
+from emqx_lab import haproxy  # noqa: E402  pylint: disable=import-error
+from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error
+from test_emqx_operator_rebalance_module import run_module  # noqa: E402  pylint: disable=import-error
+
+pytestmark = pytest.mark.timeout(180)
+
+EMQX_CR = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"},
+           "spec": {"image": "emqx/emqx-enterprise:5.8.6"}}
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def kubectl(lab, *args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
+    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def live_by_node(emqx):
+    node = emqx["nodes"][0]
+    import httpx
+
+    reply = httpx.get(node["api_url"] + "/api/v5/nodes", auth=(emqx["credentials"]["api_key"], emqx["credentials"]["api_secret"]))
+    return {n["node"]: n.get("live_connections", 0) for n in reply.json() if n.get("node_status") == "running"}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_factory):
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
+    emqx = lab.description["emqx"]
+    green = next(n for n in emqx["nodes"] if n["colour"] == "green")
+    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
+    wait_for(lambda: "Ready" in kubectl(lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
+
+    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=20).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        lab.fault("start", green["name"])  # scale-out: a new node with no clients
+        wait_for(lambda: haproxy.server_states(emqx["lb"]["runtime_socket"]).get(green["member"], "").startswith("UP"),
+                 15, "the new node UP in the load balancer")
+        wait_for(lambda: "emqx-green" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
+                 10, "the operator to list the new node")
+        before = live_by_node(emqx)
+        assert before.get(green["name"], 0) == 0, before
+
+        creds = emqx["credentials"]
+        rc, result = run_module({
+            "kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample", "instance_name": "emqx-ee",
+            "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 1,
+            "abs_conn_threshold": 5, "abs_sess_threshold": 5, "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1",
+            "emqx_api_url": emqx["nodes"][0]["api_url"], "emqx_api_key": creds["api_key"],
+            "emqx_api_secret": creds["api_secret"], "emqx_validate_certs": False, "wait_timeout": 90, "poll_interval": 0.5})
+        assert rc == 0, result
+        assert result["rebalance_outcome"] == "balanced" and result["after"]["phase"] == "Completed"
+        states = {s["state"] for s in result["timeline"]}
+        assert {"wait_health_check", "evicting_conns"} <= states, result["timeline"]
+        assert result["balance"]["connections"][green["name"]] > 0
+        after = live_by_node(emqx)
+        assert after[green["name"]] >= 10, after
+
+        listing = kubectl(lab, "get", "rebalances")
+        assert listing.split("\n")[0].split() == ["NAME", "STATUS", "AGE"]
+        assert listing.split("\n")[1].split()[:2] == ["rebalance-sample", "Completed"]
+        rc, again = run_module({"kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample",
+                                "instance_name": "emqx-ee", "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1,
+                                "wait_health_check": 1, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
+                                "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1"})
+        assert rc == 0 and again["changed"] is False
+    finally:
+        report = gen.stop()
+    assert report["sessions_lost"] == 0, report
+
+
+def test_rebalance_of_a_balanced_cluster_fails_with_the_operators_reason(lab_factory):
+    lab = lab_factory("k8s", "--emqx-blue", 2)
+    from kubernetes import config, dynamic
+
+    api = dynamic.DynamicClient(config.new_client_from_config(lab.description["kubeconfig"]))
+    api.resources.get(api_version="apps.emqx.io/v2beta1", kind="EMQX").create(namespace="default", body=EMQX_CR)
+    rc, result = run_module({"kubeconfig": lab.description["kubeconfig"], "name": "rb", "instance_name": "emqx-ee",
+                             "conn_evict_rate": 10, "wait_timeout": 30, "poll_interval": 0.3})
+    assert rc != 0
+    # EMQX answers nothing_to_balance with 400; the operator only keeps the status line
+    assert "Failed to start rebalance: request api failed: 400 Bad Request" in result["msg"]
+
+    rc, result = run_module({"kubeconfig": lab.description["kubeconfig"], "name": "rb2", "instance_name": "missing",
+                             "conn_evict_rate": 10, "wait_timeout": 30, "poll_interval": 0.3})
+    assert rc != 0 and "EMQX missing is not found" in result["msg"]

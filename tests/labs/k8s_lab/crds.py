@@ -1,0 +1,137 @@
+"""The EMQX Operator's CRDs as the lab installs them (op-2.2 field names and defaults).
+
+Only the fields the collection reads or writes carry a schema; the rest is preserved as sent.
+Printer columns give ``kubectl get emqx`` / ``kubectl get rebalances`` the NAME STATUS AGE
+layout of the operator documentation."""
+GROUP = "apps.emqx.io"
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def _int(default=None, minimum=None):
+    out = {"type": "integer", "format": "int32"}
+    if default is not None:
+        out["default"] = default
+    if minimum is not None:
+        out["minimum"] = minimum
+    return out
+
+
+_EVACUATION = {
+    "type": "object",
+    "properties": {
+        "waitTakeover": _int(10, 0),
+        "connEvictRate": _int(1000, 1),
+        "sessEvictRate": _int(1000, 1),
+        # op-2.3dev and later; without it EMQX's own 60 s applies to every evacuated node (pitfall 19)
+        "waitHealthCheck": _int(None, 0),
+    },
+}
+
+_UPDATE_STRATEGY = {
+    "type": "object",
+    "default": {"type": "Recreate", "initialDelaySeconds": 10,
+                "evacuationStrategy": {"waitTakeover": 10, "connEvictRate": 1000, "sessEvictRate": 1000}},
+    "properties": {
+        "type": {"type": "string", "enum": ["Recreate"], "default": "Recreate"},
+        "initialDelaySeconds": _int(10),
+        "evacuationStrategy": _EVACUATION,
+    },
+}
+
+_TEMPLATE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+             "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                     "properties": {"replicas": _int()}}}}
+
+EMQX = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "emqxes.%s" % GROUP},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "emqxes", "singular": "emqx", "kind": "EMQX", "listKind": "EMQXList"},
+        "versions": [{
+            "name": "v2beta1",
+            "served": True,
+            "storage": True,
+            "subresources": {"status": {}},
+            "additionalPrinterColumns": [
+                {"name": "Status", "type": "string", "jsonPath": ".status.conditions[0].type"},
+                _AGE,
+            ],
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "required": ["image"],
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {
+                            "image": {"type": "string"},
+                            "clusterDomain": {"type": "string", "default": "cluster.local"},
+                            "revisionHistoryLimit": _int(3),
+                            "updateStrategy": _UPDATE_STRATEGY,
+                            "coreTemplate": _TEMPLATE,
+                            "replicantTemplate": _TEMPLATE,
+                        },
+                    },
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            }},
+        }],
+    },
+}
+
+_REBALANCE_STRATEGY = {
+    "type": "object",
+    "required": ["connEvictRate"],
+    "properties": {
+        "connEvictRate": _int(minimum=1),
+        "sessEvictRate": _int(500),
+        "waitTakeover": _int(60),
+        "waitHealthCheck": _int(60),
+        "absConnThreshold": _int(1000),
+        "relConnThreshold": {"type": "string", "default": "1.1"},
+        "absSessThreshold": _int(1000),
+        "relSessThreshold": {"type": "string", "default": "1.1"},
+    },
+}
+
+
+def _rebalance_version(name, storage, with_kind):
+    spec_props = {"instanceName": {"type": "string"}, "rebalanceStrategy": _REBALANCE_STRATEGY}
+    required = ["instanceName", "rebalanceStrategy"]
+    if with_kind:
+        spec_props["instanceKind"] = {"type": "string", "default": "EMQX"}
+        required.append("instanceKind")
+    return {
+        "name": name,
+        "served": True,
+        "storage": storage,
+        "deprecated": not storage,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}, _AGE],
+        "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "required": required, "properties": spec_props},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
+        }},
+    }
+
+
+REBALANCE = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "rebalances.%s" % GROUP},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "rebalances", "singular": "rebalance", "kind": "Rebalance", "listKind": "RebalanceList"},
+        "versions": [_rebalance_version("v2beta1", True, True), _rebalance_version("v1beta4", False, False)],
+    },
+}
+
+ALL = (EMQX, REBALANCE)

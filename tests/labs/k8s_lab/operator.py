@@ -1,0 +1,264 @@
+"""An EMQX Operator stand-in that reconciles ``EMQX`` and ``Rebalance`` objects against the
+EMQX lab's real APIs, so the status the modules read comes from real evictions of real MQTT
+clients.
+
+    python -m k8s_lab.operator --kubeconfig K --emqx-description FILE [--interval 0.5] [--lifetime 3600]
+
+FILE is the JSON that ``labctl up emqx`` printed (node API URLs and credentials).
+
+What it does (reference section 5, op-2.2):
+- ``EMQX``: status.coreNodes copied from ``/api/v5/nodes`` (running nodes, with ``edition``),
+  coreNodesStatus with revisions, nodeEvacuationsStatus from global_status, the conditions
+  (newest first), and the blue-green update of k8s_lab.bluegreen.
+- ``Rebalance`` (5.6): finalizer; Failed when the target is missing, not Ready or not
+  Enterprise; ``/load_rebalance/{coordinator}/start`` with every strategy field and the running
+  nodes (coordinator = first); non-200 -> Failed "Failed to start rebalance: request api failed:
+  <status line>"; while Processing, rebalanceStates = global_status.rebalances, and an empty list
+  -> Completed (also when EMQX aborted, as the real operator does); deleting while Processing
+  stops the rebalance on the coordinator, then the finalizer goes.
+"""
+import argparse
+import datetime
+import http
+import json
+import os
+import sys
+import time
+
+import httpx
+from kubernetes import config, dynamic
+from kubernetes.client.exceptions import ApiException
+
+FINALIZER = "apps.emqx.io/finalizer"
+MERGE = "application/merge-patch+json"
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log(message, **fields):
+    sys.stdout.write(json.dumps(dict(fields, t=now(), msg=message)) + "\n")
+    sys.stdout.flush()
+
+
+class Emqx:
+    """The EMQX lab's management API, reached through its nodes in lab order ("oldest pod" first)."""
+
+    def __init__(self, description):
+        with open(description) as handle:
+            lab = json.load(handle)
+        self.urls = [n["api_url"] for n in self._nodes_of(lab)]
+        creds = lab["credentials"]
+        self.http = httpx.Client(auth=(creds["api_key"], creds["api_secret"]), timeout=10.0)
+
+    @staticmethod
+    def _nodes_of(lab):
+        nodes = lab.get("nodes")
+        if isinstance(nodes, dict):
+            nodes = list(nodes.values())
+        return [n for n in nodes or [] if n.get("api_url")]
+
+    def call(self, method, path, body=None):
+        """(status, reason phrase, JSON) from the first node that answers; None if none does."""
+        for url in self.urls:
+            try:
+                reply = self.http.request(method, url + "/api/v5" + path, json=body)
+            except httpx.HTTPError:
+                continue
+            try:
+                data = reply.json()
+            except ValueError:
+                data = None
+            return reply.status_code, http.HTTPStatus(reply.status_code).phrase, data
+        return None
+
+    def all_nodes(self):
+        reply = self.call("GET", "/nodes")
+        return (reply[2] or []) if reply and reply[0] == 200 else []
+
+    def evacuations(self):
+        reply = self.call("GET", "/load_rebalance/global_status")
+        return ((reply[2] or {}).get("evacuations") or []) if reply and reply[0] == 200 else []
+
+    def available(self, api_url):
+        try:
+            return self.http.get(api_url + "/api/v5/load_rebalance/availability_check").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_evacuation(self, node, body):
+        reply = self.call("POST", "/load_rebalance/%s/evacuation/start" % node, body)
+        log("start evacuation", node=node, body=body, reply=reply)
+        return reply
+
+
+class LabNodes:
+    """Start and stop EMQX lab nodes the way the operator creates and deletes pods."""
+
+    def __init__(self, description, workdir):
+        with open(description) as handle:
+            self.nodes = Emqx._nodes_of(json.load(handle))
+        self.workdir = workdir
+
+    def start(self, member):
+        import emqx_lab
+
+        log("start node (new pod)", member=member)
+        emqx_lab.fault("start", member, self.workdir)
+
+    def stop(self, member):
+        import emqx_lab
+
+        log("stop node (delete pod)", member=member)
+        emqx_lab.fault("stop", member, self.workdir)
+
+
+class Operator:
+    def __init__(self, kubeconfig, emqx, lab_nodes=None, state_path=None):
+        api = dynamic.DynamicClient(config.new_client_from_config(kubeconfig))
+        self.emqxes = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="EMQX")
+        self.rebalances = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
+        self.emqx = emqx
+        self.lab_nodes = lab_nodes
+        self.state_path = state_path
+        self.state = {}
+        if state_path and os.path.exists(state_path):
+            with open(state_path) as handle:
+                self.state = json.load(handle)
+
+    def _save(self):
+        if self.state_path:
+            tmp = self.state_path + ".tmp"
+            with open(tmp, "w") as handle:
+                json.dump(self.state, handle)
+            os.replace(tmp, self.state_path)
+
+    # EMQX -----------------------------------------------------------------------------------
+    def reconcile_emqx(self, obj):
+        from k8s_lab.bluegreen import BlueGreen
+
+        key = "%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        old = obj.get("status") or {}
+        status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {})).reconcile(obj, now())
+        self._save()
+        if {k: old.get(k) for k in status} != status:
+            self._status(self.emqxes, obj, status)
+
+    # Rebalance ------------------------------------------------------------------------------
+    def reconcile_rebalance(self, obj):
+        meta = obj["metadata"]
+        status = obj.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            if status.get("phase") == "Processing" and status.get("rebalanceStates"):
+                coordinator = status["rebalanceStates"][0].get("coordinator_node")
+                reply = self.emqx.call("POST", "/load_rebalance/%s/stop" % coordinator)
+                log("stopped rebalance on deletion", rebalance=meta["name"], reply=reply and reply[:2])
+            if FINALIZER in (meta.get("finalizers") or []):
+                rest = [f for f in meta["finalizers"] if f != FINALIZER]
+                self.rebalances.patch(name=meta["name"], namespace=meta["namespace"], content_type=MERGE,
+                                      body={"metadata": {"finalizers": rest or None}})
+            return
+        if FINALIZER not in (meta.get("finalizers") or []):
+            self.rebalances.patch(name=meta["name"], namespace=meta["namespace"], content_type=MERGE,
+                                  body={"metadata": {"finalizers": (meta.get("finalizers") or []) + [FINALIZER]}})
+        phase = status.get("phase")
+        if phase in (None, ""):
+            self._start(obj)
+        elif phase == "Processing":
+            reply = self.emqx.call("GET", "/load_rebalance/global_status")
+            if not reply or reply[0] != 200:
+                return  # EMQX unreachable: keep Processing and look again, as the operator does
+            states = (reply[2] or {}).get("rebalances") or []
+            if states:
+                if states != status.get("rebalanceStates"):
+                    self._status(self.rebalances, obj, {"rebalanceStates": states})
+            else:
+                self._status(self.rebalances, obj, self._phase("Completed", "", "Rebalance completed",
+                                                               rebalanceStates=None, completedTime=now()))
+
+    def _start(self, obj):
+        spec = obj["spec"]
+        namespace = obj["metadata"]["namespace"]
+        name = spec["instanceName"]
+        if spec.get("instanceKind", "EMQX") != "EMQX":
+            return self._fail(obj, "the lab operator simulates EMQX (v2beta1) targets only, not %s" % spec["instanceKind"])
+        try:
+            target = self.emqxes.get(name=name, namespace=namespace).to_dict()
+        except ApiException as exc:
+            if exc.status == 404:
+                return self._fail(obj, "EMQX %s is not found" % name)
+            raise
+        target_status = target.get("status") or {}
+        if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in target_status.get("conditions") or []):
+            return self._fail(obj, "EMQX %s is not ready" % name)
+        core = target_status.get("coreNodes") or []
+        if not core or core[0].get("edition") != "Enterprise":
+            return self._fail(obj, "Only enterprise edition can be rebalanced")
+        nodes = [n["node"] for n in core]
+        strategy = spec["rebalanceStrategy"]
+        body = {"nodes": nodes, "conn_evict_rate": strategy["connEvictRate"], "sess_evict_rate": strategy["sessEvictRate"],
+                "wait_takeover": strategy["waitTakeover"], "wait_health_check": strategy["waitHealthCheck"],
+                "abs_conn_threshold": strategy["absConnThreshold"], "rel_conn_threshold": float(strategy["relConnThreshold"]),
+                "abs_sess_threshold": strategy["absSessThreshold"], "rel_sess_threshold": float(strategy["relSessThreshold"])}
+        reply = self.emqx.call("POST", "/load_rebalance/%s/start" % nodes[0], body)
+        log("start rebalance", rebalance=obj["metadata"]["name"], body=body, reply=reply)
+        if not reply or reply[0] != 200:
+            line = "%s %s" % (reply[0], reply[1]) if reply else "no EMQX node answered"
+            return self._fail(obj, "Failed to start rebalance: request api failed: %s" % line)
+        states = ((self.emqx.call("GET", "/load_rebalance/global_status") or (0, "", {}))[2] or {}).get("rebalances") or []
+        return self._status(self.rebalances, obj, self._phase("Processing", "", "Rebalance is processing",
+                                                              rebalanceStates=states, startedTime=now()))
+
+    def _fail(self, obj, message):
+        log("rebalance failed", rebalance=obj["metadata"]["name"], reason=message)
+        return self._status(self.rebalances, obj, self._phase("Failed", "", message))
+
+    @staticmethod
+    def _phase(phase, reason, message, **extra):
+        stamp = now()
+        status = {"phase": phase, "conditions": [{"type": phase, "status": "True", "reason": reason, "message": message,
+                                                  "lastUpdateTime": stamp, "lastTransitionTime": stamp}]}
+        status.update(extra)
+        return status
+
+    @staticmethod
+    def _status(resource, obj, status):
+        resource.status.patch(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
+                              body={"status": status}, content_type=MERGE)
+
+    # loop -----------------------------------------------------------------------------------
+    def once(self):
+        for emqx in self.emqxes.get().to_dict()["items"]:
+            self.reconcile_emqx(emqx)
+        for rebalance in self.rebalances.get().to_dict()["items"]:
+            try:
+                self.reconcile_rebalance(rebalance)
+            except ApiException as exc:
+                if exc.status not in (404, 409):  # gone or changed meanwhile: the next pass sees the new state
+                    raise
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--emqx-description", required=True)
+    parser.add_argument("--emqx-workdir", required=True, help="the EMQX lab, whose nodes stand for the pods")
+    parser.add_argument("--state", help="JSON file keeping revisions across operator restarts")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between reconcile passes (real: 1-5 s)")
+    parser.add_argument("--lifetime", type=float, default=3600.0, help="stop by itself after this many seconds")
+    args = parser.parse_args(argv)
+    operator = Operator(args.kubeconfig, Emqx(args.emqx_description), LabNodes(args.emqx_description, args.emqx_workdir),
+                        args.state)
+    log("operator started", emqx_nodes=operator.emqx.urls)
+    deadline = time.monotonic() + args.lifetime
+    while time.monotonic() < deadline:
+        try:
+            operator.once()
+        except (ApiException, OSError) as exc:  # the API server restarting: retry on the next pass
+            log("reconcile pass failed", error=str(exc)[:500])
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""The Rebalance CR logic without a network: the lab's API-server store stands in for the
+cluster and a scripted 'operator' advances the phase between polls."""
+import pytest
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
+    ApiError,
+    TerminalFailure,
+    ValidationError,
+    WaitTimeout,
+)
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import rebalance as logic
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import emqx_api_factory, emqx_params
+from k8s_lab import crds, errors, store, webhooks
+
+pytestmark = pytest.mark.timeout(10)
+
+NS = "default"
+V = "v2beta1"
+
+
+class StoreObjects:
+    """resources.Objects' interface over the lab's store; ``on_poll`` plays the operator."""
+
+    def __init__(self, on_poll=None):
+        self.store = store.Store(None, admission=list(webhooks.ALL))
+        for crd in crds.ALL:
+            self.store.create(store.CRD_DEFINITION, store.CRD_VERSION, None, crd)
+        self.definition = self.store.definition(crds.GROUP, V, "rebalances")
+        self.on_poll = on_poll
+        self.writes = []
+
+    def get(self, name):
+        if self.on_poll:
+            self.on_poll(self)
+        try:
+            return self.store.get(self.definition, V, NS, name)
+        except errors.ApiStatus as exc:
+            if exc.code == 404:
+                return None
+            raise ApiError(exc.message, status=exc.code)
+
+    def create(self, body):
+        self.writes.append(("create", body["metadata"]["name"]))
+        return self.store.create(self.definition, V, NS, body)
+
+    def delete(self, name):
+        self.writes.append(("delete", name))
+        self.store.delete(self.definition, V, NS, name)
+        return True
+
+    def status(self, name, status):
+        self.store.patch(self.definition, V, NS, name, "application/merge-patch+json", {"status": status}, subresource="status")
+
+
+def params(**extra):
+    out = {"name": "rb", "namespace": NS, "state": "present", "instance_name": "emqx-ee", "instance_kind": "EMQX",
+           "conn_evict_rate": 10, "recreate": False, "wait": True, "wait_timeout": 60, "poll_interval": 1.0}
+    out.update(extra)
+    return out
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def runner(objects, clock=None, **kwargs):
+    clock = clock or Clock()
+    return logic.OperatorRebalance(objects, kwargs.pop("p", params()), version=kwargs.pop("version", V), clock=clock,
+                                   sleep=clock.sleep, **kwargs)
+
+
+def scripted(phases):
+    """An on_poll hook that applies the next status each time the CR is read (once it exists)."""
+    queue = list(phases)
+
+    def on_poll(objects):
+        try:
+            objects.store.get(objects.definition, V, NS, "rb")
+        except errors.ApiStatus:
+            return
+        if queue:
+            objects.status("rb", queue.pop(0))
+
+    return on_poll
+
+
+PROCESSING = {"phase": "Processing", "rebalanceStates": [{"state": "evicting_conns", "donors": ["a", "b"], "recipients": ["c"]}]}
+COMPLETED = {"phase": "Completed", "rebalanceStates": None}
+
+
+class FakeEmqxApi:
+    def __init__(self, nodes):
+        self._nodes = nodes
+        self.client = self
+        self.closed = False
+
+    def nodes(self):
+        return self._nodes
+
+    def close(self):
+        self.closed = True
+
+
+def node(name, live, sessions=None, status="running"):
+    return {"name": name, "status": status, "live_connections": live, "sessions": live if sessions is None else sessions}
+
+
+def test_desired_spec_sends_only_what_was_given_and_checks_ranges():
+    spec = logic.desired_spec(params(rel_conn_threshold="1.2", wait_takeover=0), V)
+    assert spec == {"instanceName": "emqx-ee", "instanceKind": "EMQX",
+                    "rebalanceStrategy": {"connEvictRate": 10, "relConnThreshold": "1.2", "waitTakeover": 0}}
+    for bad in ({"rel_conn_threshold": "1.0"}, {"rel_sess_threshold": "x"}, {"conn_evict_rate": 0}, {"wait_takeover": -1}):
+        with pytest.raises(ValidationError):
+            logic.desired_spec(params(**bad), V)
+    with pytest.raises(ValidationError, match="EmqxEnterprise"):
+        logic.desired_spec(params(), "v1beta4")
+    assert "instanceKind" not in logic.desired_spec(params(instance_kind="EmqxEnterprise"), "v1beta4")
+
+
+def test_server_defaults_are_not_differences_but_changed_fields_are():
+    current = {"instanceName": "emqx-ee", "instanceKind": "EMQX",
+               "rebalanceStrategy": {"connEvictRate": 10, "sessEvictRate": 500, "relConnThreshold": "1.10"}}
+    assert logic.spec_differences(current, logic.desired_spec(params(rel_conn_threshold="1.1"), V)) == []
+    assert logic.spec_differences(current, logic.desired_spec(params(sess_evict_rate=50), V)) == [
+        "rebalanceStrategy.sessEvictRate: 500 -> 50"]
+
+
+def test_create_then_wait_through_processing_to_completed():
+    objects = StoreObjects(scripted([PROCESSING, PROCESSING, COMPLETED]))
+    out = runner(objects).run()
+    assert out["changed"] is True and out["after"]["phase"] == "Completed"
+    assert [s["phase"] for s in out["timeline"]][-1] == "Completed"
+    assert {"phase": "Processing", "state": "evicting_conns", "donors": 2, "recipients": 1}.items() <= out["timeline"][1].items()
+    assert out["rebalance_outcome"] is None
+    assert objects.writes == [("create", "rb")]
+
+
+def test_failed_phase_is_terminal_with_the_operator_message():
+    objects = StoreObjects(scripted([{"phase": "Failed", "conditions": [
+        {"type": "Failed", "status": "True", "message": "EMQX emqx-ee is not ready"}]}]))
+    with pytest.raises(TerminalFailure, match="EMQX emqx-ee is not ready"):
+        runner(objects).run()
+
+
+def test_wait_timeout_names_the_phase():
+    objects = StoreObjects(scripted([PROCESSING]))
+    with pytest.raises(WaitTimeout, match="phase Processing"):
+        runner(objects, p=params(wait_timeout=5)).run()
+
+
+def test_existing_with_same_spec_is_unchanged_and_not_rechecked():
+    objects = StoreObjects()
+    runner(objects, p=params(wait=False)).run()
+    objects.status("rb", COMPLETED)
+    api = FakeEmqxApi([node("a", 500), node("b", 0)])
+    out = runner(objects, emqx_api=lambda: api).run()
+    assert out["changed"] is False and out["rebalance_outcome"] is None
+    assert objects.writes == [("create", "rb")]
+
+
+def test_changed_spec_fails_unless_recreate():
+    objects = StoreObjects()
+    runner(objects, p=params(wait=False)).run()
+    with pytest.raises(ValidationError, match="immutable") as caught:
+        runner(objects, p=params(wait=False, conn_evict_rate=99)).run()
+    assert caught.value.details["differences"] == ["rebalanceStrategy.connEvictRate: 10 -> 99"]
+    predicted = logic.OperatorRebalance(objects, params(wait=False, conn_evict_rate=99, recreate=True), check_mode=True,
+                                        version=V).run()
+    assert predicted["changed"] and predicted["recreated"] and objects.writes == [("create", "rb")]
+    out = runner(objects, p=params(wait=False, conn_evict_rate=99, recreate=True)).run()
+    assert out["recreated"] is True and objects.writes[-2:] == [("delete", "rb"), ("create", "rb")]
+    assert out["after"]["spec"]["rebalanceStrategy"]["connEvictRate"] == 99
+
+
+def test_balanced_outcome_uses_the_crs_thresholds_and_the_participants_seen():
+    objects = StoreObjects(scripted([PROCESSING, COMPLETED]))
+    api = FakeEmqxApi([node("a", 340), node("b", 330), node("c", 300), node("outsider", 0)])
+    out = runner(objects, p=params(abs_conn_threshold=50), emqx_api=lambda: api).run()
+    assert out["rebalance_outcome"] == "balanced"
+    assert set(out["balance"]["connections"]) == {"a", "b", "c"}
+    assert out["balance"]["thresholds"]["abs_conn_threshold"] == 50.0
+    assert api.closed
+
+
+def test_completed_but_unbalanced_is_reported_as_aborted():
+    objects = StoreObjects(scripted([PROCESSING, COMPLETED]))
+    api = FakeEmqxApi([node("a", 900), node("b", 880), node("c", 10)])
+    with pytest.raises(TerminalFailure, match="aborted") as caught:
+        runner(objects, p=params(abs_conn_threshold=100), emqx_api=lambda: api).run()
+    assert caught.value.details["rebalance_outcome"] == "aborted"
+
+
+def test_completed_with_a_stopped_participant_is_aborted():
+    objects = StoreObjects(scripted([PROCESSING, COMPLETED]))
+    api = FakeEmqxApi([node("a", 10), node("b", 10, status="stopped"), node("c", 10)])
+    with pytest.raises(TerminalFailure, match="participant"):
+        runner(objects, emqx_api=lambda: api).run()
+
+
+def test_absent_deletes_and_waits_until_the_finalizer_is_released():
+    released = {"polls": 0}
+
+    def operator(objects):
+        obj = objects.store.objects.get((crds.GROUP, "rebalances", NS, "rb"))
+        if obj and obj["metadata"].get("deletionTimestamp"):
+            released["polls"] += 1
+            if released["polls"] == 3:
+                objects.store.patch(objects.definition, V, NS, "rb", "application/merge-patch+json",
+                                    {"metadata": {"finalizers": None}})
+
+    objects = StoreObjects(operator)
+    objects.store.create(objects.definition, V, NS, {"metadata": {"name": "rb", "finalizers": ["apps.emqx.io/finalizer"]},
+                                                     "spec": {"instanceName": "e", "rebalanceStrategy": {"connEvictRate": 1}}})
+    clock = Clock()
+    out = runner(objects, clock, p=params(state="absent")).run()
+    assert out["changed"] is True and out["after"] is None and clock.now >= 1.0
+    assert runner(objects, p=params(state="absent")).run()["changed"] is False
+
+
+def test_missing_inputs_for_present():
+    with pytest.raises(ValidationError, match="instance_name and conn_evict_rate"):
+        runner(StoreObjects(), p=params(conn_evict_rate=None)).run()
+
+
+def test_emqx_api_is_optional_and_mapped_to_the_emqx_connection_options():
+    assert emqx_api_factory({"emqx_api_url": None}) is None
+    mapped = emqx_params({"emqx_api_url": "https://e:18083", "emqx_api_key": "k", "emqx_api_secret": "s",
+                          "emqx_validate_certs": False, "emqx_ca_path": None})
+    assert mapped["api_url"] == "https://e:18083" and mapped["validate_certs"] is False and mapped["api_secret"] == "s"

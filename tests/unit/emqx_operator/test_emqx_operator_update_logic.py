@@ -1,0 +1,149 @@
+"""The EMQX update logic without a cluster: what changes, what starts a blue-green update, and how
+a stalled update is explained, with statuses scripted as the operator would write them."""
+import pytest
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import TerminalFailure, ValidationError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import update as logic
+from k8s_lab import bluegreen
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def params(**extra):
+    out = {"name": "emqx-ee", "namespace": "default", "image": None, "update_strategy": None, "spec": None,
+           "wait": True, "wait_timeout": 100, "poll_interval": 1.0, "stall_timeout": 5, "allow_custom_cluster_domain": False}
+    out.update(extra)
+    return out
+
+
+def status(conditions, current="a", update="a", current_replicas=2, update_replicas=2, evacuations=None, message=""):
+    return {"conditions": [{"type": c, "status": "True", "message": message} for c in conditions],
+            "coreNodesStatus": {"currentRevision": current, "updateRevision": update, "currentReplicas": current_replicas,
+                                "updateReplicas": update_replicas, "replicas": 2, "readyReplicas": 2},
+            "nodeEvacuationsStatus": evacuations or []}
+
+
+class Script:
+    """A resource whose status advances by one entry per read after the patch."""
+
+    def __init__(self, spec, first, steps):
+        self.obj = {"spec": spec, "status": first}
+        self.steps = list(steps)
+        self.patched = None
+
+    def get(self, _name):
+        if self.patched is not None and self.steps:
+            self.obj = dict(self.obj, status=self.steps.pop(0))
+        return self.obj
+
+    def patch(self, _name, body):
+        self.patched = body
+        self.obj = dict(self.obj, spec=logic._merged(self.obj["spec"], body["spec"]))
+        return self.obj
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def run(resource, **extra):
+    clock = Clock()
+    return logic.EmqxUpdate(resource, params(**extra), clock=clock, sleep=clock.sleep).run()
+
+
+def test_patch_holds_only_what_was_given_and_rejects_bad_rates():
+    patch = logic.desired_patch(params(image="e:2", update_strategy={"conn_evict_rate": 5, "wait_takeover": 0}))
+    assert patch == {"image": "e:2", "updateStrategy": {"evacuationStrategy": {"connEvictRate": 5, "waitTakeover": 0}}}
+    with pytest.raises(ValidationError):
+        logic.desired_patch(params(update_strategy={"sess_evict_rate": 0}))
+    with pytest.raises(ValidationError, match="nothing to set"):
+        logic.desired_patch(params())
+
+
+def test_template_changes_start_blue_green_but_replicas_do_not():
+    current = {"image": "e:1", "coreTemplate": {"spec": {"replicas": 3}}, "updateStrategy": {"initialDelaySeconds": 10}}
+    assert logic.differences(current, {"coreTemplate": {"spec": {"replicas": 4}}}) == ["spec.coreTemplate.spec.replicas"]
+    assert not logic.template_changed(["spec.coreTemplate.spec.replicas", "spec.updateStrategy.initialDelaySeconds"])
+    assert logic.template_changed(["spec.image"])
+    assert logic.template_changed(["spec.coreTemplate.spec.env"])
+    assert logic.differences(current, {"image": "e:1"}) == []
+
+
+def test_waits_for_a_new_revision_before_trusting_ready():
+    stale_ready = status(["Ready", "Available"])
+    steps = [stale_ready, stale_ready,  # the operator has not reconciled yet: Ready is stale
+             status(["CoreNodesProgressing"], update="b", update_replicas=0),
+             status(["Available"], update="b", evacuations=[{"node": "n2", "state": "evicting_conns",
+                                                             "stats": {"current_connected": 20, "current_sessions": 20}}]),
+             status(["Available"], update="b", current_replicas=1, evacuations=[
+                 {"node": "n2", "state": "evicting_conns", "stats": {"current_connected": 10, "current_sessions": 10}}]),
+             status(["Ready"], current="b", update="b", current_replicas=2)]
+    resource = Script({"image": "e:1"}, stale_ready, steps)
+    out = run(resource, image="e:2")
+    assert resource.patched == {"spec": {"image": "e:2"}}
+    assert out["after"]["revisions"] == {"current": "b", "update": "b"}
+    assert out["evacuated_nodes"] == ["n2"]
+    with_eta = [s for s in out["timeline"] if s["eta_seconds"] is not None]
+    assert with_eta and with_eta[0]["remaining"] == 20 and with_eta[0]["eta_seconds"] == pytest.approx(1.0)
+
+
+def test_stall_before_available_blames_the_image():
+    stuck = status(["CoreNodesProgressing"], update="b", update_replicas=0, message="0/2 new core nodes ready")
+    resource = Script({"image": "e:1"}, status(["Ready"]), [stuck] * 20)
+    with pytest.raises(TerminalFailure, match="new nodes are not ready.*'e:bad'") as caught:
+        run(resource, image="e:bad")
+    assert "0/2 new core nodes ready" in caught.value.msg
+
+
+def test_stall_in_an_evacuation_names_the_node_and_state():
+    evac = [{"node": "n2", "state": "evicting_sessions", "stats": {"current_connected": 0, "current_sessions": 7}}]
+    stuck = status(["Available"], update="b", evacuations=evac)
+    resource = Script({"image": "e:1"}, status(["Ready"]), [stuck] * 20)
+    with pytest.raises(TerminalFailure, match="evacuation of n2 has stayed in state evicting_sessions.*7 connections"):
+        run(resource, image="e:2")
+
+
+def test_old_nodes_left_behind_are_reported():
+    stuck = status(["Available"], update="b", current_replicas=1)
+    resource = Script({"image": "e:1"}, status(["Ready"]), [stuck] * 20)
+    with pytest.raises(TerminalFailure, match="old nodes are left in the cluster"):
+        run(resource, image="e:2")
+
+
+def test_old_revision_scaling_up_again_fails_at_once():
+    steps = [status(["Available"], update="b", current_replicas=1), status(["Available"], update="b", current_replicas=2)]
+    resource = Script({"image": "e:1"}, status(["Ready"]), steps + [steps[-1]] * 5)
+    with pytest.raises(TerminalFailure, match="scale-up loop"):
+        run(resource, image="e:2", stall_timeout=100)
+
+
+def test_custom_cluster_domain_blocks_template_changes_only():
+    resource = Script({"image": "e:1", "clusterDomain": "corp"}, status(["Ready"]), [])
+    with pytest.raises(ValidationError, match="without evacuation"):
+        run(resource, image="e:2")
+    assert resource.patched is None
+    out = run(Script({"image": "e:1", "clusterDomain": "corp"}, status(["Ready"]), []),
+              update_strategy={"conn_evict_rate": 3})
+    assert out["changed"] and not out["blue_green"]
+
+
+def test_lab_template_hash_ignores_replicas_like_the_operator():
+    spec = {"image": "e:1", "coreTemplate": {"spec": {"replicas": 2, "env": [{"name": "A"}]}}}
+    scaled = {"image": "e:1", "coreTemplate": {"spec": {"replicas": 5, "env": [{"name": "A"}]}}}
+    assert bluegreen.template_hash(spec) == bluegreen.template_hash(scaled)
+    assert bluegreen.template_hash(spec) != bluegreen.template_hash(dict(spec, image="e:2"))
+    assert bluegreen.fnv32a("") == 0x811C9DC5 and bluegreen.fnv32a("a") == 0xE40C292C
+
+
+def test_lab_conditions_keep_transition_time_and_newest_first():
+    conditions = bluegreen.set_condition([], "Available", "r", "m", "t1")
+    conditions = bluegreen.set_condition(conditions, "Ready", "r", "m", "t2")
+    conditions = bluegreen.set_condition(conditions, "Available", "r", "m", "t3")
+    assert [(c["type"], c["lastTransitionTime"]) for c in conditions] == [("Available", "t1"), ("Ready", "t2")]
