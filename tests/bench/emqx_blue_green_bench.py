@@ -48,6 +48,7 @@ def one_run(strategy, clients, budget, waits):
             if load.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("bench: clients did not connect")
             time.sleep(0.5)
+        emqx_bluegreen.wait_for_clients(description, clients)
         report_dir = os.path.join(workdir, "report")
         inventory, evars = emqx_bluegreen.write_inputs(
             description, workdir, report_dir, emqx_bg_strategy=strategy, emqx_bg_reconnect_budget=budget,

@@ -72,6 +72,7 @@ def main():
     try:
         print("== connecting %d MQTT clients (persistent sessions, MQTT 5 and 3.1.1) through HAProxy" % args.clients)
         load, load_out = start_load(description, workdir, args.clients, args.rate)
+        emqx_bluegreen.wait_for_clients(description, args.clients)
         print("== running playbooks/emqx_blue_green.yml (reconnect budget %d/s)" % args.budget)
         inventory, evars = emqx_bluegreen.write_inputs(description, workdir, report_dir, emqx_bg_reconnect_budget=args.budget,
                                                        emqx_bg_session_budget=args.budget)

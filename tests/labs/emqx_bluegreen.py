@@ -63,6 +63,26 @@ def write_inputs(description, workdir, report_dir, **overrides):
     return inv, evars
 
 
+def wait_for_clients(description, clients, timeout=60.0):
+    """Wait until the cluster's own /nodes counts every client: the lab refreshes a node's view of
+    its peers about once a second, and a plan made from a stale count under-predicts the drain."""
+    import time
+
+    import httpx
+
+    creds = description["credentials"]
+    url = [n for n in description["nodes"] if n["status"] == "running"][0]["api_url"] + "/api/v5/nodes"
+    deadline = time.monotonic() + timeout
+    total = 0
+    while time.monotonic() < deadline:
+        nodes = httpx.get(url, auth=(creds["api_key"], creds["api_secret"]), timeout=5).json()
+        total = sum(n.get("live_connections") or 0 for n in nodes if n.get("node_status") == "running")
+        if total >= clients:
+            return total
+        time.sleep(0.5)
+    raise TimeoutError("the cluster counts %d of %d clients after %.0fs" % (total, clients, timeout))
+
+
 def playbook(name, inventory_path, vars_path, timeout=900, extra_args=(), capture=True):
     """Run playbooks/<name> with the collection from this checkout; return CompletedProcess."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING="False",
