@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client import V4
 
 # Reasons EMQX puts into 400 messages ("error on node 'x': already_started").
@@ -90,7 +91,20 @@ class EmqxApi:
         return self.client.version
 
     def nodes(self):
-        return [normalize_node(n) for n in (self.client.call("GET", "/nodes") or [])]
+        nodes = [normalize_node(n) for n in (self.client.call("GET", "/nodes") or [])]
+        if self.version == V4:
+            # 4.4's /nodes has no live_connections: its 'connections' counts connected clients,
+            # and sessions come from /stats.
+            sessions = {}
+            try:
+                sessions = {row.get("node"): row.get("sessions.count") for row in self.stats()}
+            except ApiError:
+                pass
+            for node in nodes:
+                node["connections"] = node["live_connections"] = node["sessions"]
+                count = sessions.get(node["name"])
+                node["sessions"] = int(number(count)) if count is not None else node["connections"]
+        return nodes
 
     def stats(self):
         if self.version == V4:

@@ -148,3 +148,23 @@ def test_v4_api_evacuation_and_info(lab_factory):
         rc, refused = run_module("emqx_evacuation", dict(args, wait_health_check=5))
         assert rc != 0 and "not accepted by the v4 API" in refused["msg"]
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+
+
+def test_v4_rebalance_after_scale_out(lab_factory):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--api", "v4")
+    d = lab.description
+    blue1 = node_names(d, "blue")[0]
+    green1 = node_names(d, "green")[0]
+    with mqtt_load(d, clients=90) as users:
+        lab.fault("start", green1)
+        conn = connection(d, 0, api="v4")
+        rc, nothing = run_module("emqx_rebalance", dict(conn, node=blue1, wait=False))
+        assert rc == 0 and nothing["api_version"] == "v4" and nothing["nothing_to_balance"] is True
+        args = dict(conn, node=blue1, conn_evict_rate=1, sess_evict_rate=2, wait_health_check=1, wait_takeover=2,
+                    abs_conn_threshold=10, rel_conn_threshold=1.3, abs_sess_threshold=10, rel_sess_threshold=1.3,
+                    poll_interval=0.5, wait_timeout=150)
+        rc, balanced = run_module("emqx_rebalance", args)
+        assert rc == 0, balanced.get("msg")
+        assert balanced["changed"] is True and balanced["rebalance_outcome"] == "balanced"
+        assert balanced["balance"]["connections"][green1] >= 15
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users

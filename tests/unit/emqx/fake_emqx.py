@@ -109,6 +109,9 @@ class FakeEmqx:
     def route(self, method, path, body):
         if method == "GET" and path.startswith("/nodes"):
             return self.ok(self.nodes)
+        if method == "GET" and path.startswith("/stats") and self.api == "v4":
+            return self.ok([{"node": n["node"], "stats": {"connections.count": n["connections"],
+                                                          "sessions.count": n["connections"] + 2}} for n in self.nodes])
         if method == "GET" and path == "/load_rebalance/global_status":
             if not self.freeze:
                 self.tick()

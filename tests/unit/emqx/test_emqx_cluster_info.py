@@ -53,3 +53,6 @@ def test_v4_nodes_normalised(run_module):
     assert not failed, result
     assert result["api_version"] == "v4"
     assert [n["status"] for n in result["nodes"]] == ["running"] * 3
+    # 4.4: 'connections' in /nodes are connected clients; sessions come from /stats
+    by_name = {n["name"]: n for n in result["nodes"]}
+    assert by_name["emqx@n1"]["connections"] == 30 and by_name["emqx@n1"]["sessions"] == 32
