@@ -159,13 +159,10 @@ last_observed:
   type: dict
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.redact import redact
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.connection import (
     K8S_ARGS,
     KUBERNETES_IMPORT_ERROR,
@@ -204,22 +201,17 @@ def main():
         problems.append("stall_timeout must be a positive number of seconds")
     if problems:
         module.fail_json(msg="; ".join(problems))
-    secrets = [module.params.get("api_key")]
-    try:
+
+    def work():
         client = connect(module.params)
         resource, version = resolve(client, "EMQX", module.params["api_version"])
         result = EmqxUpdate(Objects(resource, module.params["namespace"]), module.params, check_mode=module.check_mode).run()
         result["api_version"] = "apps.emqx.io/%s" % version
         for hazard in result["hazards"]:
             module.warn(hazard)
-    except ZdtError as exc:
-        module.fail_json(**redact(exc.result(), secrets))
-    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv
-        module.fail_json(msg="unexpected error: %s" % redact(str(exc), secrets), exception=traceback.format_exc())
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(**result)
+        return result
+
+    run_and_exit(module, work, [module.params.get("api_key")])
 
 
 if __name__ == "__main__":

@@ -7,13 +7,10 @@ credential types (or a shell) can set instead, and the glue from a module to its
 
 from __future__ import annotations
 
-import traceback
-
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.http import HTTPX_IMPORT_ERROR
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.redact import redact
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 CONNECTION_ARGS = dict(
     api_url=dict(type="str", required=True, fallback=(env_fallback, ["EMQX_API_URL"])),
@@ -44,18 +41,12 @@ def run(module, runner_factory):
 
     if HTTPX_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("httpx"), exception=str(HTTPX_IMPORT_ERROR))
-    secrets = [module.params.get(k) for k in ("api_secret", "password", "app_secret")]
-    try:
+
+    def work():
         with EmqxClient(module.params) as client:
             result = runner_factory(client).run()
-            if client.http.secrets:
-                # tokens from /login are secrets the user never typed: mask them like no_log options
-                module.no_log_values.update(s for s in client.http.secrets if s)
-    except ZdtError as exc:
-        module.fail_json(**redact(exc.result(), secrets))
-    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv
-        module.fail_json(msg="unexpected error: %s" % redact(str(exc), secrets), exception=traceback.format_exc())
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    module.exit_json(**result)
+            # tokens from /login are secrets the user never typed: mask them like no_log options
+            module.no_log_values.update(s for s in client.http.secrets if s)
+        return result
+
+    run_and_exit(module, work, [module.params.get(k) for k in ("api_secret", "password", "app_secret")])

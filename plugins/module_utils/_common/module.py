@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) zerodowntime.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils package is private to the collection: its API may change at any time.
+"""The last step of every module: run its work, turn errors into a precise failure with secrets
+masked, and return the diff only when Ansible runs with --diff."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.redact import redact
+
+
+def run_and_exit(module, work, secrets=()):
+    """Exit ``module`` with the dict ``work()`` returns.
+
+    A ZdtError fails the task with its details; any other exception fails it with the trace for
+    -vvv. ``secrets`` (values Ansible does not know are secret) are masked in failures."""
+    secrets = [s for s in secrets if s]
+    try:
+        result = work()
+    except ZdtError as exc:
+        module.fail_json(**redact(exc.result(), secrets))
+    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv
+        module.fail_json(msg="unexpected error: %s" % redact(str(exc), secrets), exception=traceback.format_exc())
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**result)
