@@ -27,7 +27,10 @@ def build_parser():
         lab_parser.add_argument("--workdir", required=True)
         try:
             module = importlib.import_module("%s_lab" % name)
-        except ImportError:
+        except ImportError as exc:
+            # keep the other labs usable, but say why this one has no options (often: not the venv's python)
+            lab_parser.description = "unavailable: %s" % exc
+            lab_parser.set_defaults(unavailable=str(exc))
             continue
         module.add_arguments(lab_parser)
 
@@ -43,7 +46,12 @@ def build_parser():
 
 
 def main(argv):
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if getattr(args, "unavailable", None):
+        raise SystemExit("labctl: lab %r cannot be loaded: %s (run labctl with the project's venv python)"
+                         % (args.lab, args.unavailable))
+    if unknown:
+        build_parser().parse_args(argv)  # the usual argparse error for options no lab knows
     if args.command == "up":
         if state.exists(args.workdir):
             raise SystemExit("labctl: %s already holds a lab; run 'labctl down' first" % args.workdir)
