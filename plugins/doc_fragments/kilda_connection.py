@@ -37,6 +37,8 @@ options:
     description:
       - User for ZooKeeper C(digest) authentication. Stock Kilda uses no authentication; set this only
         when the ensemble was secured separately.
+      - A wrong password is not refused at login (ZooKeeper treats it as another identity); requests on nodes whose
+        ACL does not grant that identity fail with C(NoAuth), before anything is written.
       - Falls back to E(KILDA_ZK_USERNAME).
     type: str
   password:
@@ -46,19 +48,21 @@ options:
     type: str
   use_tls:
     description:
-      - Connect with TLS (ZooKeeper C(secureClientPort)).
+      - Connect with TLS (ZooKeeper C(secureClientPort)); O(hosts) must list the servers' secure ports.
+      - The TLS handshake is tried once before connecting, so a certificate problem fails at once with the
+        reason OpenSSL gives instead of a connection time-out.
       - Falls back to E(KILDA_ZK_USE_TLS).
     type: bool
     default: false
   validate_certs:
     description:
-      - Verify the server certificate when O(use_tls=true).
+      - Verify the server certificate chain when O(use_tls=true). Host names are not checked.
       - Falls back to E(KILDA_ZK_VALIDATE_CERTS).
     type: bool
     default: true
   ca_path:
     description:
-      - CA bundle used to verify the server certificate.
+      - CA bundle (PEM) used to verify the server certificate.
       - Falls back to E(KILDA_ZK_CA_PATH).
     type: path
   client_cert:

@@ -61,6 +61,8 @@ options:
   read_only:
     description:
       - Allow answering from a server that lost its quorum (read-only mode), which may return stale values.
+      - Only servers started with the JVM flag C(-Dreadonlymode.enabled=true) serve read-only sessions; they do so
+        a few seconds after losing their quorum. The result says whether that happened (RV(read_only_server)).
     type: bool
     default: false
 seealso:
@@ -188,6 +190,12 @@ verdict:
       type: list
       elements: str
       returned: always
+read_only_server:
+  description:
+    - True when the values came from a server without quorum (only possible with O(read_only=true)); they may
+      be stale, and the module also warns.
+  returned: always
+  type: bool
 elapsed:
   description: Seconds the reads took.
   returned: always
@@ -222,13 +230,16 @@ def main():
     try:
         client = connection.connect(module.params, read_only=module.params["read_only"])
         result = info.run(client, module.params)
+        result["read_only_server"] = connection.is_read_only(client)
     except ZdtError as exc:
         module.fail_json(**exc.result())
     except connection.KAZOO_ERRORS as exc:
-        module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
+        module.fail_json(**connection.zookeeper_error(exc, module.params).result())
     finally:
         if client is not None:
             connection.close(client)
+    if result["read_only_server"]:
+        module.warn("ZooKeeper answered from a server without quorum (read-only mode): the values may be stale")
     module.exit_json(**result)
 
 

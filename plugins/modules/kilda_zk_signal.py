@@ -78,6 +78,9 @@ options:
     description:
       - Create missing nodes (and missing parents, including the chroot) with the desired value instead of failing.
       - Only the nodes for O(signal) and O(build_version) are created; C(build-version) is never created empty.
+      - Created nodes get the ACL of their closest existing parent (world-open under a stock Kilda chroot; the same
+        digest ACL as the chroot when it is protected), which needs the READ permission on that parent, and ADMIN
+        when its ACL holds digest ids.
     type: bool
     default: false
 notes:
@@ -247,7 +250,7 @@ def main():
     except ZdtError as exc:
         module.fail_json(**exc.result())
     except connection.KAZOO_ERRORS as exc:
-        module.fail_json(**connection.zookeeper_error(exc, module.params["hosts"]).result())
+        module.fail_json(**connection.zookeeper_error(exc, module.params).result())
     finally:
         if client is not None:
             connection.close(client)

@@ -6,22 +6,26 @@
 
 from __future__ import annotations
 
+import ssl
 import traceback
 
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import diagnose
 
 try:
     from kazoo.client import KazooClient
-    from kazoo.exceptions import KazooException
+    from kazoo.exceptions import AuthFailedError, KazooException, NoAuthError
     from kazoo.handlers.threading import KazooTimeoutError
+    from kazoo.protocol.states import KeeperState
     from kazoo.retry import KazooRetry, RetryFailedError
 
     # Exception types a module turns into a clean failure.
     KAZOO_ERRORS = (KazooException, RetryFailedError, KazooTimeoutError)
 except ImportError:
     KAZOO_ERRORS = ()
+    NoAuthError = AuthFailedError = None
     HAS_KAZOO = False
     KAZOO_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -67,24 +71,89 @@ def client_kwargs(params, read_only=False):
     return kwargs
 
 
-def connect(params, read_only=False):
-    """Started KazooClient, or ZdtError naming the hosts when no server answered in time."""
+def _client(params, read_only):
     kwargs = client_kwargs(params, read_only)
     kwargs["connection_retry"] = KazooRetry(**kwargs["connection_retry"])
     kwargs["command_retry"] = KazooRetry(**kwargs["command_retry"])
-    client = KazooClient(**kwargs)
+    return KazooClient(**kwargs)
+
+
+def connect(params, read_only=False):
+    """Started KazooClient, or ZdtError saying why no server could be used."""
+    if params.get("use_tls"):
+        check_tls(params)
+    client = _client(params, read_only)
     try:
         client.start(timeout=float(params.get("connect_timeout") or 10.0))
     except KazooTimeoutError:
-        client.stop()
-        client.close()
-        raise ZdtError("could not connect to ZooKeeper at %s within %ss" % (params["hosts"], params.get("connect_timeout")),
-                       hosts=params["hosts"])
+        close(client)
+        raise unreachable_error(params, read_only)
     return client
 
 
-def zookeeper_error(exc, hosts):
+def check_tls(params):
+    """Fail at once, saying why, when no server would complete a TLS handshake with these options
+    (kazoo's connection thread dies silently on the first failed handshake)."""
+    hosts = params["hosts"]
+    missing = diagnose.missing_files(params)
+    if missing:
+        raise ZdtError("cannot read the TLS file(s) %s" % ", ".join(missing), hosts=hosts, error="TLSError")
+    try:
+        diagnose.tls_context(params)
+    except (OSError, ssl.SSLError) as exc:
+        raise ZdtError("cannot use the TLS files (ca_path, client_cert, client_key): %s" % exc, hosts=hosts,
+                       error="TLSError")
+    timeout = min(diagnose.PROBE_TIMEOUT, float(params.get("connect_timeout") or 10.0))
+    failures = diagnose.tls_failures(params, timeout=timeout)
+    if failures and len(failures) == len(diagnose.endpoints(hosts)):
+        raise _tls_error(params, failures)
+
+
+def unreachable_error(params, read_only):
+    hosts = params["hosts"]
+    if params.get("use_tls"):
+        failures = diagnose.tls_failures(params, listen=True)
+        if failures:
+            return _tls_error(params, failures)
+    if not read_only and diagnose.reachable(hosts) and diagnose.only_read_only_servers(lambda: _client(params, True)):
+        return ZdtError("ZooKeeper at %s has no quorum: its servers only serve read-only sessions, so nothing can be "
+                        "written until a majority of the ensemble is back (reads work with read_only: true)" % hosts,
+                        hosts=hosts, error="NoQuorum")
+    return ZdtError("could not connect to ZooKeeper at %s within %ss" % (hosts, params.get("connect_timeout")), hosts=hosts)
+
+
+def _tls_error(params, failures):
+    detail = "; ".join("%s: %s" % item for item in sorted(failures.items()))
+    hints = []
+    if params.get("validate_certs", True):
+        hints.append("the server certificate must be signed by %s" % (
+            "the CA in ca_path (%s)" % params["ca_path"] if params.get("ca_path") else "a CA the system trusts (or set ca_path)"))
+    if params.get("client_cert"):
+        hints.append("the server must trust the CA that signed client_cert (%s)" % params["client_cert"])
+    else:
+        hints.append("servers with ssl.clientAuth=need also require client_cert and client_key")
+    return ZdtError("TLS connection to ZooKeeper failed: %s. Hints: %s" % (detail, "; ".join(hints)),
+                    hosts=params["hosts"], error="TLSError", tls_failures=failures)
+
+
+def is_read_only(client):
+    """Whether the session is served by a server without quorum (values may be stale)."""
+    return client.client_state == KeeperState.CONNECTED_RO
+
+
+def zookeeper_error(exc, params):
     """A ZdtError for anything kazoo raised that the services did not handle themselves."""
+    hosts = params["hosts"]
+    if NoAuthError is not None and isinstance(exc, NoAuthError):
+        if params.get("username"):
+            who = "the digest credentials of user %r are wrong or that user lacks the permission" % params["username"]
+        else:
+            who = "no credentials were given (set username and password, or KILDA_ZK_USERNAME/KILDA_ZK_PASSWORD)"
+        return ZdtError("ZooKeeper refused access (NoAuth) under %s: the nodes' ACL does not grant this client; %s"
+                        % (params.get("prefix"), who), hosts=hosts, error="NoAuthError", username=params.get("username"))
+    if AuthFailedError is not None and isinstance(exc, AuthFailedError):
+        return ZdtError("ZooKeeper rejected the authentication (AuthFailed) of user %r" % params.get("username"),
+                        hosts=hosts, error="AuthFailedError", username=params.get("username"))
     return ZdtError("ZooKeeper request failed: %s%s" % (type(exc).__name__, (": %s" % exc) if str(exc) else ""),
                     hosts=hosts, error=type(exc).__name__)
 

@@ -97,12 +97,38 @@ def plan(snapshots, desired, create_missing):
     return ops
 
 
+def inherited_acls(client, ops):
+    """{path: ACL} for every node ``ops`` create: the ACL of its closest existing ancestor.
+
+    A colour pre-set under a protected chroot must stay protected (and readable by the same
+    identities as its siblings); under Kilda's usual world-open chroot this is the open ACL."""
+    created = {op.path for op in ops if op.kind == "create"}
+    of_parent, out = {}, {}
+    for op in ops:
+        if op.kind != "create":
+            continue
+        parent = op.path.rsplit("/", 1)[0] or "/"
+        while parent in created:
+            parent = parent.rsplit("/", 1)[0] or "/"
+        if parent not in of_parent:
+            acl = list(client.get_acls(parent)[0])
+            # Without ADMIN on the parent, ZooKeeper shows digest ids as "user:x"; copying that
+            # would lock everyone out of the new nodes.
+            if any(a.id.scheme == "digest" and a.id.id.endswith(":x") for a in acl):
+                raise ZdtError("cannot give the new nodes the ACL of %s: reading its digest ids needs the ADMIN "
+                               "permission on it" % parent, path=parent)
+            of_parent[parent] = acl
+        out[op.path] = of_parent[parent]
+    return out
+
+
 def commit(client, ops):
     """Run ``ops`` as one multi; raises the first failing op's error (nothing was applied)."""
+    acls = inherited_acls(client, ops)
     transaction = client.transaction()
     for op in ops:
         if op.kind == "create":
-            transaction.create(op.path, op.value.encode("utf-8"))
+            transaction.create(op.path, op.value.encode("utf-8"), acl=acls[op.path])
         else:
             transaction.set_data(op.path, op.value.encode("utf-8"), version=op.version)
     results = transaction.commit()

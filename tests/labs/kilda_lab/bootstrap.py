@@ -2,7 +2,7 @@
 for the given colour, every node with signal START and the default build-version."""
 from kazoo.client import KazooClient
 
-from kilda_lab import catalogue
+from kilda_lab import catalogue, zkauth
 
 
 def _put(client, path, value):
@@ -11,9 +11,9 @@ def _put(client, path, value):
         client.create(path, value.encode())
 
 
-def bootstrap(hosts, prefix, env, regions, build_version, run_id_apps):
+def bootstrap(hosts, prefix, env, regions, build_version, run_id_apps, auth=None):
     prefix = prefix.rstrip("/")
-    client = KazooClient(hosts=hosts, timeout=10.0)
+    client = KazooClient(hosts=hosts, timeout=10.0, **zkauth.client_kwargs(auth))
     client.start(timeout=30)
     try:
         client.ensure_path(prefix)

@@ -5,7 +5,7 @@ import threading
 import time
 
 from labcommon import procs, runner, state
-from kilda_lab import bootstrap, catalogue, kafka
+from kilda_lab import bootstrap, catalogue, kafka, zkauth
 
 
 def add_arguments(parser):
@@ -21,6 +21,8 @@ def add_arguments(parser):
     parser.add_argument("--hang", action="append", default=[], help="component (or component@env) that hangs")
     parser.add_argument("--drain-ms", type=int, default=200, help="longest in-flight operation a hub drains")
     parser.add_argument("--kafka", action="store_true", help="also run a Kafka-protocol broker (member 'kafka')")
+    parser.add_argument("--zk-auth", metavar="USER:PASSWORD",
+                        help="digest-authenticate every client and protect every node the lab creates with a digest ACL")
     parser.add_argument("--containers", action="store_true", help="run each member in a podman container")
     parser.add_argument("--timeout", type=float, default=60.0)
 
@@ -49,16 +51,22 @@ def up(args, workdir):
     os.makedirs(report_dir, exist_ok=True)
     for name in args.hang:
         open(os.path.join(hang_dir, name), "w").close()
+    env = {}
+    if args.zk_auth:
+        zkauth.parse(args.zk_auth)
+        env[zkauth.ENV] = args.zk_auth
     if args.bootstrap:
-        bootstrap.bootstrap(args.zk, args.prefix, args.env, regions, args.build_version, args.run_id_apps)
+        bootstrap.bootstrap(args.zk, args.prefix, args.env, regions, args.build_version, args.run_id_apps,
+                            auth=args.zk_auth)
     data = {"lab": "kilda", "workdir": workdir, "env": args.env, "zk": args.zk, "prefix": args.prefix,
-            "regions": regions, "hang_dir": hang_dir, "report_dir": report_dir, "members": {}}
+            "regions": regions, "hang_dir": hang_dir, "report_dir": report_dir, "members": {},
+            "zk_auth_user": zkauth.parse(args.zk_auth)[0] if args.zk_auth else None}
     for name, components in sorted(members.items()):
         report = os.path.join(report_dir, "%s.json" % name)
         argv = procs.python_argv("kilda_lab.sim", "--zk", args.zk, "--prefix", args.prefix, "--member", name,
                                  "--report", report, "--hang-dir", hang_dir, "--drain-ms", args.drain_ms,
                                  *sum((["--component", c] for c in components), []))
-        handle = runner.start(name, argv, workdir, containers=args.containers)
+        handle = runner.start(name, argv, workdir, env=env, containers=args.containers)
         handle["report"] = report
         data["members"][name] = handle
         state.save(workdir, data)
@@ -111,7 +119,7 @@ def status(workdir):
                         "components": report["components"] if report else []})
     return {"lab": "kilda", "workdir": data["workdir"], "env": data["env"], "zk": data["zk"],
             "prefix": data["prefix"], "regions": data["regions"], "hang_dir": data["hang_dir"], "members": members,
-            "kafka": data.get("kafka")}
+            "kafka": data.get("kafka"), "zk_auth_user": data.get("zk_auth_user")}
 
 
 def fault(action, name, workdir):

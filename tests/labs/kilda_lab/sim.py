@@ -26,7 +26,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NodeExistsError
 from kazoo.retry import KazooRetry
 
-from kilda_lab import catalogue
+from kilda_lab import catalogue, zkauth
 
 LOG = logging.getLogger("kilda-sim")
 START, SHUTDOWN = "START", "SHUTDOWN"
@@ -61,6 +61,7 @@ class Component:
             hosts=hosts, timeout=6.0,
             connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
             command_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=60),
+            **zkauth.from_environment(),
         )
         self.client.add_listener(self._on_session)
 

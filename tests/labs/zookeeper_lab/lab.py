@@ -4,7 +4,7 @@ import threading
 import time
 
 from labcommon import procs, runner, state
-from zookeeper_lab import config, fourletter
+from zookeeper_lab import config, fourletter, tls_material
 
 HOST = "127.0.0.1"
 
@@ -13,6 +13,12 @@ def add_arguments(parser):
     parser.add_argument("--servers", type=int, default=3, help="ensemble size (1, 3 or 5)")
     parser.add_argument("--containers", action="store_true", help="run each server in a podman container")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a quorum")
+    parser.add_argument("--tls", action="store_true",
+                        help="also serve TLS on a secure client port per server (throw-away CA in DIR/tls)")
+    parser.add_argument("--tls-client-auth", choices=("none", "want", "need"), default="need",
+                        help="whether TLS clients must present a certificate signed by the lab CA")
+    parser.add_argument("--readonly", action="store_true",
+                        help="servers that lose their quorum keep serving read-only sessions")
 
 
 def up(args, workdir):
@@ -23,12 +29,17 @@ def up(args, workdir):
         sid: {"client": procs.free_port(), "peer": procs.free_port(), "election": procs.free_port()}
         for sid in range(1, args.servers + 1)
     }
+    settings = None
     members = {}
-    data = {"lab": "zookeeper", "workdir": workdir, "servers": ports, "members": members}
+    data = {"lab": "zookeeper", "workdir": workdir, "servers": ports, "members": members, "readonly": args.readonly}
+    if args.tls:
+        for p in ports.values():
+            p["secure"] = procs.free_port()
+        settings, data["tls"] = tls_material.make(workdir, args.tls_client_auth)
     state.save(workdir, _jsonable(data))
     for sid in sorted(ports):
-        cfg = config.write_member(workdir, sid, ports)
-        argv = config.server_argv(cfg, os.path.join(workdir, "logs"))
+        cfg = config.write_member(workdir, sid, ports, settings, readonly=args.readonly)
+        argv = config.server_argv(cfg, os.path.join(workdir, "logs"), readonly=args.readonly, netty=args.tls)
         members["zk%d" % sid] = runner.start("zk%d" % sid, argv, workdir, containers=args.containers)
         state.save(workdir, _jsonable(data))
     try:
@@ -89,16 +100,21 @@ def status(workdir):
         members.append({
             "name": name, "id": sid, "host": HOST, "port": p["client"], "peer_port": p["peer"],
             "election_port": p["election"], "mode": current[name], "alive": runner.alive(handle) if handle else False,
-            "runner": handle.get("mode"),
+            "runner": handle.get("mode"), "secure_port": p.get("secure"),
         })
-    return {
+    out = {
         "lab": "zookeeper",
         "workdir": data["workdir"],
         "hosts": ",".join("%s:%d" % (HOST, p["client"]) for dummy, p in sorted(servers.items())),
         "servers": members,
         "leader": next((m["name"] for m in members if m["mode"] in ("leader", "standalone")), None),
         "zkcli": "/usr/share/zookeeper/bin/zkCli.sh",
+        "readonly": bool(data.get("readonly")),
     }
+    if data.get("tls"):
+        out.update(data["tls"])
+        out["tls_hosts"] = ",".join("%s:%d" % (HOST, p["secure"]) for dummy, p in sorted(servers.items()))
+    return out
 
 
 def fault(action, name, workdir):

@@ -2,6 +2,7 @@
 ZooKeeper's versioning and all-or-nothing multi semantics, so unit tests need no server."""
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.protocol.states import ZnodeStat
+from kazoo.security import OPEN_ACL_UNSAFE
 
 
 class _Result:
@@ -63,6 +64,11 @@ class FakeZk:
         depth = path.count("/") + 1
         return [p.rsplit("/", 1)[1] for p in self.nodes if p.startswith(path + "/") and p.count("/") == depth]
 
+    def get_acls(self, path):
+        if path not in self.nodes and path != "/":
+            raise NoNodeError()
+        return list(OPEN_ACL_UNSAFE), _stat(0)
+
     def transaction(self):
         return _Transaction(self)
 
@@ -72,7 +78,7 @@ class _Transaction:
         self.fake = fake
         self.ops = []
 
-    def create(self, path, value):
+    def create(self, path, value, acl=None):
         self.ops.append(("create", path, value, None))
 
     def set_data(self, path, value, version=-1):
