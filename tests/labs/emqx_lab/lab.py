@@ -20,6 +20,8 @@ def add_arguments(parser):
     parser.add_argument("--api", choices=("v5", "v4"), default="v5", help="also serve the 4.4 API with v4")
     parser.add_argument("--containers", action="store_true", help="run members as podman containers")
     parser.add_argument("--start-green", action="store_true", help="start the green nodes too")
+    parser.add_argument("--replicants", type=int, default=0,
+                        help="replicant nodes per colour; MQTT clients then reach replicants (cores are HAProxy backups)")
     parser.add_argument("--blue-version", default=None, help="default 5.8.6 (4.4.24 with --api v4)")
     parser.add_argument("--green-version", default=None, help="default 5.10.4 (4.4.24 with --api v4)")
 
@@ -70,10 +72,14 @@ def up(args, workdir):
         "token_secret": secrets.token_hex(32),
     }
     nodes = []
+    replicants = getattr(args, "replicants", 0) or 0
     for colour, count, version in (("blue", args.blue, blue_version), ("green", args.green, green_version)):
-        for index in range(1, count + 1):
-            spec = {"name": "emqx-%s-%d%s" % (colour, index, NODE_SUFFIX), "colour": colour, "version": version,
-                    "edition": "Enterprise", "api_port": procs.free_port(), "mqtt_port": procs.free_port()}
+        roles = [("core", "%d" % i) for i in range(1, count + 1)]
+        if count:
+            roles += [("replicant", "r%d" % i) for i in range(1, replicants + 1)]
+        for role, suffix in roles:
+            spec = {"name": "emqx-%s-%s%s" % (colour, suffix, NODE_SUFFIX), "colour": colour, "version": version,
+                    "role": role, "edition": "Enterprise", "api_port": procs.free_port(), "mqtt_port": procs.free_port()}
             if v4:
                 spec["api_v4_port"] = procs.free_port()
             nodes.append(spec)
@@ -95,7 +101,7 @@ def up(args, workdir):
     else:
         check_path = "/api/v5/load_rebalance/availability_check"
         basic = "%s:%s" % (creds["api_key"], creds["api_secret"])
-    servers = [(_short(n["name"]), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"]) for n in nodes]
+    servers = [(_short(n["name"]), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"]) for n in _listeners(nodes)]
     with open(cfg["lb"]["config"], "w") as handle:
         handle.write(haproxy.render(cfg["lb"]["runtime_socket"], cfg["lb"]["mqtt_port"], cfg["lb"]["stats_port"],
                                     servers, check_path, "Basic " + base64.b64encode(basic.encode()).decode()))
@@ -130,6 +136,13 @@ def up(args, workdir):
     return status(workdir)
 
 
+def _listeners(nodes):
+    """The nodes behind the MQTT front end: with replicants, only they take clients, as the
+    operator's listeners Service selects replicant pods when there are any."""
+    replicants = [n for n in nodes if n.get("role", "core") == "replicant"]
+    return replicants or list(nodes)
+
+
 def _wait_node(workdir, spec, timeout=30.0):
     procs.wait_port(HOST, spec["api_port"], timeout=timeout)
     store = Store(config.db_path(workdir))
@@ -149,7 +162,7 @@ def _wait_lb(workdir, cfg, members, timeout=20.0):
     deadline = time.monotonic() + timeout
     want = {}
     while time.monotonic() < deadline:
-        want = {_short(n["name"]): "UP" if _alive(members[n["name"]]) else "DOWN" for n in cfg["nodes"]}
+        want = {_short(n["name"]): "UP" if _alive(members[n["name"]]) else "DOWN" for n in _listeners(cfg["nodes"])}
         try:
             seen = haproxy.server_states(cfg["lb"]["runtime_socket"])
         except OSError:
@@ -176,6 +189,7 @@ def status(workdir):
         handle = members.get(spec["name"]) or {}
         running = _alive(handle)
         entry = {"name": spec["name"], "member": _short(spec["name"]), "colour": spec["colour"],
+                 "role": spec.get("role", "core"),
                  "version": spec["version"], "edition": spec["edition"],
                  "api_url": "http://%s:%d" % (HOST, spec["api_port"]), "mqtt_port": spec["mqtt_port"],
                  "status": "running" if running else "stopped", "pid": handle.get("pid") if running else None,
@@ -195,7 +209,7 @@ def status(workdir):
                "config": lb["config"], "stats_url": "http://%s:%d/stats" % (HOST, lb["stats_port"]),
                "backend": "emqx_mqtt", "status": "running" if _alive(members.get("haproxy")) else "stopped",
                "pid": (members.get("haproxy") or {}).get("pid"),
-               "servers": {_short(n["name"]): n["name"] for n in cfg["nodes"]}},
+               "servers": {_short(n["name"]): n["name"] for n in _listeners(cfg["nodes"])}},
         "mosquitto": {"host": HOST, "port": cfg["mosquitto"]["port"],
                       "status": "running" if _alive(members.get("mosquitto")) else "stopped",
                       "pid": (members.get("mosquitto") or {}).get("pid")},

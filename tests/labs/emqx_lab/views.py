@@ -18,13 +18,13 @@ def node_objects(node):
                            if name in members and members[name]["running"])
     out = []
     for name, member in sorted(members.items()):
-        if not member["running"]:
-            out.append({"node": name, "node_status": "stopped", "role": "core"})
-            continue
         spec = _spec(node, name)
+        if not member["running"]:
+            out.append({"node": name, "node_status": "stopped", "role": spec.get("role", "core")})
+            continue
         mine = counts.get(name, {})
         out.append({
-            "node": name, "node_status": "running", "role": "core",
+            "node": name, "node_status": "running", "role": spec.get("role", "core"),
             "version": spec["version"], "edition": spec.get("edition", "Enterprise"),
             "otp_release": "26.2.5-3", "uptime": int((time.time() - member["boot"]) * 1000),
             "connections": mine.get("sessions", 0), "live_connections": member["live"],

@@ -4,7 +4,8 @@
 
 The real ``kubernetes`` Python client and ``kubectl`` talk to it unchanged: discovery, CRDs,
 get/list/create/replace/patch/delete of custom objects, the ``status`` subresource, watch
-streams that resume from a resourceVersion, and Table output for ``kubectl get``."""
+streams that resume from a resourceVersion, Table output for ``kubectl get``, OpenAPI v3 for
+``kubectl apply``'s field validation, and the operator's Deployment (read-only ``apps/v1``)."""
 import argparse
 import asyncio
 import json
@@ -12,7 +13,7 @@ import ssl
 
 from aiohttp import web
 
-from k8s_lab import crds, errors, selectors, store, tables, webhooks
+from k8s_lab import builtin_kinds, crds, errors, openapi, selectors, store, tables, webhooks
 
 WATCH_LIMIT = 600.0
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-zdt-lab", "platform": "linux/amd64"}
@@ -24,6 +25,10 @@ def _json(data, status=200):
 
 def _failure(exc):
     return _json(exc.body(), status=exc.code)
+
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiServer:
@@ -72,13 +77,16 @@ class ApiServer:
             if definition.group != group or version not in definition.versions:
                 continue
             verbs = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
+            if definition.read_only(version):
+                verbs = list(builtin_kinds.READ_ONLY_VERBS)
             resources.append({"name": definition.plural, "singularName": definition.singular,
                               "namespaced": definition.namespaced, "kind": definition.kind, "verbs": verbs,
                               "shortNames": definition.short_names, "categories": definition.categories,
                               "storageVersionHash": ""})
             if definition.has_status(version):
                 resources.append({"name": definition.plural + "/status", "singularName": "", "namespaced": definition.namespaced,
-                                  "kind": definition.kind, "verbs": ["get", "patch", "update"]})
+                                  "kind": definition.kind,
+                                  "verbs": ["get"] if definition.read_only(version) else ["get", "patch", "update"]})
         if not resources:
             return _failure(errors.ApiStatus(404, "NotFound", "the server could not find the requested resource"))
         return _json({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "%s/%s" % (group, version),
@@ -93,7 +101,23 @@ class ApiServer:
         namespace = info.get("namespace")
         if namespace is not None and not definition.namespaced:
             raise errors.ApiStatus(404, "NotFound", "the server could not find the requested resource")
+        if request.method in WRITE_METHODS and definition.read_only(info["version"]):
+            raise errors.ApiStatus(405, "MethodNotAllowed", "the lab serves %s read-only" % definition.resource)
         return definition, info["version"], namespace
+
+    def _validation(self, request):
+        self.store.warnings = []
+        directive = request.query.get("fieldValidation") or "Warn"
+        if directive not in FIELD_VALIDATION:
+            raise errors.bad_request('fieldValidation must be one of "Ignore", "Warn", or "Strict", got %r' % directive)
+        return directive
+
+    def _written(self, data, status=200):
+        """A write's response, with a Warning header per pruned unknown field (fieldValidation=Warn)."""
+        response = _json(data, status=status)
+        for warning in self.store.warnings:
+            response.headers.add("Warning", '299 - "%s"' % warning.replace('"', '\\"'))
+        return response
 
     @staticmethod
     def _wants_table(request):
@@ -106,7 +130,8 @@ class ApiServer:
                 body = await self._body(request)
                 if definition.namespaced and namespace is None:
                     raise errors.ApiStatus(405, "MethodNotAllowed", "create needs a namespace in the URL")
-                return _json(self.store.create(definition, version, namespace, body), status=201)
+                validation = self._validation(request)
+                return self._written(self.store.create(definition, version, namespace, body, validation), status=201)
             match = selectors.matcher(request.query.get("labelSelector"), request.query.get("fieldSelector"))
             if request.query.get("watch") in ("true", "1"):
                 return await self._watch(request, definition, version, namespace, match)
@@ -130,10 +155,14 @@ class ApiServer:
                     return _json(tables.table(definition, version, [obj]))
                 return _json(obj)
             if request.method == "PUT":
-                return _json(self.store.replace(definition, version, namespace, name, await self._body(request), subresource))
+                validation = self._validation(request)
+                return self._written(self.store.replace(definition, version, namespace, name, await self._body(request),
+                                                        subresource, validation))
             if request.method == "PATCH":
-                return _json(self.store.patch(definition, version, namespace, name, request.headers.get("Content-Type"),
-                                              await self._body(request), subresource))
+                validation = self._validation(request)
+                return self._written(self.store.patch(definition, version, namespace, name,
+                                                      request.headers.get("Content-Type"), await self._body(request),
+                                                      subresource, validation))
             if request.method == "DELETE":
                 return _json(self.store.delete(definition, version, namespace, name))
             raise errors.ApiStatus(405, "MethodNotAllowed", "method not allowed")
@@ -191,6 +220,16 @@ class ApiServer:
             self.store.listeners.remove(wakeup.set)
         return response
 
+    # OpenAPI -------------------------------------------------------------------------------
+    async def openapi_index(self, _request):
+        return _json(openapi.index(self.store.definitions.values()))
+
+    async def openapi_document(self, request):
+        doc = openapi.document(self.store.definitions.values(), request.match_info["group"], request.match_info["version"])
+        if doc is None:
+            return _failure(errors.ApiStatus(404, "NotFound", "the server could not find the requested resource"))
+        return _json(doc)
+
     # wiring --------------------------------------------------------------------------------
     @web.middleware
     async def auth(self, request, handler):
@@ -210,12 +249,18 @@ class ApiServer:
         add("GET", "/apis", self.group_list)
         add("GET", "/apis/{group}", self.group)
         add("GET", base, self.resources)
+        add("GET", "/openapi/v3", self.openapi_index)
+        add("GET", "/openapi/v3/apis/{group}/{version}", self.openapi_document)
         # namespaced paths first: "/namespaces/NS/PLURAL" would otherwise read as "/PLURAL/NAME/SUB"
         for prefix in (base + "/namespaces/{namespace}", base):
             add("*", prefix + "/{plural}", self.collection)
             add("*", prefix + "/{plural}/{name}", self.item)
             add("*", prefix + "/{plural}/{name}/{subresource}", self.item)
         return application
+
+    def seed_operator(self, version):
+        """The operator's Deployment, as the Helm chart installs it (kept across restarts)."""
+        self.store.seed(store.DEPLOYMENT_DEFINITION, "v1", builtin_kinds.operator_deployment(version))
 
     def install_crds(self):
         definition = store.CRD_DEFINITION
@@ -233,12 +278,15 @@ def main(argv=None):
     parser.add_argument("--token", default="")
     parser.add_argument("--data", required=True, help="JSON file that keeps the objects across restarts")
     parser.add_argument("--install-crds", action="store_true")
+    parser.add_argument("--operator-version", help="also serve the EMQX Operator's Deployment with this image tag")
     parser.add_argument("--cert", help="serve HTTPS with this certificate (PEM) ...")
     parser.add_argument("--key", help="... and this private key")
     args = parser.parse_args(argv)
     server = ApiServer(args.data, args.token)
     if args.install_crds:
         server.install_crds()
+    if args.operator_version:
+        server.seed_operator(args.operator_version)
     context = None
     if args.cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

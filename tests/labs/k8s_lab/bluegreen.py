@@ -1,24 +1,40 @@
-"""The operator's blue-green update of an ``EMQX`` resource (reference 5.4/5.5, core nodes only),
-played on the EMQX lab: blue nodes are one revision, green nodes the next.
+"""The operator's blue-green update of an ``EMQX`` resource (reference 5.4/5.5), played on the
+EMQX lab: blue nodes are one revision, green nodes the other; each colour has core nodes and,
+with ``--emqx-replicants``, replicant nodes.
 
-A pod-template change (image, coreTemplate without replicas, clusterDomain) gets a new
-``updateRevision`` (FNV-32a of the template); the other colour's nodes are started (the new
-StatefulSet); once they all run and pass ``availability_check`` the resource is Available, and
-after ``initialDelaySeconds`` the old nodes are evacuated one at a time, highest name first, with
-``migrate_to`` = the new nodes, and stopped once their evacuation reaches ``prohibiting``; nodes
-without sessions are stopped after ``waitTakeover`` seconds. When no old node runs,
-``currentRevision`` becomes ``updateRevision`` and Ready returns.
+A pod-template change (image, imagePullPolicy, clusterDomain, core/replicant templates without
+replicas, ...) gets a new ``updateRevision`` (FNV-32a of the template) and the other colour's
+nodes start as the new StatefulSet (core) and, once those are ready, the new ReplicaSet
+(replicants): CoreNodesProgressing -> CoreNodesReady -> ReplicantNodesProgressing ->
+ReplicantNodesReady -> Available. A node is ready when it runs and its availability_check
+answers 200 (the operator's ``on-serving`` readiness gate). After ``initialDelaySeconds`` the old
+replicants are drained first, one per reconcile, then the old core nodes, highest name first:
+a node with sessions is evacuated with ``migrate_to`` = the new replicants (new core nodes when
+there are no replicants), a node without sessions is stopped once ``waitTakeover`` has passed
+since the last stop. When no old node runs, ``currentRevision`` becomes ``updateRevision`` and
+Ready returns.
+
+Revisions and data directories (pitfall 2): a NEW revision starts its colour's nodes with empty
+data directories (a new StatefulSet gets new PVCs); a spec equal to the template the other
+colour last ran (a rollback after an update finished) scales that old set up again with its old
+data, so a node evacuated by the previous update comes back evacuating and refusing clients.
 
 Faults the operator is known for, reproduced on purpose:
 - an image whose tag contains ``invalid`` never starts (ImagePullBackOff): the update stalls;
-- a ``clusterDomain`` other than ``cluster.local`` makes the node lookup miss (pitfall 18): old
-  nodes are stopped without evacuation, so their sessions are lost.
+- a ``clusterDomain`` other than ``cluster.local`` makes the core node lookup miss (pitfall 18):
+  old core nodes are stopped without evacuation, so their sessions are lost;
+- pitfall 17: the first evacuation listed cluster-wide is taken for the operator's own; one that
+  is not ``prohibiting`` blocks every scale-down, and a ``prohibiting`` one of a node that is not
+  an old replicant makes the replicant drain fail (``ReconcilerFailed`` in the operator log and
+  in the front condition's message) until that evacuation is stopped.
 """
 import json
 import time
 
-TEMPLATE_FIELDS = ("image", "clusterDomain", "coreTemplate")
+TEMPLATE_FIELDS = ("image", "imagePullPolicy", "imagePullSecrets", "serviceAccountName", "clusterDomain",
+                   "coreTemplate", "replicantTemplate")
 PROHIBITING = "prohibiting"
+CORE, REPLICANT = "core", "replicant"
 
 
 def fnv32a(text):
@@ -30,10 +46,16 @@ def fnv32a(text):
 
 def template_hash(spec):
     template = {k: spec.get(k) for k in TEMPLATE_FIELDS}
-    core = json.loads(json.dumps(template.get("coreTemplate") or {}))
-    (core.get("spec") or {}).pop("replicas", None)
-    template["coreTemplate"] = core
+    for key in ("coreTemplate", "replicantTemplate"):
+        part = json.loads(json.dumps(template.get(key) or {}))
+        (part.get("spec") or {}).pop("replicas", None)
+        template[key] = part
     return "%x" % fnv32a(json.dumps(template, sort_keys=True))
+
+
+def replicant_revision(core_revision):
+    # the lab switches both roles together, so the ReplicaSet's hash follows the StatefulSet's
+    return "%x" % fnv32a(core_revision + "/replicant")
 
 
 def other(colour):
@@ -55,112 +77,192 @@ def drop_conditions(conditions, *kinds):
 class BlueGreen:
     """Per-resource revision bookkeeping; ``state`` is persisted by the caller."""
 
-    def __init__(self, lab, emqx, state, clock=time.time):
-        self.lab = lab  # has .nodes (lab description entries), .start(member), .stop(member)
+    def __init__(self, lab, emqx, state, clock=time.time, log=None):
+        self.lab = lab  # has .nodes (lab description entries), .start(member, fresh), .stop(member)
         self.emqx = emqx
         self.state = state
         self.clock = clock
+        self.log = log or (lambda message, **fields: None)
 
-    def reconcile(self, obj, now_text):
-        spec = obj["spec"]
-        desired = template_hash(spec)
-        st = self.state.setdefault("revisions", {"current": {"hash": desired, "colour": "blue"},
-                                                 "update": {"hash": desired, "colour": "blue"}})
-        if desired != st["update"]["hash"]:
-            if desired == st["current"]["hash"]:
-                st["update"] = dict(st["current"])  # rollback before the switch: revert updateRevision
-            else:
-                st["update"] = {"hash": desired, "colour": other(st["current"]["colour"]),
-                                "image": spec.get("image"), "since": self.clock()}
-        status = obj.get("status") or {}
-        conditions = list(status.get("conditions") or [])
-        all_nodes = {n["node"]: n for n in self.emqx.all_nodes()}
-        running = {name for name, n in all_nodes.items() if str(n.get("node_status", "")).lower() == "running"}
-        by_colour = {"blue": [], "green": []}
-        for node in self.lab.nodes:
-            by_colour[node["colour"]].append(node)
-        replicas = len(by_colour["blue"])
-        current = [n for n in by_colour[st["current"]["colour"]] if n["name"] in running]
-        evacuations = self.emqx.evacuations()
-        updating = st["current"]["hash"] != st["update"]["hash"]
-        if not updating:
-            conditions = drop_conditions(conditions, "CoreNodesProgressing")
-            if current:
-                for kind in ("Initialized", "CoreNodesReady", "Available", "Ready"):
-                    conditions = set_condition(conditions, kind, kind, "core nodes are ready", now_text)
-            update_nodes = current
-        else:
-            conditions = drop_conditions(conditions, "Ready")
-            new_nodes = by_colour[st["update"]["colour"]]
-            update_nodes = [n for n in new_nodes if n["name"] in running]
-            if "invalid" not in str(st["update"].get("image") or ""):
-                for node in new_nodes:
-                    if node["name"] not in running and not self.state.get("started", {}).get(node["name"]):
-                        self.lab.start(node["member"])
-                        self.state.setdefault("started", {})[node["name"]] = True
-            ready = [n for n in update_nodes if self.emqx.available(n["api_url"])]
-            if len(ready) < len(new_nodes):
-                conditions = drop_conditions(conditions, "Available", "CoreNodesReady")
-                conditions = set_condition(conditions, "CoreNodesProgressing", "CreateNewStatefulSet",
-                                           "%d/%d new core nodes ready" % (len(ready), len(new_nodes)), now_text)
-            else:
-                conditions = set_condition(conditions, "CoreNodesReady", "CoreNodesReady", "new core nodes are ready", now_text)
-                conditions = set_condition(conditions, "Available", "Available", "new core nodes serve traffic", now_text)
-                available_since = self.state.setdefault("available_since", self.clock())
-                delay = (spec.get("updateStrategy") or {}).get("initialDelaySeconds", 10)
-                if self.clock() - available_since >= delay:
-                    self._drain(spec, current, [n["name"] for n in update_nodes], evacuations, all_nodes)
-                if not [n for n in by_colour[st["current"]["colour"]] if n["name"] in self._running()]:
-                    st["current"] = dict(st["update"])
-                    self.state.pop("available_since", None)
-                    self.state.pop("started", None)
-                    conditions = drop_conditions(conditions, "CoreNodesProgressing")
-                    conditions = set_condition(conditions, "Ready", "Ready", "update finished", now_text)
-        # nodes may have been stopped or started during this pass: report what runs now
-        fresh = {n["node"]: n for n in self.emqx.all_nodes()}
-        running = {name for name, n in fresh.items() if str(n.get("node_status", "")).lower() == "running"}
-        current_now = [n for n in by_colour[st["current"]["colour"]] if n["name"] in running]
-        update_now = [n for n in by_colour[st["update"]["colour"]] if n["name"] in running]
-        return {
-            "coreNodes": [dict(fresh[n], role="core") for n in sorted(running)],
-            "coreNodesStatus": {"replicas": replicas, "readyReplicas": len(running),
-                                "currentRevision": st["current"]["hash"], "updateRevision": st["update"]["hash"],
-                                "currentReplicas": len(current_now), "updateReplicas": len(update_now)},
-            "nodeEvacuationsStatus": evacuations,
-            "conditions": conditions,
-        }
+    # nodes ---------------------------------------------------------------------------------
+    def _group(self, colour, role):
+        return [n for n in self.lab.nodes if n["colour"] == colour and n.get("role", CORE) == role]
 
     def _running(self):
         return {n["node"] for n in self.emqx.all_nodes() if str(n.get("node_status", "")).lower() == "running"}
 
-    def _drain(self, spec, current, migrate_to, evacuations, all_nodes):
-        """One step of scaling the old set down, as one operator reconcile does."""
-        strategy = (spec.get("updateStrategy") or {}).get("evacuationStrategy") or {}
-        wait_takeover = strategy.get("waitTakeover", 10)
+    def _start(self, nodes, running, fresh):
+        started = self.state.setdefault("started", {})
+        for node in nodes:
+            if node["name"] not in running and not started.get(node["name"]):
+                self.lab.start(node["member"], fresh=fresh)
+                started[node["name"]] = True
+
+    def _revision(self, spec, desired):
+        st = self.state.setdefault("revisions", {"current": {"hash": desired, "colour": "blue"},
+                                                 "update": {"hash": desired, "colour": "blue"}})
+        # which revision's data each colour's nodes hold (their PVCs)
+        sets = self.state.setdefault("sets", {st["current"]["colour"]: st["current"]["hash"]})
+        if desired != st["update"]["hash"]:
+            if desired == st["current"]["hash"]:
+                st["update"] = dict(st["current"])  # rollback before the switch: revert updateRevision
+            else:
+                colour = other(st["current"]["colour"])
+                revert = sets.get(colour) == desired
+                st["update"] = {"hash": desired, "colour": colour, "image": spec.get("image"), "revert": revert,
+                                "since": self.clock()}
+                sets[colour] = desired
+            for key in ("started", "available_since", "failure"):
+                self.state.pop(key, None)
+        return st
+
+    # reconcile -----------------------------------------------------------------------------
+    def reconcile(self, obj, now_text):
+        spec = obj["spec"]
+        st = self._revision(spec, template_hash(spec))
+        conditions = list((obj.get("status") or {}).get("conditions") or [])
+        all_nodes = {n["node"]: n for n in self.emqx.all_nodes()}
+        running = {name for name, n in all_nodes.items() if str(n.get("node_status", "")).lower() == "running"}
+        has_replicants = any(n.get("role") == REPLICANT for n in self.lab.nodes)
+        cur, upd = st["current"]["colour"], st["update"]["colour"]
+        evacuations = self.emqx.evacuations()
+        self.state.pop("failure", None)
+        if st["current"]["hash"] == st["update"]["hash"]:
+            conditions = drop_conditions(conditions, "CoreNodesProgressing", "ReplicantNodesProgressing")
+            if any(n["name"] in running for n in self._group(cur, CORE)):
+                kinds = ["Initialized", "CoreNodesReady"] + (["ReplicantNodesReady"] if has_replicants else [])
+                for kind in kinds + ["Available", "Ready"]:
+                    conditions = set_condition(conditions, kind, kind, "nodes are ready", now_text)
+        else:
+            conditions = self._update(spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text)
+        if self.state.get("failure") and conditions:
+            conditions[0] = dict(conditions[0], message=self.state["failure"])
+        return self._status(st, conditions, evacuations, has_replicants)
+
+    def _update(self, spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text):
+        cur, upd = st["current"]["colour"], st["update"]["colour"]
+        revert = st["update"].get("revert")
+        startable = "invalid" not in str(st["update"].get("image") or "")
+        conditions = drop_conditions(conditions, "Ready")
+        new_core = self._group(upd, CORE)
+        if startable:
+            self._start(new_core, running, fresh=not revert)
+        ready_core = [n for n in new_core if n["name"] in running and self.emqx.available(n["api_url"])]
+        if len(ready_core) < len(new_core):
+            conditions = drop_conditions(conditions, "Available", "CoreNodesReady", "ReplicantNodesProgressing",
+                                         "ReplicantNodesReady")
+            return set_condition(conditions, "CoreNodesProgressing",
+                                 "RevertStatefulSet" if revert else "CreateNewStatefulSet",
+                                 "%d/%d new core nodes ready" % (len(ready_core), len(new_core)), now_text)
+        conditions = set_condition(conditions, "CoreNodesReady", "CoreNodesReady", "new core nodes are ready", now_text)
+        targets = [n["name"] for n in ready_core]
+        if has_replicants:
+            new_replicants = self._group(upd, REPLICANT)
+            if startable:
+                self._start(new_replicants, running, fresh=not revert)
+            ready = [n for n in new_replicants if n["name"] in running and self.emqx.available(n["api_url"])]
+            if len(ready) < len(new_replicants):
+                conditions = drop_conditions(conditions, "Available", "ReplicantNodesReady")
+                return set_condition(conditions, "ReplicantNodesProgressing",
+                                     "RevertReplicaSet" if revert else "CreateReplicaSet",
+                                     "%d/%d new replicant nodes ready" % (len(ready), len(new_replicants)), now_text)
+            conditions = set_condition(conditions, "ReplicantNodesReady", "ReplicantNodesReady",
+                                       "new replicant nodes are ready", now_text)
+            targets = [n["name"] for n in ready]
+        conditions = set_condition(conditions, "Available", "Available", "new nodes serve traffic", now_text)
+        available_since = self.state.setdefault("available_since", self.clock())
+        delay = (spec.get("updateStrategy") or {}).get("initialDelaySeconds", 10)
+        if self.clock() - available_since >= delay:
+            self._drain(spec, cur, targets, evacuations, all_nodes, running)
+        still = self._running()
+        if not any(n["name"] in still for n in self._group(cur, CORE) + self._group(cur, REPLICANT)):
+            st["current"] = dict(st["update"])
+            for key in ("available_since", "started", "failure"):
+                self.state.pop(key, None)
+            conditions = drop_conditions(conditions, "CoreNodesProgressing", "ReplicantNodesProgressing")
+            conditions = set_condition(conditions, "Ready", "Ready", "update finished", now_text)
+        return conditions
+
+    def _status(self, st, conditions, evacuations, has_replicants):
+        # nodes may have been stopped or started during this pass: report what runs now
+        fresh = {n["node"]: n for n in self.emqx.all_nodes()}
+        running = {name for name, n in fresh.items() if str(n.get("node_status", "")).lower() == "running"}
+        cur, upd = st["current"]["colour"], st["update"]["colour"]
+
+        def counts(role, current_revision, update_revision):
+            group = self._group(cur, role)
+            return {"replicas": len(group), "readyReplicas": len([n for n in self.lab.nodes
+                                                                  if n.get("role", CORE) == role and n["name"] in running]),
+                    "currentRevision": current_revision, "updateRevision": update_revision,
+                    "currentReplicas": len([n for n in group if n["name"] in running]),
+                    "updateReplicas": len([n for n in self._group(upd, role) if n["name"] in running])}
+
+        roles = {n["name"]: n.get("role", CORE) for n in self.lab.nodes}
+        status = {
+            "coreNodes": [dict(fresh[n], role=CORE) for n in sorted(running) if roles.get(n, CORE) == CORE],
+            "coreNodesStatus": counts(CORE, st["current"]["hash"], st["update"]["hash"]),
+            "nodeEvacuationsStatus": evacuations,
+            "conditions": conditions,
+        }
+        if has_replicants:
+            status["replicantNodes"] = [dict(fresh[n], role=REPLICANT) for n in sorted(running) if roles.get(n) == REPLICANT]
+            status["replicantNodesStatus"] = counts(REPLICANT, replicant_revision(st["current"]["hash"]),
+                                                    replicant_revision(st["update"]["hash"]))
+        return status
+
+    # scale-down of the old revision ---------------------------------------------------------
+    def _drain(self, spec, old_colour, migrate_to, evacuations, all_nodes, running):
+        """One step of scaling the old sets down, as one operator reconcile does: replicants first."""
+        old_replicants = [n for n in self._group(old_colour, REPLICANT) if n["name"] in running]
+        if old_replicants:
+            return self._drain_replicants(spec, old_replicants, migrate_to, evacuations, all_nodes)
+        old_core = [n for n in self._group(old_colour, CORE) if n["name"] in running]
+        if not old_core:
+            return None
         if evacuations and evacuations[0].get("state") != PROHIBITING:
-            return
-        if evacuations and evacuations[0].get("state") == PROHIBITING:
-            self._delete(evacuations[0]["node"])
-            return
-        if not current:
-            return
-        victim = sorted(current, key=lambda n: n["name"])[-1]
+            return None
+        victim = sorted(old_core, key=lambda n: n["name"])[-1]
         if spec.get("clusterDomain", "cluster.local") != "cluster.local":
             # pitfall 18: the lookup by <pod>.<svc>.<ns>.svc.cluster.local misses, 404 reads as "stopped"
-            self._delete(victim["name"])
-            return
-        sessions = (all_nodes.get(victim["name"]) or {}).get("connections") or 0
-        if sessions > 0:
-            body = {"conn_evict_rate": strategy.get("connEvictRate", 1000), "sess_evict_rate": strategy.get("sessEvictRate", 1000),
-                    "migrate_to": migrate_to}
+            return self._delete(victim["name"])
+        return self._evacuate_or_delete(spec, victim, migrate_to, all_nodes)
+
+    def _drain_replicants(self, spec, old_replicants, migrate_to, evacuations, all_nodes):
+        if evacuations:
+            first = evacuations[0]
+            if first.get("state") != PROHIBITING:
+                return None
+            victim = next((n for n in old_replicants if n["name"] == first.get("node")), None)
+            if victim is None:
+                # op-2.2 looks the node up among the old ReplicaSet's pods and dereferences the miss
+                self.state["failure"] = ("ReconcilerFailed: evacuation of %s is prohibiting but it is not a pod of the "
+                                         "old ReplicaSet; stop that evacuation to let the update go on"
+                                         % first.get("node"))
+                self.log("ReconcilerFailed", reason=self.state["failure"], node=first.get("node"))
+                return None
+        else:
+            victim = sorted(old_replicants, key=lambda n: n["name"])[-1]
+        return self._evacuate_or_delete(spec, victim, migrate_to, all_nodes)
+
+    def _evacuate_or_delete(self, spec, victim, migrate_to, all_nodes):
+        strategy = (spec.get("updateStrategy") or {}).get("evacuationStrategy") or {}
+        wait_takeover = strategy.get("waitTakeover", 10)
+        info = all_nodes.get(victim["name"]) or {}
+        if str(info.get("node_status", "stopped")).lower() == "stopped":
+            return self._delete(victim["name"])
+        if info.get("edition") == "Enterprise" and (info.get("connections") or 0) > 0:
+            body = {"conn_evict_rate": strategy.get("connEvictRate", 1000),
+                    "sess_evict_rate": strategy.get("sessEvictRate", 1000), "migrate_to": migrate_to}
             if wait_takeover > 0:
                 body["wait_takeover"] = wait_takeover
             if strategy.get("waitHealthCheck") is not None and strategy["waitHealthCheck"] != 60:
                 body["wait_health_check"] = "%ds" % strategy["waitHealthCheck"]  # op-2.3dev and later only
             self.emqx.start_evacuation(victim["name"], body)
-            return
+            self.log("NodeEvacuation", event="Node %s is being evacuated" % victim["name"])
+            return None
         if self.clock() - self.state.get("last_delete", 0) >= wait_takeover:
-            self._delete(victim["name"])
+            return self._delete(victim["name"])
+        return None
 
     def _delete(self, node_name):
         member = next(n["member"] for n in self.lab.nodes if n["name"] == node_name)

@@ -1,8 +1,12 @@
-"""The EMQX Operator's CRDs as the lab installs them (op-2.2 field names and defaults).
+"""The EMQX Operator's CRDs as the lab installs them (op-2.2 / 2.2.29 field names, defaults and
+printer columns).
 
-Only the fields the collection reads or writes carry a schema; the rest is preserved as sent.
-Printer columns give ``kubectl get emqx`` / ``kubectl get rebalances`` the NAME STATUS AGE
-layout of the operator documentation."""
+The top level of ``EMQX.spec`` and the whole ``Rebalance.spec`` list the operator's fields, so
+an unknown or misspelt field is pruned (or refused with ``fieldValidation=Strict``, what
+``kubectl apply`` sends) as a real API server does; the big nested templates (pod templates,
+service templates, EMQX config) are kept as sent. Printer columns are the operator's own:
+``kubectl get emqx`` shows the first condition whose status is True, ``kubectl get rebalances``
+the phase."""
 GROUP = "apps.emqx.io"
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
@@ -42,6 +46,10 @@ _UPDATE_STRATEGY = {
 _TEMPLATE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
              "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
                                      "properties": {"replicas": _int()}}}}
+_OPAQUE = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+_OPAQUE_LIST = {"type": "array", "items": _OPAQUE}
+# every CRD root schema declares these (controller-gen writes them)
+_ROOT = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
 
 EMQX = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -50,34 +58,40 @@ EMQX = {
     "spec": {
         "group": GROUP,
         "scope": "Namespaced",
-        "names": {"plural": "emqxes", "singular": "emqx", "kind": "EMQX", "listKind": "EMQXList"},
+        "names": {"plural": "emqxes", "singular": "emqx", "kind": "EMQX", "listKind": "EMQXList", "shortNames": ["emqx"]},
         "versions": [{
             "name": "v2beta1",
             "served": True,
             "storage": True,
             "subresources": {"status": {}},
             "additionalPrinterColumns": [
-                {"name": "Status", "type": "string", "jsonPath": ".status.conditions[0].type"},
+                {"name": "Status", "type": "string", "jsonPath": '.status.conditions[?(@.status=="True")].type'},
                 _AGE,
             ],
             "schema": {"openAPIV3Schema": {
                 "type": "object",
-                "properties": {
+                "properties": dict(_ROOT, **{
                     "spec": {
                         "type": "object",
                         "required": ["image"],
-                        "x-kubernetes-preserve-unknown-fields": True,
                         "properties": {
                             "image": {"type": "string"},
+                            "imagePullPolicy": {"type": "string"},
+                            "imagePullSecrets": _OPAQUE_LIST,
+                            "serviceAccountName": {"type": "string"},
+                            "bootstrapAPIKeys": _OPAQUE_LIST,
+                            "config": _OPAQUE,
                             "clusterDomain": {"type": "string", "default": "cluster.local"},
                             "revisionHistoryLimit": _int(3),
                             "updateStrategy": _UPDATE_STRATEGY,
                             "coreTemplate": _TEMPLATE,
                             "replicantTemplate": _TEMPLATE,
+                            "dashboardServiceTemplate": _OPAQUE,
+                            "listenersServiceTemplate": _OPAQUE,
                         },
                     },
                     "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                },
+                }),
             }},
         }],
     },
@@ -114,10 +128,10 @@ def _rebalance_version(name, storage, with_kind):
         "additionalPrinterColumns": [{"name": "Status", "type": "string", "jsonPath": ".status.phase"}, _AGE],
         "schema": {"openAPIV3Schema": {
             "type": "object",
-            "properties": {
+            "properties": dict(_ROOT, **{
                 "spec": {"type": "object", "required": required, "properties": spec_props},
                 "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            },
+            }),
         }},
     }
 

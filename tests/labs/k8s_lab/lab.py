@@ -6,7 +6,7 @@ import os
 import secrets
 
 import emqx_lab
-from k8s_lab import tls
+from k8s_lab import builtin_kinds, tls
 from labcommon import procs, runner, state
 
 HOST = "127.0.0.1"
@@ -24,6 +24,10 @@ def add_arguments(parser):
                         help="also start an EMQX lab with this many running nodes and the operator simulator (0: neither)")
     parser.add_argument("--emqx-green", type=int, default=0, help="stopped extra nodes of that EMQX lab (scale-out)")
     parser.add_argument("--operator-interval", type=float, default=0.5, help="seconds between operator reconcile passes")
+    parser.add_argument("--operator-version", default=builtin_kinds.DEFAULT_OPERATOR_VERSION,
+                        help="image tag of the operator Deployment the API server serves (emqx-operator-system)")
+    parser.add_argument("--emqx-replicants", type=int, default=0,
+                        help="replicant nodes per colour in the EMQX lab (the listeners then reach replicants only)")
 
 
 def _kubeconfig(server, token, namespace, cert):
@@ -53,7 +57,7 @@ def up(args, workdir):
     os.chmod(kubeconfig, 0o600)
     argv = procs.python_argv("k8s_lab.apiserver", "--host", HOST, "--port", port, "--token", token,
                              "--data", os.path.join(workdir, "objects.json"), "--install-crds",
-                             "--cert", cert, "--key", key)
+                             "--cert", cert, "--key", key, "--operator-version", args.operator_version)
     data = {"lab": "k8s", "workdir": workdir, "server": server, "port": port, "token": token, "ca_cert": cert,
             "namespace": args.namespace, "kubeconfig": kubeconfig, "members": {}}
     state.save(workdir, data)
@@ -74,7 +78,8 @@ def _emqx_args(args, emqx_dir):
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir")
     emqx_lab.add_arguments(parser)
-    argv = ["--workdir", emqx_dir, "--blue", str(args.emqx_blue), "--green", str(args.emqx_green)]
+    argv = ["--workdir", emqx_dir, "--blue", str(args.emqx_blue), "--green", str(args.emqx_green),
+            "--replicants", str(args.emqx_replicants)]
     if args.containers:
         argv.append("--containers")
     return parser.parse_args(argv)

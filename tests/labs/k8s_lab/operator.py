@@ -7,12 +7,13 @@ clients.
 FILE is the JSON that ``labctl up emqx`` printed (node API URLs and credentials).
 
 What it does (reference section 5, op-2.2):
-- ``EMQX``: status.coreNodes copied from ``/api/v5/nodes`` (running nodes, with ``edition``),
-  coreNodesStatus with revisions, nodeEvacuationsStatus from global_status, the conditions
-  (newest first), and the blue-green update of k8s_lab.bluegreen.
+- ``EMQX``: status.coreNodes / replicantNodes copied from ``/api/v5/nodes`` (running nodes, with
+  ``edition``), coreNodesStatus / replicantNodesStatus with revisions, nodeEvacuationsStatus from
+  global_status, the conditions (newest first), and the blue-green update of k8s_lab.bluegreen.
 - ``Rebalance`` (5.6): finalizer; Failed when the target is missing, not Ready or not
   Enterprise; ``/load_rebalance/{coordinator}/start`` with every strategy field and the running
-  nodes (coordinator = first); non-200 -> Failed "Failed to start rebalance: request api failed:
+  replicant nodes, or core nodes without replicants (coordinator = first); non-200 -> Failed
+  "Failed to start rebalance: request api failed:
   <status line>"; while Processing, rebalanceStates = global_status.rebalances, and an empty list
   -> Completed (also when EMQX aborted, as the real operator does); deleting while Processing
   stops the rebalance on the coordinator, then the finalizer goes.
@@ -22,6 +23,7 @@ import datetime
 import http
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -101,10 +103,14 @@ class LabNodes:
             self.nodes = Emqx._nodes_of(json.load(handle))
         self.workdir = workdir
 
-    def start(self, member):
+    def start(self, member, fresh=False):
+        """``fresh``: a pod of a new StatefulSet/ReplicaSet, whose volume starts empty."""
         import emqx_lab
 
-        log("start node (new pod)", member=member)
+        if fresh:
+            node = next(n for n in self.nodes if n["member"] == member)
+            shutil.rmtree(node["data_dir"], ignore_errors=True)
+        log("start node (new pod)", member=member, fresh_data=fresh)
         emqx_lab.fault("start", member, self.workdir)
 
     def stop(self, member):
@@ -140,7 +146,7 @@ class Operator:
 
         key = "%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"])
         old = obj.get("status") or {}
-        status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {})).reconcile(obj, now())
+        status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {}), log=log).reconcile(obj, now())
         self._save()
         if {k: old.get(k) for k in status} != status:
             self._status(self.emqxes, obj, status)
@@ -195,7 +201,8 @@ class Operator:
         core = target_status.get("coreNodes") or []
         if not core or core[0].get("edition") != "Enterprise":
             return self._fail(obj, "Only enterprise edition can be rebalanced")
-        nodes = [n["node"] for n in core]
+        # clients live on replicants when there are any (reference 5.6)
+        nodes = [n["node"] for n in target_status.get("replicantNodes") or core]
         strategy = spec["rebalanceStrategy"]
         body = {"nodes": nodes, "conn_evict_rate": strategy["connEvictRate"], "sess_evict_rate": strategy["sessEvictRate"],
                 "wait_takeover": strategy["waitTakeover"], "wait_health_check": strategy["waitHealthCheck"],

@@ -14,7 +14,7 @@ import json
 import os
 import uuid
 
-from k8s_lab import errors, schema
+from k8s_lab import builtin_kinds, errors, schema
 
 CRD_GROUP = "apiextensions.k8s.io"
 CRD_VERSION = "v1"
@@ -63,10 +63,16 @@ class Definition:
     def has_status(self, version):
         return self.versions[version]["status"]
 
+    def read_only(self, version):
+        return bool(self.versions[version].get("read_only"))
+
 
 CRD_DEFINITION = Definition(CRD_GROUP, "customresourcedefinitions", "customresourcedefinition",
                             "CustomResourceDefinition", False,
                             {CRD_VERSION: {"status": True, "schema": {}, "columns": [], "storage": True}}, ("crd", "crds"))
+
+
+DEPLOYMENT_DEFINITION = builtin_kinds.deployment_definition(Definition)
 
 
 def _body_sans(obj, *keys):
@@ -82,6 +88,7 @@ class Store:
         self.events = collections.deque(maxlen=EVENT_HISTORY)  # (revision, group, plural, namespace, type, object)
         self.definitions = {}
         self.listeners = []
+        self.warnings = []  # what the last write would send back as Warning headers
         if path and os.path.exists(path):
             self._load()
         # events before this revision were not kept (previous process): watches cannot resume there
@@ -112,7 +119,8 @@ class Store:
 
     # definitions ---------------------------------------------------------------------------
     def _refresh_definitions(self):
-        found = {(CRD_GROUP, CRD_DEFINITION.plural): CRD_DEFINITION}
+        found = {(CRD_GROUP, CRD_DEFINITION.plural): CRD_DEFINITION,
+                 (DEPLOYMENT_DEFINITION.group, DEPLOYMENT_DEFINITION.plural): DEPLOYMENT_DEFINITION}
         for (group, plural, _ns, _name), obj in self.objects.items():
             if (group, plural) == (CRD_GROUP, CRD_DEFINITION.plural) and "deletionTimestamp" not in obj["metadata"]:
                 definition = Definition.from_crd(obj)
@@ -171,15 +179,22 @@ class Store:
         for hook in self.admission:
             hook(operation, definition, old, new)
 
-    def _validate(self, definition, version, obj):
+    def _validate(self, definition, version, obj, validation=None):
         spec_schema = definition.versions[version]["schema"]
+        unknown = schema.prune_unknown(spec_schema, obj)
+        if unknown and validation == "Strict":
+            raise errors.bad_request('%s in version "%s" cannot be handled as a %s: strict decoding error: %s' % (
+                definition.kind, version, definition.kind, ", ".join('unknown field "%s"' % path for path in unknown)))
+        if unknown and validation != "Ignore":
+            self.warnings.extend('unknown field "%s"' % path for path in unknown)
         schema.apply_defaults(spec_schema, obj)
         missing = schema.missing_required(spec_schema, _body_sans(obj, "metadata", "apiVersion", "kind"))
         if missing:
             raise errors.invalid(definition.resource, obj["metadata"].get("name"),
                                  ", ".join("%s: Required value" % path for path in missing))
 
-    def create(self, definition, version, namespace, body):
+    def create(self, definition, version, namespace, body, validation=None):
+        """``validation``: the fieldValidation directive (Strict, Warn - the default - or Ignore)."""
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be a JSON object")
         obj = copy.deepcopy(body)
@@ -207,7 +222,7 @@ class Store:
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
         meta.update({"uid": str(uuid.uuid4()), "creationTimestamp": now(), "generation": 1, "_plural": definition.plural})
-        self._validate(definition, version, obj)
+        self._validate(definition, version, obj, validation)
         self._check_admission("CREATE", definition, None, self._present(obj, definition, version))
         self._bump(obj)
         self.objects[key] = obj
@@ -228,7 +243,17 @@ class Store:
             ],
         }
 
-    def replace(self, definition, version, namespace, name, body, subresource=None):
+    def seed(self, definition, version, body):
+        """Put a built-in object with its status in place unless it exists (lab start-up)."""
+        meta = body["metadata"]
+        try:
+            return self.get(definition, version, meta.get("namespace"), meta["name"])
+        except errors.ApiStatus:
+            pass
+        self.create(definition, version, meta.get("namespace"), body, validation="Ignore")
+        return self.replace(definition, version, meta.get("namespace"), meta["name"], body, subresource="status")
+
+    def replace(self, definition, version, namespace, name, body, subresource=None, validation=None):
         """PUT semantics (also the last step of every PATCH)."""
         key = (definition.group, definition.plural, namespace if definition.namespaced else None, name)
         old = self.objects.get(key)
@@ -271,7 +296,7 @@ class Store:
                                          "can be added if the object is being deleted, found new finalizers %s"
                                          % sorted(added))
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        self._validate(definition, version, new)
+        self._validate(definition, version, new, validation)
         if new == old:
             return self._present(old, definition, version)
         self._check_admission("UPDATE", definition, self._present(old, definition, version),
@@ -288,7 +313,7 @@ class Store:
             self._record(definition, "MODIFIED", new)
         return self._present(new, definition, version)
 
-    def patch(self, definition, version, namespace, name, content_type, patch_body, subresource=None):
+    def patch(self, definition, version, namespace, name, content_type, patch_body, subresource=None, validation=None):
         from k8s_lab import patches
 
         current = self.get(definition, version, namespace, name)
@@ -298,7 +323,7 @@ class Store:
             raise errors.ApiStatus(415, "UnsupportedMediaType", str(exc))
         except patches.PatchError as exc:
             raise errors.invalid(definition.resource, name, str(exc))
-        return self.replace(definition, version, namespace, name, patched, subresource)
+        return self.replace(definition, version, namespace, name, patched, subresource, validation)
 
     def delete(self, definition, version, namespace, name):
         key = (definition.group, definition.plural, namespace if definition.namespaced else None, name)

@@ -1,9 +1,11 @@
 """Server-side ``Table`` rendering, which ``kubectl get`` asks for (``Accept: ...;as=Table``).
 
 Columns come from the CRD's ``additionalPrinterColumns``; without any the server shows Age only,
-as a real API server does. The JSONPath subset covers what printer columns use: dotted fields,
+as a real API server does; a cell shows the first value the column's JSONPath selects, as the
+API server's table convertor does. The JSONPath subset covers what printer columns use: dotted fields,
 ``[N]``, ``[*]`` and ``[?(@.field=="value")]`` filters."""
 import datetime
+import json
 import re
 
 _TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\[\*\]|\[\?\(@\.([A-Za-z0-9_\-.]+)\s*(==|!=)\s*['\"]([^'\"]*)['\"]\)\]")
@@ -95,13 +97,23 @@ def _cell(column, obj):
         values = find(obj, column["jsonPath"])
     except ValueError:
         return None
-    if not values:
+    if not values or values[0] is None:
         return None
+    # the API server's table convertor shows the first match only
+    value = values[0]
     if column.get("type") == "date":
-        return human_age(values[0])
-    if len(values) == 1 and not isinstance(values[0], (dict, list)):
-        return values[0]
-    return " ".join(str(v) for v in values)
+        return human_age(value)
+    if column.get("type", "string") == "string":
+        return value if isinstance(value, str) else json.dumps(value)
+    if column.get("type") == "integer":
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value
+
+
+def _cells(served, columns, obj):
+    # built-in kinds compute some cells (a Deployment's READY "1/1") where a CRD uses JSONPaths
+    computed = served["cells"](obj) if served.get("cells") else []
+    return computed + [_cell(c, obj) for c in columns[len(computed):]]
 
 
 def table(definition, version, objects, list_revision=None):
@@ -113,7 +125,7 @@ def table(definition, version, objects, list_revision=None):
         "columnDefinitions": [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}]
         + [{"name": c["name"], "type": c.get("type", "string"), "format": c.get("format", ""),
             "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns],
-        "rows": [{"cells": [obj["metadata"]["name"]] + [_cell(c, obj) for c in columns],
+        "rows": [{"cells": [obj["metadata"]["name"]] + _cells(definition.versions[version], columns, obj),
                   "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}}
                  for obj in objects],
     }

@@ -1,0 +1,137 @@
+"""The operator simulator with replicants and several revisions on one lab, under MQTT load:
+core first, then replicants, old replicants drained first; a second update starts the other
+colour with empty data directories; a rollback to the previous revision brings back its nodes
+with their old data, so the node evacuated by the first update resumes evacuating (pitfall 2)
+and the update stalls until that evacuation is stopped."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+pytest.importorskip("kubernetes")
+pytest.importorskip("paho.mqtt")
+httpx = pytest.importorskip("httpx")
+from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
+
+FIRST, SECOND, THIRD = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4", "emqx/emqx-enterprise:5.10.5"
+
+
+def kubectl(lab, *args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
+    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def emqx_status(lab):
+    return json.loads(kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")).get("status") or {}
+
+
+def ready(status):
+    revisions = status.get("coreNodesStatus") or {}
+    return ((status.get("conditions") or [{}])[0].get("type") == "Ready"
+            and revisions.get("currentRevision") == revisions.get("updateRevision"))
+
+
+def follow(lab, done, timeout, what):
+    """Poll the resource; return the last status and each distinct (front condition, evacuated nodes) seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = emqx_status(lab)
+        point = ((status.get("conditions") or [{}])[0].get("type"),
+                 tuple(e["node"].split("@")[0] for e in status.get("nodeEvacuationsStatus") or []))
+        if not seen or seen[-1] != point:
+            seen.append(point)
+        if done(status):
+            return status, seen
+        time.sleep(0.3)
+    raise AssertionError("timed out after %ss waiting for %s; seen %s" % (timeout, what, seen))
+
+
+def update(lab, image, timeout=90):
+    kubectl(lab, "patch", "emqx", "emqx-ee", "--type", "merge", "-p", json.dumps({"spec": {"image": image}}))
+    _status, started = follow(lab, lambda s: not ready(s), 10, "the update to start")
+    done, seen = follow(lab, ready, timeout, "Ready on %s" % image)
+    return done, started[1:] + seen
+
+
+def rest(lab, method, path):
+    emqx = lab.description["emqx"]
+    creds = emqx["credentials"]
+    running = [n for n in lab.status()["emqx"]["nodes"] if n["status"] == "running"]
+    reply = httpx.request(method, running[0]["api_url"] + "/api/v5" + path, auth=(creds["api_key"], creds["api_secret"]),
+                          timeout=10)
+    return reply.status_code, reply.json() if reply.content else None
+
+
+def test_replicants_second_update_and_rollback_resurrecting_an_evacuation(lab_factory):
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--emqx-replicants", 1)
+    nodes = {n["member"]: n for n in lab.description["emqx"]["nodes"]}
+    assert {m: n["role"] for m, n in nodes.items()} == {"emqx-blue-1": "core", "emqx-blue-r1": "replicant",
+                                                        "emqx-green-1": "core", "emqx-green-r1": "replicant"}
+    # the MQTT front end reaches replicants only, as the listeners Service does
+    assert sorted(lab.description["emqx"]["lb"]["servers"]) == ["emqx-blue-r1", "emqx-green-r1"]
+    cr = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"},
+          "spec": {"image": FIRST, "updateStrategy": {"type": "Recreate", "initialDelaySeconds": 1, "evacuationStrategy": {
+              "connEvictRate": 30, "sessEvictRate": 30, "waitTakeover": 1, "waitHealthCheck": 1}}}}
+    kubectl(lab, "apply", "-f", "-", stdin=json.dumps(cr))
+    follow(lab, ready, 20, "the first Ready")
+    code, listed = rest(lab, "GET", "/nodes")
+    assert code == 200 and {n["node"].split("@")[0]: n["role"] for n in listed} == {"emqx-blue-1": "core",
+                                                                                   "emqx-blue-r1": "replicant"}
+
+    gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=20, rate=5).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        # 20 clients and the load's publisher, all on the replicant
+        follow(lab, lambda s: [n.get("connections", 0) >= 20 for n in s.get("replicantNodes") or []] == [True], 10,
+               "the sessions on the blue replicant")
+
+        # 1. blue -> green: new core, then new replicants, then the old replicant is drained first
+        done, seen = update(lab, SECOND)
+        order = ["CoreNodesProgressing", "ReplicantNodesProgressing", "Available", "Ready"]
+        fronts = [order.index(front) for front, _evacuated in seen if front in order]
+        assert fronts == sorted(fronts) and fronts[-1] == 3, seen  # polling may miss a short phase, never reorder
+        assert [c["type"] for c in done["conditions"][:4]] == ["Ready", "Available", "ReplicantNodesReady", "CoreNodesReady"]
+        evacuated = [nodes for _front, nodes in seen if nodes]
+        assert evacuated and evacuated[0] == ("emqx-blue-r1",), seen
+        assert [n["node"].split("@")[0] for n in done["replicantNodes"]] == ["emqx-green-r1"]
+        assert done["replicantNodesStatus"]["currentRevision"] == done["replicantNodesStatus"]["updateRevision"]
+        assert os.path.exists(os.path.join(nodes["emqx-blue-r1"]["data_dir"], ".evacuation"))
+
+        # 2. green -> blue with a new image: a new StatefulSet, so no evacuation comes back
+        done, seen = update(lab, THIRD)
+        assert not any("emqx-blue-r1" in nodes for _front, nodes in seen), seen
+        assert [n["node"].split("@")[0] for n in done["replicantNodes"]] == ["emqx-blue-r1"]
+        assert not os.path.exists(os.path.join(nodes["emqx-blue-r1"]["data_dir"], ".evacuation"))
+
+        # 3. rollback to the previous revision: green's old set comes back with its data
+        kubectl(lab, "patch", "emqx", "emqx-ee", "--type", "merge", "-p", json.dumps({"spec": {"image": SECOND}}))
+        deadline = time.monotonic() + 30
+        resurrected = []
+        while not resurrected and time.monotonic() < deadline:
+            code, body = rest(lab, "GET", "/load_rebalance/global_status")
+            resurrected = [e for e in (body or {}).get("evacuations", []) if e["node"].startswith("emqx-green-r1@")]
+            time.sleep(0.3)
+        assert resurrected, "the rolled-back replicant did not resume its evacuation"
+        time.sleep(3)
+        stalled = emqx_status(lab)
+        front = stalled["conditions"][0]
+        assert (front["type"], front["reason"]) == ("ReplicantNodesProgressing", "RevertReplicaSet"), stalled["conditions"]
+        assert front["message"] == "0/1 new replicant nodes ready" and not ready(stalled)
+        assert stalled["coreNodesStatus"]["currentRevision"] != stalled["coreNodesStatus"]["updateRevision"]
+
+        code, _body = rest(lab, "POST", "/load_rebalance/%s/evacuation/stop" % resurrected[0]["node"])
+        assert code == 200
+        done, _seen = follow(lab, ready, 90, "Ready after the evacuation was stopped")
+        assert [n["node"].split("@")[0] for n in done["replicantNodes"]] == ["emqx-green-r1"]
+    finally:
+        report = gen.stop()
+    assert report["sessions_lost"] == 0, report

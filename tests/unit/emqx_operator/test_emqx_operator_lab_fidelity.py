@@ -1,0 +1,157 @@
+"""What makes the k8s lab answer like a cluster with the EMQX Operator installed: the operator's
+printer columns, unknown-field pruning and strict field validation, the OpenAPI v3 document
+kubectl reads, the operator's Deployment, and the simulator's reaction to a foreign evacuation
+(pitfall 17)."""
+import pytest
+
+from k8s_lab import bluegreen, builtin_kinds, crds, errors, openapi, store, tables, webhooks
+
+pytestmark = pytest.mark.timeout(10)
+
+NS = "default"
+V = "v2beta1"
+
+
+def make_store():
+    s = store.Store(None, admission=list(webhooks.ALL))
+    for crd in crds.ALL:
+        s.create(store.CRD_DEFINITION, store.CRD_VERSION, None, crd)
+    return s
+
+
+def test_emqx_status_column_is_the_first_true_condition_like_the_operator_crd():
+    definition = store.Definition.from_crd(crds.EMQX)
+    assert definition.short_names == ["emqx"]
+    columns = [(c["name"], c["type"], c["jsonPath"]) for c in definition.versions[V]["columns"]]
+    # the 2.2 CRD's printer columns (apps.emqx.io_emqxes.yaml, v2beta1)
+    assert columns == [("Status", "string", '.status.conditions[?(@.status=="True")].type'),
+                       ("Age", "date", ".metadata.creationTimestamp")]
+    updating = {"metadata": {"name": "emqx-ee", "creationTimestamp": store.now()},
+                "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Available", "status": "True"},
+                                          {"type": "CoreNodesReady", "status": "True"}]}}
+    nothing_true = {"metadata": {"name": "new"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    rows = tables.table(definition, V, [updating, nothing_true])["rows"]
+    assert rows[0]["cells"][:2] == ["emqx-ee", "Available"]  # one value, not every True type
+    assert rows[1]["cells"][1] is None
+
+
+@pytest.mark.parametrize("version", ["v2beta1", "v1beta4"])
+def test_rebalance_columns_match_the_operator_crd_in_both_versions(version):
+    definition = store.Definition.from_crd(crds.REBALANCE)
+    assert [(c["name"], c["jsonPath"]) for c in definition.versions[version]["columns"]] == [
+        ("Status", ".status.phase"), ("Age", ".metadata.creationTimestamp")]
+
+
+def test_unknown_fields_are_pruned_with_a_warning_or_refused_when_strict():
+    s = make_store()
+    emqx = s.definition(crds.GROUP, V, "emqxes")
+    body = {"metadata": {"name": "e"}, "spec": {"image": "i", "imagee": "typo", "coreTemplate": {"spec": {"anything": 1}},
+                                                "updateStrategy": {"evacuationStrategy": {"waitTakover": 3}}}}
+    with pytest.raises(errors.ApiStatus) as caught:
+        s.create(emqx, V, NS, body, validation="Strict")
+    assert caught.value.code == 400
+    assert caught.value.message == ('EMQX in version "v2beta1" cannot be handled as a EMQX: strict decoding error: '
+                                    'unknown field "spec.imagee", unknown field '
+                                    '"spec.updateStrategy.evacuationStrategy.waitTakover"')
+    s.warnings = []
+    created = s.create(emqx, V, NS, body)  # Warn, the server's default
+    assert "imagee" not in created["spec"] and created["spec"]["coreTemplate"]["spec"] == {"anything": 1}
+    assert created["spec"]["updateStrategy"]["evacuationStrategy"]["waitTakeover"] == 10
+    assert s.warnings == ['unknown field "spec.imagee"', 'unknown field "spec.updateStrategy.evacuationStrategy.waitTakover"']
+
+
+def test_openapi_v3_lets_kubectl_validate_on_the_server_and_use_merge_patch():
+    s = make_store()
+    index = openapi.index(s.definitions.values())
+    assert {"apis/apps.emqx.io/v2beta1", "apis/apps.emqx.io/v1beta4", "apis/apps/v1"} <= set(index["paths"])
+    assert index["paths"]["apis/apps.emqx.io/v2beta1"]["serverRelativeURL"].startswith("/openapi/v3/apis/apps.emqx.io/v2beta1?hash=")
+    doc = openapi.document(s.definitions.values(), crds.GROUP, V)
+    patch = doc["paths"]["/apis/apps.emqx.io/v2beta1/namespaces/{namespace}/emqxes/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": crds.GROUP, "version": V, "kind": "EMQX"}
+    assert "fieldValidation" in [p["name"] for p in patch["parameters"] if p["in"] == "query"]
+    # no strategic merge patch for custom resources: kubectl apply falls back to a JSON merge patch
+    assert "application/strategic-merge-patch+json" not in patch["requestBody"]["content"]
+    schema = doc["components"]["schemas"]["io.emqx.apps.v2beta1.EMQX"]
+    assert schema["properties"]["spec"]["required"] == ["image"]
+    assert openapi.document(s.definitions.values(), crds.GROUP, "v9") is None
+
+
+def test_operator_deployment_is_read_only_and_found_by_its_labels():
+    s = store.Store(None)
+    deployments = store.DEPLOYMENT_DEFINITION
+    s.seed(deployments, "v1", builtin_kinds.operator_deployment("2.2.28"))
+    s.seed(deployments, "v1", builtin_kinds.operator_deployment("9.9.9"))  # a restart keeps what is there
+    from k8s_lab import selectors
+
+    found = s.list(deployments, "v1", None, selectors.matcher("control-plane=controller-manager"))["items"]
+    assert [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in found] == [
+        ("emqx-operator-system", "emqx-operator-controller-manager")]
+    container = found[0]["spec"]["template"]["spec"]["containers"][0]
+    assert (container["name"], container["image"]) == ("manager", "emqx/emqx-operator-controller:2.2.28")
+    assert found[0]["status"]["readyReplicas"] == 1
+    assert deployments.read_only("v1")
+    assert tables.table(deployments, "v1", found)["rows"][0]["cells"][:4] == [
+        "emqx-operator-controller-manager", "1/1", 1, 1]
+    doc = openapi.document(s.definitions.values(), "apps", "v1")
+    assert set(doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]) == {"get", "parameters"}
+
+
+# pitfall 17 on the simulator, with the EMQX lab replaced by fakes --------------------------------
+class FakeLab:
+    def __init__(self):
+        self.nodes = [{"name": "%s@h" % member, "member": member, "colour": colour, "role": role, "api_url": member}
+                      for colour in ("blue", "green")
+                      for member, role in (("%s-1" % colour, "core"), ("%s-r1" % colour, "replicant"))]
+        self.running = {"blue-1@h", "blue-r1@h"}
+        self.stopped = []
+
+    def start(self, member, fresh=False):
+        self.running.add(member + "@h")
+
+    def stop(self, member):
+        self.running.discard(member + "@h")
+        self.stopped.append(member)
+
+
+class FakeEmqx:
+    def __init__(self, lab):
+        self.lab = lab
+        self.evacuating = []
+        self.started = []
+
+    def all_nodes(self):
+        return [{"node": n["name"], "node_status": "running" if n["name"] in self.lab.running else "stopped",
+                 "edition": "Enterprise", "connections": 5 if n["name"] == "blue-r1@h" else 0} for n in self.lab.nodes]
+
+    def evacuations(self):
+        return list(self.evacuating)
+
+    def available(self, _url):
+        return True
+
+    def start_evacuation(self, node, body):
+        self.started.append((node, body["migrate_to"]))
+
+
+def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped():
+    lab = FakeLab()
+    emqx = FakeEmqx(lab)
+    logged = []
+    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: 1000.0, log=lambda msg, **f: logged.append(msg))
+    obj = {"spec": {"image": "e:1", "updateStrategy": {"initialDelaySeconds": 0}}, "status": {}}
+    obj["status"] = sim.reconcile(obj, "t0")
+    assert obj["status"]["conditions"][0]["type"] == "Ready"
+    obj["spec"]["image"] = "e:2"
+    emqx.evacuating = [{"node": "green-r1@h", "state": "evicting_conns"}]  # someone evacuates a new node
+    for _ in range(3):
+        obj["status"] = sim.reconcile(obj, "t1")
+    assert emqx.started == [] and lab.stopped == []  # a non-prohibiting evacuation blocks the drain
+    emqx.evacuating[0]["state"] = "prohibiting"
+    obj["status"] = sim.reconcile(obj, "t2")
+    assert obj["status"]["conditions"][0]["message"].startswith("ReconcilerFailed: evacuation of green-r1@h")
+    assert "ReconcilerFailed" in logged and emqx.started == [] and lab.stopped == []
+    emqx.evacuating = []  # POST .../green-r1@h/evacuation/stop
+    obj["status"] = sim.reconcile(obj, "t3")
+    assert emqx.started == [("blue-r1@h", ["green-r1@h"])]  # old replicants first, into the new replicants
+    assert "ReconcilerFailed" not in obj["status"]["conditions"][0]["message"]
+    assert obj["status"]["replicantNodesStatus"]["updateRevision"] != obj["status"]["replicantNodesStatus"]["currentRevision"]
