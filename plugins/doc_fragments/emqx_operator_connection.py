@@ -59,3 +59,14 @@ options:
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 """
+
+    # Module group: set the Kubernetes connection once for every EMQX Operator module with
+    # module_defaults: {group/zerodowntime.cluster.emqx_operator: {...}}
+    ACTIONGROUP_EMQX_OPERATOR = r"""
+attributes:
+  action_group:
+    description: Use C(group/zerodowntime.cluster.emqx_operator) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - zerodowntime.cluster.emqx_operator
+"""

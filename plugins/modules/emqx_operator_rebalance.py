@@ -28,6 +28,7 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.emqx_operator_connection
+  - zerodowntime.cluster.emqx_operator_connection.actiongroup_emqx_operator
   - zerodowntime.cluster.wait
   - zerodowntime.cluster.attributes
 attributes:

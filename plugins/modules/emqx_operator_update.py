@@ -24,10 +24,17 @@ description:
     or at once when the old revision scales up again (operator bug fixed in 2.2.29).
   - Refuses a template change when C(clusterDomain) is not C(cluster.local) unless O(allow_custom_cluster_domain=true)
     - the operator (2.2) then removes old core nodes without evacuating them.
+  - With O(stop_stale_evacuations=true) and an EMQX API (O(emqx_api_url)), it reads C(global_status) while waiting
+    and stops every evacuation the operator did not start - listed before the new revision is C(Available), on a node
+    that was not running when the task started, or still listed once the resource is C(Ready). That is what happens
+    on a rollback after a finished update - the old StatefulSet is scaled back up with its volumes, and a node that
+    was evacuated resumes its evacuation at boot, refusing clients, so the operator never finishes. Each stop is
+    returned in RV(stopped_evacuations) and shown as a warning.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.emqx_operator_connection
+  - zerodowntime.cluster.emqx_operator_connection.actiongroup_emqx_operator
   - zerodowntime.cluster.wait
   - zerodowntime.cluster.attributes
 attributes:
@@ -87,7 +94,40 @@ options:
     description: Update even though C(clusterDomain) is not C(cluster.local) (old core nodes lose their sessions).
     type: bool
     default: false
+  stop_stale_evacuations:
+    description:
+      - While waiting, stop evacuations that the operator did not start (see the description). Needs O(emqx_api_url).
+    type: bool
+    default: false
+  emqx_api_url:
+    description:
+      - EMQX management API (for instance the dashboard Service) for O(stop_stale_evacuations). When it does not
+        answer, the module keeps waiting and asks again 10 seconds later; what failed is in RV(evacuation_api_errors).
+      - Can also be set with the E(EMQX_API_URL) environment variable.
+    type: str
+  emqx_api_key:
+    description:
+      - EMQX API key.
+      - Can also be set with the E(EMQX_API_KEY) environment variable.
+    type: str
+  emqx_api_secret:
+    description:
+      - EMQX API secret.
+      - Can also be set with the E(EMQX_API_SECRET) environment variable.
+    type: str
+  emqx_validate_certs:
+    description:
+      - Verify the EMQX API's TLS certificate.
+      - Can also be set with the E(EMQX_VALIDATE_CERTS) environment variable.
+    type: bool
+    default: true
+  emqx_ca_path:
+    description:
+      - CA bundle for the EMQX API.
+      - Can also be set with the E(EMQX_CA_PATH) environment variable.
+    type: path
 seealso:
+  - module: zerodowntime.cluster.emqx_operator_info
   - module: zerodowntime.cluster.emqx_operator_rebalance
 """
 
@@ -105,6 +145,17 @@ EXAMPLES = r"""
     wait_timeout: 3600
     stall_timeout: 600
   register: update
+
+- name: Roll back to the previous image, stopping evacuations that come back with the old nodes' volumes
+  zerodowntime.cluster.emqx_operator_update:
+    name: emqx-ee
+    namespace: emqx
+    image: emqx/emqx-enterprise:5.8.6
+    stop_stale_evacuations: true
+    emqx_api_url: http://emqx-ee-dashboard.emqx.svc:18083
+    emqx_api_key: "{{ emqx_api_key }}"
+    emqx_api_secret: "{{ emqx_api_secret }}"
+    wait_timeout: 3600
 
 - name: Show what moved
   ansible.builtin.debug:
@@ -153,13 +204,25 @@ hazards:
   returned: success
   type: list
   elements: str
+stopped_evacuations:
+  description: Evacuations the operator did not start that were stopped while waiting (C(t), C(node), C(state), C(reason)).
+  returned: with O(stop_stale_evacuations=true)
+  type: list
+  elements: dict
+evacuation_api_errors:
+  description: Failures to read or stop evacuations through O(emqx_api_url) while waiting (C(t), C(error)).
+  returned: with O(stop_stale_evacuations=true)
+  type: list
+  elements: dict
 last_observed:
   description: The EMQX resource as last seen, on failure while waiting.
   returned: on failure
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+import time
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
@@ -168,7 +231,9 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operato
     KUBERNETES_IMPORT_ERROR,
     connect,
 )
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import emqx_api_factory
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.resources import Objects, resolve
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.stale import StaleEvacuations
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import EmqxUpdate
 
 
@@ -188,12 +253,20 @@ def argument_spec():
         spec=dict(type="dict"),
         stall_timeout=dict(type="int", default=300),
         allow_custom_cluster_domain=dict(type="bool", default=False),
+        stop_stale_evacuations=dict(type="bool", default=False),
+        emqx_api_url=dict(type="str", fallback=(env_fallback, ["EMQX_API_URL"])),
+        emqx_api_key=dict(type="str", no_log=False, fallback=(env_fallback, ["EMQX_API_KEY"])),
+        emqx_api_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["EMQX_API_SECRET"])),
+        emqx_validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["EMQX_VALIDATE_CERTS"])),
+        emqx_ca_path=dict(type="path", fallback=(env_fallback, ["EMQX_CA_PATH"])),
     ))
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_one_of=[("image", "update_strategy", "spec")])
+                           required_one_of=[("image", "update_strategy", "spec")],
+                           required_if=[("stop_stale_evacuations", True, ("emqx_api_url",))],
+                           required_together=[("emqx_api_key", "emqx_api_secret")])
     if KUBERNETES_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     problems = check_wait_params(module.params)
@@ -205,13 +278,21 @@ def main():
     def work():
         client = connect(module.params)
         resource, version = resolve(client, "EMQX", module.params["api_version"])
-        result = EmqxUpdate(Objects(resource, module.params["namespace"]), module.params, check_mode=module.check_mode).run()
+        stale = None
+        if module.params["stop_stale_evacuations"]:
+            stale = StaleEvacuations(emqx_api_factory(module.params), time.monotonic)
+        result = EmqxUpdate(Objects(resource, module.params["namespace"]), module.params, check_mode=module.check_mode,
+                            stale=stale).run()
         result["api_version"] = "apps.emqx.io/%s" % version
         for hazard in result["hazards"]:
             module.warn(hazard)
+        for stopped in result.get("stopped_evacuations") or []:
+            module.warn("stopped the evacuation of %s (state %s) after %ss: %s - a node restarted with its old data "
+                        "directory resumes its evacuation (pitfall 2)"
+                        % (stopped["node"], stopped["state"], stopped["t"], stopped["reason"]))
         return result
 
-    run_and_exit(module, work, [module.params.get("api_key")])
+    run_and_exit(module, work, [module.params.get("api_key"), module.params.get("emqx_api_secret")])
 
 
 if __name__ == "__main__":

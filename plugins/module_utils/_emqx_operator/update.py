@@ -18,6 +18,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     ApiError,
     TerminalFailure,
     ValidationError,
+    ZdtError,
 )
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import eta_seconds, poll
 
@@ -118,6 +119,12 @@ def diagnose(obj, stalled_for, image):
     types = [c.get("type") for c in conditions_of(status)]
     evacuations = status.get("nodeEvacuationsStatus") or []
     spec = obj.get("spec") or {}
+    if "Available" not in types and evacuations:
+        return ("stuck update: %s evacuating (%s) while the new revision's nodes start, so they never pass their "
+                "availability check and the operator waits for ever. A node restarted with an old data directory - an "
+                "old revision scaled back up by a rollback - resumes its evacuation (pitfall 2); stop it with POST "
+                "/api/v5/load_rebalance/<node>/evacuation/stop, or give emqx_api_url so that this module does" % (
+                    ", ".join(str(e.get("node")) for e in evacuations), ", ".join(str(e.get("state")) for e in evacuations)))
     if "Available" not in types:
         progressing = next((c for c in conditions_of(status) if c.get("type", "").endswith("Progressing")), {})
         return ("stuck update: the new nodes are not ready after %.0fs (%s: %s; updateReplicas %s of %s). The new "
@@ -153,8 +160,9 @@ def sample_of(obj, elapsed, history):
 
 
 class EmqxUpdate:
-    def __init__(self, resource, params, check_mode=False, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, resource, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, stale=None):
         self.resource = resource  # get(name) / patch(name, body) / status reads, plain dicts
+        self.stale = stale  # optional StaleEvacuations: stops evacuations the operator did not start
         self.params = params
         self.check_mode = check_mode
         self.clock = clock
@@ -187,7 +195,16 @@ class EmqxUpdate:
             out.update(self._wait(before, template and bool(changed_paths)))
         else:
             out["after"] = {"spec": current.get("spec"), "revisions": self._revisions(current)}
+        if self.stale is not None:
+            out["stopped_evacuations"] = self.stale.stopped
+            out["evacuation_api_errors"] = self.stale.errors
         return out
+
+    @staticmethod
+    def _running_nodes(obj):
+        status = obj.get("status") or {}
+        return {n.get("node") for n in (status.get("coreNodes") or []) + (status.get("replicantNodes") or [])
+                if str(n.get("node_status") or "").lower() == "running"}
 
     @staticmethod
     def _revisions(obj):
@@ -197,6 +214,8 @@ class EmqxUpdate:
     def _wait(self, before, expect_new_revision):
         old_update = self._revisions(before)["update"]
         history = []
+        started = self.clock()
+        old_nodes = self._running_nodes(before)
         progress = {"key": None, "since": self.clock(), "new_revision_seen": not expect_new_revision,
                     "peak_current": None}
 
@@ -209,6 +228,11 @@ class EmqxUpdate:
             if not progress["new_revision_seen"] and (revisions.get("updateRevision") != old_update or not any(
                     c.get("type") == "Ready" for c in conditions_of(status))):
                 progress["new_revision_seen"] = True
+            # a Ready from before the operator saw the change says nothing about evacuations (pitfall 21)
+            finished = progress["new_revision_seen"] and is_ready(obj)
+            if self.stale is not None and self.stale.check(obj, old_nodes, finished, round(self.clock() - started, 1)):
+                obj = self.resource.get(self.params["name"]) or obj
+                status = obj.get("status") or {}
             key = progress_key(status)
             if key != progress["key"]:
                 progress["key"], progress["since"] = key, self.clock()
@@ -236,14 +260,22 @@ class EmqxUpdate:
             history.append(point)
             return point
 
-        result = poll(fetch, done, failed=failed, timeout=self.params["wait_timeout"], interval=self.params["poll_interval"],
-                      sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
-                      describe=lambda obj: "conditions %s, revisions %s" % (
-                          [c.get("type") for c in conditions_of(obj.get("status") or {})], self._revisions(obj)))
+        try:
+            result = self._poll(fetch, done, failed, sample)
+        except ZdtError as exc:
+            if self.stale is not None:
+                exc.details.update(stopped_evacuations=self.stale.stopped, evacuation_api_errors=self.stale.errors)
+            raise
         after = result.value
         evacuated = sorted({e["node"] for s in result.samples for e in s["evacuations"]})
         return {"after": {"spec": after.get("spec"), "revisions": self._revisions(after)}, "timeline": result.samples,
                 "elapsed": result.elapsed, "evacuated_nodes": evacuated}
+
+    def _poll(self, fetch, done, failed, sample):
+        return poll(fetch, done, failed=failed, timeout=self.params["wait_timeout"], interval=self.params["poll_interval"],
+                    sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
+                    describe=lambda obj: "conditions %s, revisions %s" % (
+                        [c.get("type") for c in conditions_of(obj.get("status") or {})], self._revisions(obj)))
 
 
 def _merged(spec, patch):

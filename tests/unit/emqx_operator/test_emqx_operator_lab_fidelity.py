@@ -143,7 +143,7 @@ def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped(
     assert obj["status"]["conditions"][0]["type"] == "Ready"
     obj["spec"]["image"] = "e:2"
     emqx.evacuating = [{"node": "green-r1@h", "state": "evicting_conns"}]  # someone evacuates a new node
-    for _ in range(3):
+    for dummy in range(3):
         obj["status"] = sim.reconcile(obj, "t1")
     assert emqx.started == [] and lab.stopped == []  # a non-prohibiting evacuation blocks the drain
     emqx.evacuating[0]["state"] = "prohibiting"

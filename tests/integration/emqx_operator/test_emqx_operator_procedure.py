@@ -1,0 +1,119 @@
+"""The emqx_operator_upgrade playbooks end to end on the k8s lab under live MQTT load: the
+preflight refuses before anything changes, an upgrade passes its decision point, and a rollback
+after the finished update stops the evacuations the old nodes resume from their data
+directories (pitfall 2) and completes."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("kubernetes")
+pytest.importorskip("paho.mqtt")
+import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
+
+OLD, NEW = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4"
+FAST = {"initial_delay_seconds": 2, "conn_evict_rate": 20, "sess_evict_rate": 20, "wait_takeover": 2, "wait_health_check": 2}
+
+
+def kubectl(lab, *args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
+    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def create_ready(lab):
+    body = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"}, "spec": {"image": OLD}}
+    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(body))
+    rc, result = ansible_run.run_module("emqx_operator_update", {"kubeconfig": lab.description["kubeconfig"], "name": "emqx-ee",
+                                                                 "update_strategy": FAST, "wait_timeout": 30, "poll_interval": 0.5})
+    assert rc == 0, result
+
+
+def playbook(lab, name, report_dir, **extra):
+    evars = {"emqx_op_name": "emqx-ee", "emqx_op_wait_timeout": 300, "emqx_op_stall_timeout": 60, "emqx_op_poll_interval": 1.0,
+             "emqx_op_decision_timeout": 30, "emqx_op_report_dir": report_dir}
+    evars.update(extra)
+    path = os.path.join(os.path.dirname(report_dir), "%s-vars.json" % name)
+    with open(path, "w") as handle:
+        json.dump(evars, handle)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=ansible_run.COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", K8S_AUTH_KUBECONFIG=lab.description["kubeconfig"])
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-e", "@" + path,
+            os.path.join(ansible_run.ROOT, "playbooks", name)]
+    return subprocess.run(argv, env=env, timeout=280, text=True, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def report(report_dir):
+    with open(os.path.join(report_dir, "report.json")) as handle:
+        return json.load(handle)
+
+
+def image_of(lab):
+    return kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")
+
+
+def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeout(lab_factory, tmp_path):
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0")
+    create_ready(lab)
+    run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_op_image=NEW, emqx_op_update_strategy=FAST)
+    assert run.returncode != 0
+    assert "Preflight refused" in run.stdout and "EMQX Operator 2.1.0 is older than 2.2.29" in run.stdout, run.stdout[-3000:]
+    assert "emqx_op_allow_old_operator" in run.stdout
+    assert image_of(lab) == OLD
+
+    gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=30, rate=30).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        # 30 clients at 1 per second plus EMQX's fixed 60 s health-check wait on operator 2.2 cannot fit 60 s
+        run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "slow"), emqx_op_image=NEW, emqx_op_allow_old_operator=True,
+                       emqx_op_update_strategy=dict(FAST, conn_evict_rate=1), emqx_op_wait_timeout=60)
+    finally:
+        users = gen.stop()
+    assert run.returncode != 0
+    assert "more than the wait timeout of 60 s" in run.stdout and "connEvictRate 1" in run.stdout, run.stdout[-3000:]
+    assert image_of(lab) == OLD
+    assert users["sessions_lost"] == 0
+
+
+def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2)
+    create_ready(lab)
+    emqx = lab.description["emqx"]
+    green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")
+    blue = sorted(n["name"] for n in emqx["nodes"] if n["colour"] == "blue")
+    report_dir = str(tmp_path / "report")
+    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=30).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=NEW, emqx_op_update_strategy=FAST)
+        assert upgrade.returncode == 0, upgrade.stdout[-4000:]
+        upgraded = report(report_dir)
+        # the green nodes answer the EMQX API while the blue ones come back (as the dashboard Service would)
+        rollback = playbook(lab, "emqx_operator_rollback.yml", report_dir, emqx_op_emqx_api_url=green_url,
+                            emqx_op_emqx_api_key=emqx["credentials"]["api_key"],
+                            emqx_op_emqx_api_secret=emqx["credentials"]["api_secret"])
+    finally:
+        users = gen.stop()
+    assert "Decision checks passed" in upgrade.stdout
+    assert upgraded["outcome"] == "upgraded" and upgraded["decision"]["passed"] is True
+    assert upgraded["versions_before"] == ["5.8.6"] and upgraded["versions_after"] == ["5.10.4"]
+    assert upgraded["evacuated_nodes"] == blue and upgraded["revisions_before"]["current"] != upgraded["revisions_after"]["current"]
+    assert upgraded["evacuation_timeline"] and upgraded["estimate"]["old_pods"] == 2
+
+    assert rollback.returncode == 0, rollback.stdout[-4000:]
+    rolled = report(report_dir)
+    stopped = sorted(s["node"] for s in rolled["rollback"]["stopped_evacuations"])
+    # each blue node was evacuated by the upgrade and resumed that evacuation when it came back
+    assert stopped == blue, rolled["rollback"]
+    assert "Stopped the evacuation of %s" % blue[0] in rollback.stdout
+    assert rolled["outcome"] == "rolled back" and rolled["rollback"]["decision"]["passed"] is True
+    assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
+    assert rolled["rollback"]["revisions_after"]["current"] == upgraded["revisions_before"]["current"]
+    assert users["sessions_lost"] == 0, users
