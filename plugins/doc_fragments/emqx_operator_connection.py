@@ -70,3 +70,29 @@ attributes:
     membership:
       - zerodowntime.cluster.emqx_operator
 """
+
+    # The EMQX management API some operator modules may also use; each module documents its emqx_api_url.
+    EMQX_API = r"""
+options:
+  emqx_api_key:
+    description:
+      - EMQX API key.
+      - Can also be set with the E(EMQX_API_KEY) environment variable.
+    type: str
+  emqx_api_secret:
+    description:
+      - EMQX API secret.
+      - Can also be set with the E(EMQX_API_SECRET) environment variable.
+    type: str
+  emqx_validate_certs:
+    description:
+      - Verify the EMQX API's TLS certificate.
+      - Can also be set with the E(EMQX_VALIDATE_CERTS) environment variable.
+    type: bool
+    default: true
+  emqx_ca_path:
+    description:
+      - CA bundle for the EMQX API.
+      - Can also be set with the E(EMQX_CA_PATH) environment variable.
+    type: path
+"""

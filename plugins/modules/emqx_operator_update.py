@@ -34,6 +34,7 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.emqx_operator_connection
+  - zerodowntime.cluster.emqx_operator_connection.emqx_api
   - zerodowntime.cluster.emqx_operator_connection.actiongroup_emqx_operator
   - zerodowntime.cluster.wait
   - zerodowntime.cluster.attributes
@@ -105,27 +106,6 @@ options:
         answer, the module keeps waiting and asks again 10 seconds later; what failed is in RV(evacuation_api_errors).
       - Can also be set with the E(EMQX_API_URL) environment variable.
     type: str
-  emqx_api_key:
-    description:
-      - EMQX API key.
-      - Can also be set with the E(EMQX_API_KEY) environment variable.
-    type: str
-  emqx_api_secret:
-    description:
-      - EMQX API secret.
-      - Can also be set with the E(EMQX_API_SECRET) environment variable.
-    type: str
-  emqx_validate_certs:
-    description:
-      - Verify the EMQX API's TLS certificate.
-      - Can also be set with the E(EMQX_VALIDATE_CERTS) environment variable.
-    type: bool
-    default: true
-  emqx_ca_path:
-    description:
-      - CA bundle for the EMQX API.
-      - Can also be set with the E(EMQX_CA_PATH) environment variable.
-    type: path
 seealso:
   - module: zerodowntime.cluster.emqx_operator_info
   - module: zerodowntime.cluster.emqx_operator_rebalance
@@ -222,7 +202,7 @@ last_observed:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
@@ -231,7 +211,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operato
     KUBERNETES_IMPORT_ERROR,
     connect,
 )
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import emqx_api_factory
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import EMQX_API_ARGS, EMQX_API_TOGETHER, emqx_api_factory
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.resources import Objects, resolve
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.stale import StaleEvacuations
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import EmqxUpdate
@@ -254,19 +234,14 @@ def argument_spec():
         stall_timeout=dict(type="int", default=300),
         allow_custom_cluster_domain=dict(type="bool", default=False),
         stop_stale_evacuations=dict(type="bool", default=False),
-        emqx_api_url=dict(type="str", fallback=(env_fallback, ["EMQX_API_URL"])),
-        emqx_api_key=dict(type="str", no_log=False, fallback=(env_fallback, ["EMQX_API_KEY"])),
-        emqx_api_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["EMQX_API_SECRET"])),
-        emqx_validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["EMQX_VALIDATE_CERTS"])),
-        emqx_ca_path=dict(type="path", fallback=(env_fallback, ["EMQX_CA_PATH"])),
-    ))
+    ), EMQX_API_ARGS)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_one_of=[("image", "update_strategy", "spec")],
                            required_if=[("stop_stale_evacuations", True, ("emqx_api_url",))],
-                           required_together=[("emqx_api_key", "emqx_api_secret")])
+                           required_together=EMQX_API_TOGETHER)
     if KUBERNETES_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     problems = check_wait_params(module.params)

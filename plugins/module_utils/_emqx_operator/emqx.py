@@ -6,6 +6,18 @@
 
 from __future__ import annotations
 
+from ansible.module_utils.basic import env_fallback
+
+# The same environment variables as the EMQX modules, so one AWX credential serves both.
+EMQX_API_ARGS = dict(
+    emqx_api_url=dict(type="str", fallback=(env_fallback, ["EMQX_API_URL"])),
+    emqx_api_key=dict(type="str", no_log=False, fallback=(env_fallback, ["EMQX_API_KEY"])),
+    emqx_api_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["EMQX_API_SECRET"])),
+    emqx_validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["EMQX_VALIDATE_CERTS"])),
+    emqx_ca_path=dict(type="path", fallback=(env_fallback, ["EMQX_CA_PATH"])),
+)
+EMQX_API_TOGETHER = [("emqx_api_key", "emqx_api_secret")]
+
 
 def emqx_params(params):
     """The emqx_* options of an operator module as the EMQX modules' connection parameters."""
