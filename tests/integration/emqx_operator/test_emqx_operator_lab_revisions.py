@@ -72,7 +72,8 @@ def rest(lab, method, path):
 
 
 def test_replicants_second_update_and_rollback_resurrecting_an_evacuation(lab_factory):
-    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--emqx-replicants", 1)
+    # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2's CRD refuses it under kubectl apply)
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--emqx-replicants", 1, "--operator-version", "2.3.0")
     nodes = {n["member"]: n for n in lab.description["emqx"]["nodes"]}
     assert {m: n["role"] for m, n in nodes.items()} == {"emqx-blue-1": "core", "emqx-blue-r1": "replicant",
                                                         "emqx-green-1": "core", "emqx-green-r1": "replicant"}

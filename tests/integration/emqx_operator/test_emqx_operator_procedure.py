@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(shutil.which("kubectl
 
 OLD, NEW = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4"
 FAST = {"initial_delay_seconds": 2, "conn_evict_rate": 20, "sess_evict_rate": 20, "wait_takeover": 2, "wait_health_check": 2}
+# fast evacuations need waitHealthCheck, which operator 2.3 has (2.2 always waits EMQX's 60 s per node)
+OPERATOR_2_3 = ("--operator-version", "2.3.0")
 
 
 def kubectl(lab, *args, stdin=None):
@@ -83,7 +85,7 @@ def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeo
 
 
 def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2)
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)
     emqx = lab.description["emqx"]
     green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")
@@ -116,4 +118,33 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert rolled["outcome"] == "rolled back" and rolled["rollback"]["decision"]["passed"] is True
     assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
     assert rolled["rollback"]["revisions_after"]["current"] == upgraded["revisions_before"]["current"]
+    assert users["sessions_lost"] == 0, users
+
+
+def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_factory, tmp_path):
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
+    create_ready(lab)
+    report_dir = str(tmp_path / "report")
+    gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=10, rate=10).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        held = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=NEW, emqx_op_update_strategy=FAST,
+                        emqx_op_approval="manual")
+        assert held.returncode == 0, held.stdout[-4000:]
+        waiting = report(report_dir)
+        # the approval step of an AWX workflow runs with the same extra vars and report directory
+        finalized = playbook(lab, "emqx_operator_finalize.yml", report_dir, emqx_op_approval="manual")
+    finally:
+        users = gen.stop()
+    assert "Run playbooks/emqx_operator_finalize.yml to accept %s" % NEW in held.stdout
+    assert waiting["outcome"] == "awaiting approval" and waiting["phase"] == "awaiting approval"
+    assert waiting["approval"] == "manual" and waiting["decision"]["passed"] is True
+    assert waiting["image_after"] == NEW and waiting["versions_after"] == ["5.10.4"]  # only the acceptance waits
+
+    assert finalized.returncode == 0, finalized.stdout[-4000:]
+    done = report(report_dir)
+    assert done["outcome"] == "upgraded" and done["phase"] == "upgraded" and done["decision"]["passed"] is True
+    assert (done["image_before"], done["image_target"], done["image_after"]) == (OLD, NEW, NEW)
+    with open(os.path.join(report_dir, "journal.json")) as handle:
+        assert json.load(handle)["phase"] == "upgraded"
     assert users["sessions_lost"] == 0, users

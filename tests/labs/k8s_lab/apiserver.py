@@ -262,9 +262,10 @@ class ApiServer:
         """The operator's Deployment, as the Helm chart installs it (kept across restarts)."""
         self.store.seed(store.DEPLOYMENT_DEFINITION, "v1", builtin_kinds.operator_deployment(version))
 
-    def install_crds(self):
+    def install_crds(self, operator_version=None):
+        """The CRDs of that operator version (2.2.29 when not given), unless already stored."""
         definition = store.CRD_DEFINITION
-        for crd in crds.ALL:
+        for crd in crds.for_operator(operator_version or builtin_kinds.DEFAULT_OPERATOR_VERSION):
             try:
                 self.store.get(definition, store.CRD_VERSION, None, crd["metadata"]["name"])
             except errors.ApiStatus:
@@ -278,13 +279,13 @@ def main(argv=None):
     parser.add_argument("--token", default="")
     parser.add_argument("--data", required=True, help="JSON file that keeps the objects across restarts")
     parser.add_argument("--install-crds", action="store_true")
-    parser.add_argument("--operator-version", help="also serve the EMQX Operator's Deployment with this image tag")
+    parser.add_argument("--operator-version", help="also serve the EMQX Operator's Deployment with this image tag (and install its CRDs)")
     parser.add_argument("--cert", help="serve HTTPS with this certificate (PEM) ...")
     parser.add_argument("--key", help="... and this private key")
     args = parser.parse_args(argv)
     server = ApiServer(args.data, args.token)
     if args.install_crds:
-        server.install_crds()
+        server.install_crds(args.operator_version)
     if args.operator_version:
         server.seed_operator(args.operator_version)
     context = None

@@ -11,8 +11,10 @@ answers 200 (the operator's ``on-serving`` readiness gate). After ``initialDelay
 replicants are drained first, one per reconcile, then the old core nodes, highest name first:
 a node with sessions is evacuated with ``migrate_to`` = the new replicants (new core nodes when
 there are no replicants), a node without sessions is stopped once ``waitTakeover`` has passed
-since the last stop. When no old node runs, ``currentRevision`` becomes ``updateRevision`` and
-Ready returns.
+since the last stop. The evacuation request is the one of the operator version played (reference
+5.2): 2.2 never sends ``wait_health_check`` (EMQX's default 60 s applies, pitfall 19); 2.3 and
+later send ``waitHealthCheck`` as ``"<N>s"`` when it is not 60. When no old node runs,
+``currentRevision`` becomes ``updateRevision`` and Ready returns.
 
 Revisions and data directories (pitfall 2): a NEW revision starts its colour's nodes with empty
 data directories (a new StatefulSet gets new PVCs); a spec equal to the template the other
@@ -30,6 +32,8 @@ Faults the operator is known for, reproduced on purpose:
 """
 import json
 import time
+
+from k8s_lab import builtin_kinds, crds
 
 TEMPLATE_FIELDS = ("image", "imagePullPolicy", "imagePullSecrets", "serviceAccountName", "clusterDomain",
                    "coreTemplate", "replicantTemplate")
@@ -77,12 +81,13 @@ def drop_conditions(conditions, *kinds):
 class BlueGreen:
     """Per-resource revision bookkeeping; ``state`` is persisted by the caller."""
 
-    def __init__(self, lab, emqx, state, clock=time.time, log=None):
+    def __init__(self, lab, emqx, state, clock=time.time, log=None, operator_version=None):
         self.lab = lab  # has .nodes (lab description entries), .start(member, fresh), .stop(member)
         self.emqx = emqx
         self.state = state
         self.clock = clock
         self.log = log or (lambda message, **fields: None)
+        self.sends_wait_health_check = crds.has_wait_health_check(operator_version or builtin_kinds.DEFAULT_OPERATOR_VERSION)
 
     # nodes ---------------------------------------------------------------------------------
     def _group(self, colour, role):
@@ -255,8 +260,10 @@ class BlueGreen:
                     "sess_evict_rate": strategy.get("sessEvictRate", 1000), "migrate_to": migrate_to}
             if wait_takeover > 0:
                 body["wait_takeover"] = wait_takeover
-            if strategy.get("waitHealthCheck") is not None and strategy["waitHealthCheck"] != 60:
-                body["wait_health_check"] = "%ds" % strategy["waitHealthCheck"]  # op-2.3dev and later only
+            # 2.2 ignores the field even in a spec stored before an operator downgrade
+            health_check = strategy.get("waitHealthCheck") if self.sends_wait_health_check else None
+            if health_check is not None and health_check != 60:
+                body["wait_health_check"] = "%ds" % health_check
             self.emqx.start_evacuation(victim["name"], body)
             self.log("NodeEvacuation", event="Node %s is being evacuated" % victim["name"])
             return None

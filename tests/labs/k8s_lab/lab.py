@@ -97,7 +97,7 @@ def _start_emqx(args, data):
         json.dump(description, handle)
     argv = procs.python_argv("k8s_lab.operator", "--kubeconfig", data["kubeconfig"], "--emqx-description", described,
                              "--emqx-workdir", emqx_dir, "--state", os.path.join(workdir, "operator-state.json"),
-                             "--interval", args.operator_interval)
+                             "--interval", args.operator_interval, "--operator-version", args.operator_version)
     # the operator is a controller with a kubeconfig, as in a real cluster; it runs beside the API server
     data["members"][OPERATOR] = runner.start(OPERATOR, argv, workdir)
     state.save(workdir, data)

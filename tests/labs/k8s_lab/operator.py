@@ -3,13 +3,15 @@ EMQX lab's real APIs, so the status the modules read comes from real evictions o
 clients.
 
     python -m k8s_lab.operator --kubeconfig K --emqx-description FILE [--interval 0.5] [--lifetime 3600]
+                               [--operator-version 2.2.29]
 
 FILE is the JSON that ``labctl up emqx`` printed (node API URLs and credentials).
 
 What it does (reference section 5, op-2.2):
 - ``EMQX``: status.coreNodes / replicantNodes copied from ``/api/v5/nodes`` (running nodes, with
   ``edition``), coreNodesStatus / replicantNodesStatus with revisions, nodeEvacuationsStatus from
-  global_status, the conditions (newest first), and the blue-green update of k8s_lab.bluegreen.
+  global_status, the conditions (newest first), and the blue-green update of k8s_lab.bluegreen,
+  as the operator version it plays does it (waitHealthCheck is sent from 2.3 on only).
 - ``Rebalance`` (5.6): finalizer; Failed when the target is missing, not Ready or not
   Enterprise; ``/load_rebalance/{coordinator}/start`` with every strategy field and the running
   replicant nodes, or core nodes without replicants (coordinator = first); non-200 -> Failed
@@ -121,13 +123,14 @@ class LabNodes:
 
 
 class Operator:
-    def __init__(self, kubeconfig, emqx, lab_nodes=None, state_path=None):
+    def __init__(self, kubeconfig, emqx, lab_nodes=None, state_path=None, version=None):
         api = dynamic.DynamicClient(config.new_client_from_config(kubeconfig))
         self.emqxes = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="EMQX")
         self.rebalances = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
         self.emqx = emqx
         self.lab_nodes = lab_nodes
         self.state_path = state_path
+        self.version = version
         self.state = {}
         if state_path and os.path.exists(state_path):
             with open(state_path) as handle:
@@ -146,7 +149,8 @@ class Operator:
 
         key = "%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"])
         old = obj.get("status") or {}
-        status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {}), log=log).reconcile(obj, now())
+        status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {}), log=log,
+                           operator_version=self.version).reconcile(obj, now())
         self._save()
         if {k: old.get(k) for k in status} != status:
             self._status(self.emqxes, obj, status)
@@ -254,10 +258,11 @@ def main(argv=None):
     parser.add_argument("--state", help="JSON file keeping revisions across operator restarts")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between reconcile passes (real: 1-5 s)")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="stop by itself after this many seconds")
+    parser.add_argument("--operator-version", default=None, help="the operator version to behave as (default 2.2.29)")
     args = parser.parse_args(argv)
     operator = Operator(args.kubeconfig, Emqx(args.emqx_description), LabNodes(args.emqx_description, args.emqx_workdir),
-                        args.state)
-    log("operator started", emqx_nodes=operator.emqx.urls)
+                        args.state, version=args.operator_version)
+    log("operator started", emqx_nodes=operator.emqx.urls, version=args.operator_version)
     deadline = time.monotonic() + args.lifetime
     while time.monotonic() < deadline:
         try:

@@ -8,7 +8,7 @@ import types
 import pytest
 
 from emqx_lab import evacuation, schema
-from k8s_lab import apiserver, bluegreen, crds, errors, openapi, store
+from k8s_lab import apiserver, bluegreen, crds, errors, openapi
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -56,13 +56,16 @@ def test_operator_2_3_crd_keeps_wait_health_check(tmp_path, version):
     assert created["spec"]["updateStrategy"]["evacuationStrategy"]["waitHealthCheck"] == 2 and s.warnings == []
 
 
+def evacuation_fields(crd):
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return spec["properties"]["updateStrategy"]["properties"]["evacuationStrategy"]["properties"]
+
+
 def test_crds_follow_the_version_and_default_to_2_2():
     assert [crds.has_wait_health_check(v) for v in ("2.2.29", "2.1.0", "2.3.0", "v2.3.2", "3.0.0", "latest", None)] == [
         False, False, True, True, True, False, False]
-    schema_of = lambda crd: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "updateStrategy"]["properties"]["evacuationStrategy"]["properties"]  # noqa: E731
-    assert "waitHealthCheck" not in schema_of(crds.EMQX)
-    assert "waitHealthCheck" in schema_of(crds.for_operator("2.3.0")[0])
+    assert "waitHealthCheck" not in evacuation_fields(crds.EMQX)
+    assert "waitHealthCheck" in evacuation_fields(crds.for_operator("2.3.0")[0])
     assert crds.for_operator("2.2.29")[1] is crds.REBALANCE  # the Rebalance CR has waitHealthCheck in 2.2 already
 
 
