@@ -82,7 +82,9 @@ options:
         description: Seconds between connection and session eviction, and before removing a node without sessions.
         type: int
       wait_health_check:
-        description: Seconds an old node fails its health check before evicting. Operator 2.3 and later only.
+        description:
+          - Seconds an old node fails its health check before evicting. Operator 2.3 and later only - the CRD of 2.2
+            has no such field, so the task fails before changing anything (2.2 always lets EMQX wait 60 s).
         type: int
   spec:
     description: Other spec fields to merge in (JSON merge patch semantics; V(null) removes a field).

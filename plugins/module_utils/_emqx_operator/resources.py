@@ -78,9 +78,14 @@ class Objects:
             raise api_error(exc, self._describe("creating", body["metadata"]["name"]))
 
     def patch(self, name, body):
-        """JSON merge patch (custom resources take no strategic merge patch)."""
+        """JSON merge patch (custom resources take no strategic merge patch).
+
+        With fieldValidation=Strict the API server refuses a field its CRD does not have instead of
+        silently pruning it - say waitHealthCheck on an operator 2.2 CRD - so nothing is changed and
+        the next run does not "change" the same field again. Servers before 1.25 ignore the parameter."""
         try:
-            return self.resource.patch(name=name, namespace=self.namespace, body=body, content_type=MERGE_PATCH).to_dict()
+            return self.resource.patch(name=name, namespace=self.namespace, body=body, content_type=MERGE_PATCH,
+                                       query_params=[("fieldValidation", "Strict")]).to_dict()
         except (ApiException, Urllib3Error) as exc:
             raise api_error(exc, self._describe("patching", name))
 

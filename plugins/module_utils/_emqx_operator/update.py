@@ -190,7 +190,7 @@ class EmqxUpdate:
         out["diff"] = {"before": {"spec": before.get("spec")}, "after": {"spec": _merged(before.get("spec") or {}, patch)}}
         if self.check_mode:
             return out
-        current = self.resource.patch(self.params["name"], {"spec": patch}) if changed_paths else before
+        current = self._patch(patch) if changed_paths else before
         if self.params["wait"] and (template and changed_paths or not is_ready(current)):
             out.update(self._wait(before, template and bool(changed_paths)))
         else:
@@ -199,6 +199,18 @@ class EmqxUpdate:
             out["stopped_evacuations"] = self.stale.stopped
             out["evacuation_api_errors"] = self.stale.errors
         return out
+
+    def _patch(self, patch):
+        try:
+            return self.resource.patch(self.params["name"], {"spec": patch})
+        except ApiError as exc:
+            # The CRD of operator 2.2 has no waitHealthCheck; the server refused the patch (nothing changed).
+            if "unknown field" in str(exc) and "waitHealthCheck" in str(exc):
+                raise ValidationError(
+                    "%s: the installed CRD has no updateStrategy.evacuationStrategy.waitHealthCheck, so the operator is "
+                    "older than 2.3 and always lets EMQX wait its default 60 s per evacuated node; remove "
+                    "wait_health_check (nothing was changed). The API server said: %s" % (self.where, exc.message or exc))
+            raise
 
     @staticmethod
     def _running_nodes(obj):

@@ -21,6 +21,7 @@ OLD, NEW = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4"
 FAST = {"initial_delay_seconds": 2, "conn_evict_rate": 20, "sess_evict_rate": 20, "wait_takeover": 2, "wait_health_check": 2}
 # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2 always waits EMQX's 60 s per node)
 OPERATOR_2_3 = ("--operator-version", "2.3.0")
+FAST_2_2 = {k: v for k, v in FAST.items() if k != "wait_health_check"}  # operator 2.2's CRD has no waitHealthCheck
 
 
 def kubectl(lab, *args, stdin=None):
@@ -30,11 +31,12 @@ def kubectl(lab, *args, stdin=None):
     return proc.stdout
 
 
-def create_ready(lab):
+def create_ready(lab, strategy=None):
     body = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"}, "spec": {"image": OLD}}
     kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(body))
     rc, result = ansible_run.run_module("emqx_operator_update", {"kubeconfig": lab.description["kubeconfig"], "name": "emqx-ee",
-                                                                 "update_strategy": FAST, "wait_timeout": 30, "poll_interval": 0.5})
+                                                                 "update_strategy": strategy or FAST, "wait_timeout": 30,
+                                                                 "poll_interval": 0.5})
     assert rc == 0, result
 
 
@@ -63,8 +65,8 @@ def image_of(lab):
 
 def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeout(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0")
-    create_ready(lab)
-    run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_op_image=NEW, emqx_op_update_strategy=FAST)
+    create_ready(lab, FAST_2_2)
+    run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_op_image=NEW, emqx_op_update_strategy=FAST_2_2)
     assert run.returncode != 0
     assert "Preflight refused" in run.stdout and "EMQX Operator 2.1.0 is older than 2.2.29" in run.stdout, run.stdout[-3000:]
     assert "emqx_op_allow_old_operator" in run.stdout
@@ -75,7 +77,7 @@ def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeo
         assert gen.wait_ready(30), gen.snapshot()
         # 30 clients at 1 per second plus EMQX's fixed 60 s health-check wait on operator 2.2 cannot fit 60 s
         run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "slow"), emqx_op_image=NEW, emqx_op_allow_old_operator=True,
-                       emqx_op_update_strategy=dict(FAST, conn_evict_rate=1), emqx_op_wait_timeout=60)
+                       emqx_op_update_strategy=dict(FAST_2_2, conn_evict_rate=1), emqx_op_wait_timeout=60)
     finally:
         users = gen.stop()
     assert run.returncode != 0

@@ -18,6 +18,8 @@ FAST = {"initial_delay_seconds": 1, "conn_evict_rate": 30, "sess_evict_rate": 30
 # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2 always waits EMQX's 60 s per node, and its
 # CRD prunes the field, so a strategy setting it would show as changed on every run)
 OPERATOR_2_3 = ("--operator-version", "2.3.0")
+# what operator 2.2's CRD accepts (it has no waitHealthCheck)
+FAST_2_2 = {k: v for k, v in FAST.items() if k != "wait_health_check"}
 
 
 def kubectl(lab, *args, stdin=None):
@@ -27,12 +29,12 @@ def kubectl(lab, *args, stdin=None):
     return proc.stdout
 
 
-def create_ready(lab, **spec):
+def create_ready(lab, strategy=None, **spec):
     body = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"},
             "spec": dict({"image": "emqx/emqx-enterprise:5.8.6"}, **spec)}
     kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(body))
     # waiting for Ready with nothing to change is a read: the module does it and reports no change
-    rc, result = run(lab, update_strategy=FAST, wait_timeout=20)
+    rc, result = run(lab, update_strategy=strategy or FAST, wait_timeout=20)
     assert rc == 0, result
     return result
 
@@ -76,7 +78,11 @@ def test_image_change_runs_blue_green_under_load_and_reports_progress(lab_factor
 
 def test_bad_image_is_diagnosed_as_a_stuck_update(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1)
-    create_ready(lab)
+    create_ready(lab, strategy=FAST_2_2)
+    # operator 2.2's CRD has no waitHealthCheck: refused with the reason, not pruned and "changed" on every run
+    rc, result = run(lab, image="emqx/emqx-enterprise:5.10.4", update_strategy=FAST)
+    assert rc != 0 and "older than 2.3" in result["msg"] and "nothing was changed" in result["msg"], result
+    assert "emqx-enterprise:5.8.6" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")
     rc, result = run(lab, image="emqx/emqx-enterprise:invalid", stall_timeout=3)
     assert rc != 0
     assert "stuck update: the new nodes are not ready" in result["msg"] and "emqx-enterprise:invalid" in result["msg"]
@@ -86,7 +92,7 @@ def test_bad_image_is_diagnosed_as_a_stuck_update(lab_factory):
 
 def test_custom_cluster_domain_is_refused_before_any_change(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1)
-    create_ready(lab, clusterDomain="corp.example")
+    create_ready(lab, strategy=FAST_2_2, clusterDomain="corp.example")
     rc, result = run(lab, image="emqx/emqx-enterprise:5.10.4")
     assert rc != 0 and "clusterDomain 'corp.example'" in result["msg"] and "without evacuation" in result["msg"]
     assert "emqx-enterprise:5.8.6" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")

@@ -2,7 +2,7 @@
 a stalled update is explained, with statuses scripted as the operator would write them."""
 import pytest
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import TerminalFailure, ValidationError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import update as logic
 from k8s_lab import bluegreen
 
@@ -147,3 +147,22 @@ def test_lab_conditions_keep_transition_time_and_newest_first():
     conditions = bluegreen.set_condition(conditions, "Ready", "r", "m", "t2")
     conditions = bluegreen.set_condition(conditions, "Available", "r", "m", "t3")
     assert [(c["type"], c["lastTransitionTime"]) for c in conditions] == [("Available", "t1"), ("Ready", "t2")]
+
+
+class StrictServer(Script):
+    """An API server with the CRD of operator 2.2, refusing unknown fields (fieldValidation=Strict)."""
+
+    def patch(self, _name, body):
+        if "waitHealthCheck" in str(body):
+            message = ('EMQX in version "v2beta1" cannot be handled as a EMQX: strict decoding error: unknown field '
+                       '"spec.updateStrategy.evacuationStrategy.waitHealthCheck"')
+            raise ApiError("patching failed: 400 BadRequest: " + message, status=400, message=message)
+        return super().patch(_name, body)
+
+
+def test_wait_health_check_on_an_operator_2_2_crd_is_refused_with_the_reason_and_nothing_changes():
+    server = StrictServer({"image": "e:1"}, status(["Ready"]), [])
+    with pytest.raises(ValidationError) as err:
+        run(server, image="e:2", update_strategy={"wait_health_check": 5})
+    assert "older than 2.3" in str(err.value) and "nothing was changed" in str(err.value)
+    assert server.obj["spec"] == {"image": "e:1"}
