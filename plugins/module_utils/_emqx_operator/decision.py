@@ -41,7 +41,8 @@ def decide(info, image, baseline_connections=0, min_fraction=0.9, accepted_hazar
     if want:
         behind = ["%s %s" % (n["name"], n["version"]) for n in running if parse_version(n["version"]) != want]
         checks.append(_check("nodes_on_new_version", running and not behind,
-                             "nodes on another version: %s" % ", ".join(behind) if behind else (
+                             "nodes on another version than %s (the image tag): %s"
+                             % (".".join(str(p) for p in want), ", ".join(behind)) if behind else (
                                  "every running node runs %s" % ".".join(str(p) for p in want) if running
                                  else "no running node")))
     else:

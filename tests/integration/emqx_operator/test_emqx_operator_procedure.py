@@ -150,3 +150,33 @@ def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_facto
     with open(os.path.join(report_dir, "journal.json")) as handle:
         assert json.load(handle)["phase"] == "upgraded"
     assert users["sessions_lost"] == 0, users
+
+
+def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
+    create_ready(lab)
+    emqx = lab.description["emqx"]
+    green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")
+    blue = [n["name"] for n in emqx["nodes"] if n["colour"] == "blue"]
+    report_dir = str(tmp_path / "report")
+    # a mislabelled image: the tag says 5.10.5, the new nodes run 5.10.4, so the decision must fail
+    mislabelled = "emqx/emqx-enterprise:5.10.5"
+    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=10, rate=10).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        run = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=mislabelled, emqx_op_update_strategy=FAST,
+                       emqx_op_rollback_on_failure=True, emqx_op_decision_timeout=3, emqx_op_emqx_api_url=green_url,
+                       emqx_op_emqx_api_key=emqx["credentials"]["api_key"],
+                       emqx_op_emqx_api_secret=emqx["credentials"]["api_secret"])
+    finally:
+        users = gen.stop()
+    assert run.returncode != 0  # the run fails: what was asked for did not happen
+    assert "the rollback to %s finished and passed its checks" % OLD in run.stdout, run.stdout[-4000:]
+    rolled = report(report_dir)
+    assert rolled["outcome"] == "rolled back" and rolled["decision"]["passed"] is False
+    assert any("5.10.5" in reason for reason in rolled["decision"]["reasons"]), rolled["decision"]
+    assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
+    assert image_of(lab) == OLD
+    # the blue node, evacuated by the upgrade, resumed that evacuation when the revert brought it back
+    assert [s["node"] for s in rolled["rollback"]["stopped_evacuations"]] == blue, rolled["rollback"]
+    assert users["sessions_lost"] == 0, users
