@@ -2,12 +2,11 @@
 operator documentation. (The update under MQTT load with zero sessions lost is exercised through
 emqx_operator_update in test_emqx_operator_update_module.py.)"""
 import json
-import os
 import shutil
-import subprocess
 import time
 
 import pytest
+from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytest.importorskip("kubernetes")
 
@@ -20,13 +19,6 @@ def emqx_cr(image, **strategy):
     return {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"},
             "spec": {"image": image, "updateStrategy": {"type": "Recreate", "initialDelaySeconds": 1,
                                                         "evacuationStrategy": evacuation}}}
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def emqx_status(lab):

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 
@@ -12,6 +11,7 @@ import pytest
 kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import config, dynamic  # noqa: E402
 from kubernetes.client import exceptions  # noqa: E402
+from kubectl_run import kubectl_result  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,9 +38,7 @@ def emqx_body(name, image):
 def kubectl(lab, *args):
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, env=env, timeout=60, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    return kubectl_result(lab, *args)
 
 
 def test_description_and_tls(k8s):

@@ -2,15 +2,14 @@
 operator CRDs' printer columns, ``kubectl apply`` with default validation (OpenAPI v3 +
 server-side field validation), and the operator's Deployment for preflight checks."""
 import json
-import os
 import shutil
-import subprocess
 
 import pytest
 
 pytest.importorskip("kubernetes")
 from kubernetes import config, dynamic  # noqa: E402
 from kubernetes.client import exceptions  # noqa: E402
+from kubectl_run import kubectl_result as kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
@@ -47,13 +46,6 @@ spec:
     relConnThreshold: "1.1"
     relSessThreshold: "1.1"
 """
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60,
-                          check=False)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def table(out):

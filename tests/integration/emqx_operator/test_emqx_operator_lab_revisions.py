@@ -6,7 +6,6 @@ and the update stalls until that evacuation is stopped."""
 import json
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -15,18 +14,11 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("paho.mqtt")
 httpx = pytest.importorskip("httpx")
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
 FIRST, SECOND, THIRD = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4", "emqx/emqx-enterprise:5.10.5"
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def emqx_status(lab):

@@ -14,6 +14,7 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("paho.mqtt")
 import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
@@ -22,13 +23,6 @@ FAST = {"initial_delay_seconds": 2, "conn_evict_rate": 20, "sess_evict_rate": 20
 # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2 always waits EMQX's 60 s per node)
 OPERATOR_2_3 = ("--operator-version", "2.3.0")
 FAST_2_2 = {k: v for k, v in FAST.items() if k != "wait_health_check"}  # operator 2.2's CRD has no waitHealthCheck
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def create_ready(lab, strategy=None):

@@ -1,9 +1,7 @@
 """A Rebalance through the operator simulator on the EMQX lab: real MQTT clients are evicted from
 the old nodes after a scale-out, the module follows the phase and checks the balance with EMQX."""
 import json
-import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -13,6 +11,7 @@ pytest.importorskip("paho.mqtt")
 from emqx_lab import haproxy  # noqa: E402  pylint: disable=import-error
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error
 from test_emqx_operator_rebalance_module import run_module  # noqa: E402  pylint: disable=import-error
+from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,13 +28,6 @@ def wait_for(predicate, timeout, what):
             return last
         time.sleep(0.2)
     raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def live_by_node(emqx):

@@ -1,9 +1,7 @@
 """emqx_operator_update against the operator simulator on the EMQX lab: a real blue-green update
 under MQTT load, progress and completion reported by the module, and stalls diagnosed."""
 import json
-import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -11,6 +9,7 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("paho.mqtt")
 import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
@@ -20,13 +19,6 @@ FAST = {"initial_delay_seconds": 1, "conn_evict_rate": 30, "sess_evict_rate": 30
 OPERATOR_2_3 = ("--operator-version", "2.3.0")
 # what operator 2.2's CRD accepts (it has no waitHealthCheck)
 FAST_2_2 = {k: v for k, v in FAST.items() if k != "wait_health_check"}
-
-
-def kubectl(lab, *args, stdin=None):
-    env = dict(os.environ, KUBECONFIG=lab.description["kubeconfig"])
-    proc = subprocess.run(["kubectl"] + list(args), input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def create_ready(lab, strategy=None, **spec):

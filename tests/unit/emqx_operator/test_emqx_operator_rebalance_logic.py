@@ -11,6 +11,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import rebalance as logic
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import emqx_api_factory, emqx_params
 from k8s_lab import crds, errors, store, webhooks
+from operator_fakes import Clock  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -57,17 +58,6 @@ def params(**extra):
            "conn_evict_rate": 10, "recreate": False, "wait": True, "wait_timeout": 60, "poll_interval": 1.0}
     out.update(extra)
     return out
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def runner(objects, clock=None, **kwargs):

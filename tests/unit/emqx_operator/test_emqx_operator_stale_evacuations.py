@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import stale
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import update as logic
+from operator_fakes import Clock, Script  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -40,34 +41,6 @@ class FakeEmqx:
         self.stopped.append(node)
 
 
-class Resource:
-    def __init__(self, spec, steps):
-        self.obj = {"spec": spec, "status": steps[0]}
-        self.steps = list(steps[1:])
-        self.patched = False
-
-    def get(self, _name):
-        if self.patched and self.steps:
-            self.obj = dict(self.obj, status=self.steps.pop(0))
-        return self.obj
-
-    def patch(self, _name, body):
-        self.patched = True
-        self.obj = dict(self.obj, spec=logic._merged(self.obj["spec"], body["spec"]))
-        return self.obj
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def params(**extra):
     out = {"name": "emqx-ee", "namespace": "default", "image": "e:1", "update_strategy": None, "spec": None, "wait": True,
            "wait_timeout": 100, "poll_interval": 1.0, "stall_timeout": 5, "allow_custom_cluster_domain": False}
@@ -83,7 +56,7 @@ def test_rollback_stops_the_evacuation_an_old_node_resumed():
              status(["CoreNodesProgressing"], "g", "b", ["green-1", "blue-1"]),
              status(["Available"], "g", "b", ["green-1", "blue-1"]),
              status(["Ready", "Available"], "b", "b", ["blue-1"])]
-    resource = Resource({"image": "e:2"}, steps)
+    resource = Script({"image": "e:2"}, steps[0], steps[1:])
     clock = Clock()
     original_get = resource.get
 

@@ -5,6 +5,7 @@ import pytest
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator import update as logic
 from k8s_lab import bluegreen
+from operator_fakes import Clock, Script  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -21,36 +22,6 @@ def status(conditions, current="a", update="a", current_replicas=2, update_repli
             "coreNodesStatus": {"currentRevision": current, "updateRevision": update, "currentReplicas": current_replicas,
                                 "updateReplicas": update_replicas, "replicas": 2, "readyReplicas": 2},
             "nodeEvacuationsStatus": evacuations or []}
-
-
-class Script:
-    """A resource whose status advances by one entry per read after the patch."""
-
-    def __init__(self, spec, first, steps):
-        self.obj = {"spec": spec, "status": first}
-        self.steps = list(steps)
-        self.patched = None
-
-    def get(self, _name):
-        if self.patched is not None and self.steps:
-            self.obj = dict(self.obj, status=self.steps.pop(0))
-        return self.obj
-
-    def patch(self, _name, body):
-        self.patched = body
-        self.obj = dict(self.obj, spec=logic._merged(self.obj["spec"], body["spec"]))
-        return self.obj
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def run(resource, **extra):
