@@ -134,14 +134,8 @@ def fault(action, name, workdir):
         return status(workdir)
     if handle is None:
         raise SystemExit("k8s lab: no member %r (members: %s)" % (name, ", ".join(sorted(data["members"]))))
-    if action == "kill":
-        runner.kill(handle)
-    elif action == "stop":
-        runner.stop(handle)
-    elif action in ("start", "restart"):
-        if action == "restart" or runner.alive(handle):
-            runner.stop(handle)
-        data["members"][name] = runner.restart(handle, workdir)
+    data["members"][name] = runner.apply_fault(action, handle, workdir)
+    if action in ("start", "restart"):
         state.save(workdir, data)
         if name == MEMBER:
             procs.wait_port(HOST, data["port"], timeout=30.0, pid=data["members"][name].get("pid"))

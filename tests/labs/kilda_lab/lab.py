@@ -127,19 +127,15 @@ def fault(action, name, workdir):
     handle = data["members"].get(name)
     if handle is None:
         raise SystemExit("kilda lab: no member %r (members: %s)" % (name, ", ".join(sorted(data["members"]))))
-    if action == "kill":
-        runner.kill(handle)
-    elif action == "stop":
-        runner.stop(handle)
-    else:
-        if action == "restart" or runner.alive(handle):
-            runner.stop(handle)
-        if "report" in handle:
-            try:
-                os.unlink(handle["report"] + ".ready")
-            except FileNotFoundError:
-                pass
-        data["members"][name] = runner.restart(handle, workdir)
+    restarting = action in ("start", "restart")
+    if restarting and "report" in handle:
+        # a simulator writes its .ready file once, at start-up: the one we wait for must be new
+        try:
+            os.unlink(handle["report"] + ".ready")
+        except FileNotFoundError:
+            pass
+    data["members"][name] = runner.apply_fault(action, handle, workdir)
+    if restarting:
         state.save(workdir, data)
         if "report" in handle:
             _wait_ready(data["members"][name], 60.0)

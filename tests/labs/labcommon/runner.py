@@ -58,3 +58,17 @@ def kill(handle):
         containers.kill(handle["container"])
     else:
         procs.kill9(handle.get("pid"))
+
+
+def apply_fault(action, handle, workdir):
+    """What ``labctl fault ACTION`` does to one member: kill, stop, or (re)start it - ``start`` on
+    a running member restarts it. Returns the member's handle afterwards (save it in the state)."""
+    if action == "kill":
+        kill(handle)
+    elif action == "stop":
+        stop(handle)
+    else:
+        if action == "restart" or alive(handle):
+            stop(handle)
+        handle = restart(handle, workdir)
+    return handle

@@ -125,14 +125,8 @@ def fault(action, name, workdir):
     handle = data["members"].get(target)
     if handle is None:
         raise SystemExit("zookeeper lab: no member %r (members: %s, or 'leader')" % (name, ", ".join(sorted(data["members"]))))
-    if action == "kill":
-        runner.kill(handle)
-    elif action == "stop":
-        runner.stop(handle)
-    elif action in ("start", "restart"):
-        if action == "restart" or runner.alive(handle):
-            runner.stop(handle)
-        data["members"][target] = runner.restart(handle, workdir)
+    data["members"][target] = runner.apply_fault(action, handle, workdir)
+    if action in ("start", "restart"):
         state.save(workdir, data)
         wait_quorum(data, 60.0)
     out = status(workdir)
