@@ -62,11 +62,12 @@ def tls_context(params):
     return context
 
 
-def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT):
+def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT, until_success=False):
     """{"host:port": reason} for every server whose TLS handshake failed.
 
     With ``listen`` the probe also waits briefly after the handshake: under TLS 1.3 a server that
-    requires a client certificate only says so (with an alert) once the client has finished."""
+    requires a client certificate only says so (with an alert) once the client has finished.
+    With ``until_success`` it stops at the first server that completes a handshake."""
     context = tls_context(params)
     failures = {}
     for host, port in endpoints(params["hosts"]):
@@ -81,6 +82,8 @@ def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT):
                                 failures[name] = "the server closed the connection right after the TLS handshake"
                         except socket.timeout:
                             pass  # still connected: the server waits for the session request
+                    if until_success and name not in failures:
+                        break
         except ssl.SSLError as exc:
             failures[name] = "TLS handshake failed: %s" % describe_ssl_error(exc)
         except (OSError, ValueError):
