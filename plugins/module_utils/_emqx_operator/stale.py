@@ -15,6 +15,7 @@ a node that was not running when the update started, or once the resource is Rea
 from __future__ import annotations
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import reason_of
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import true_conditions
 
 RETRY_AFTER = 10.0  # seconds before asking an EMQX API again that did not answer
@@ -36,10 +37,6 @@ def not_the_operators(evacuations, status, old_nodes, ready):
             continue
         out.append((entry, why))
     return out
-
-
-def _not_started(exc):
-    return exc.status == 400 and "not_started" in ("%s %s" % (exc.code, exc.message)).lower()
 
 
 class StaleEvacuations:
@@ -76,7 +73,7 @@ class StaleEvacuations:
             try:
                 self.api.stop_evacuation(node)
             except ApiError as exc:
-                if not _not_started(exc):
+                if reason_of(exc) != "not_started":  # stopped meanwhile: what we wanted
                     self._error(elapsed, "stopping the evacuation of %s: %s" % (node, exc.msg))
                     continue
             record = {"t": elapsed, "node": node, "state": entry.get("state"), "reason": why}
