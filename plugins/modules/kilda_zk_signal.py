@@ -183,7 +183,7 @@ waited_for:
   type: list
   elements: str
 settled:
-  description: Every waited-for component as last read, once all had settled.
+  description: Every waited-for component as read when it was first seen settled (a settled component is not read again).
   returned: when waited
   type: list
   elements: dict

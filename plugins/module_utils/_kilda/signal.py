@@ -154,8 +154,8 @@ class SignalService:
         self._wake = threading.Event()
 
     # --- changing ---------------------------------------------------------------------------
-    def read(self, watch=False):
-        return snapshot.read(self.client, self.targets, watch=self._on_change if watch else None)
+    def read(self):
+        return snapshot.read(self.client, self.targets)
 
     def _on_change(self, event):
         self._wake.set()
@@ -217,27 +217,32 @@ class SignalService:
         return [s.target for s in snapshots if s.target.reacts]
 
     def wait(self, targets, timeout, interval):
+        """Until every target has been seen settled. Only the ones still pending are read again,
+        so the last confirmation is noticed one small read after ZooKeeper has it."""
         if not targets:
             return None
+        settled = {}
         pending_of = {}
 
         def fetch():
             self._wake.clear()
-            snaps = snapshot.read(self.client, targets, watch=self._on_change)
+            waiting = [t for t in targets if t.key not in settled]
             pending = []
-            for snap in snaps:
+            for snap in snapshot.read(self.client, waiting, watch=self._on_change):
                 ok, why = settle.check(snap, self.signal)
-                if not ok:
+                if ok:
+                    settled[snap.target.key] = snap
+                else:
                     pending.append((snap, why))
             pending_of["last"] = pending
-            return {"snapshots": snaps, "pending": pending}
+            return {"snapshots": [settled[t.key] for t in targets if t.key in settled], "pending": pending}
 
         def describe(observed):
             return "; ".join("%s: %s" % (settle.describe(s), why) for s, why in observed["pending"])
 
         def sample(observed, elapsed):
             return {"t": elapsed, "pending": [s.target.key for s, dummy in observed["pending"]],
-                    "settled": len(observed["snapshots"]) - len(observed["pending"])}
+                    "settled": len(observed["snapshots"])}
 
         def sleep(seconds):
             # Watches on every node wake us as soon as a state changes; the interval is a fallback.

@@ -70,11 +70,8 @@ def read(client, targets, watch=None):
         for child in layout.CHILDREN:
             path = target.child(child)
             gets[path] = client.get_async(path, watch=watch) if watch else client.get_async(path)
-            if watch:
-                # get_async sets no watch on a missing node; exists does, so creation wakes us too.
-                exists.setdefault(path, client.exists_async(path, watch=watch))
-    parents = {path: result.get() is not None for path, result in exists.items()}
-    out = []
+    present = {path: result.get() is not None for path, result in exists.items()}
+    out, missing = [], []
     for target in targets:
         nodes = {}
         for child in layout.CHILDREN:
@@ -82,7 +79,14 @@ def read(client, targets, watch=None):
                 data, stat = gets[target.child(child)].get()
             except NoNodeError:
                 nodes[child] = Node()
+                missing.append(target.child(child))
             else:
                 nodes[child] = Node((data or b"").decode("utf-8", "replace"), stat.version)
-        out.append(Snapshot(target, nodes, parents))
+        out.append(Snapshot(target, nodes, present))
+    if watch and missing:
+        # A get sets no watch on a missing node; exists does, so its creation wakes the waiter
+        # too. A node created between the two reads is reported through the watch at once.
+        checks = [client.exists_async(path, watch=watch) for path in missing]
+        if any(check.get() is not None for check in checks):
+            watch(None)
     return out

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from kildatest import module, targets
+from kildatest import labctl, module, targets
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,3 +39,17 @@ def test_simulator_survives_session_expiry_and_keeps_reacting(ensemble, kilda_la
     assert not flip.get("failed"), flip.get("msg")
     after = report(lab, "topologies-blue")
     assert all(c["active"] == 0 and c["last_signal"] == "SHUTDOWN" for c in after.values()), after
+
+
+def test_a_lab_brought_up_again_in_its_old_workdir_waits_for_its_new_simulators(ensemble, kilda_labs, prefix):
+    lab = kilda_labs(prefix, "--env", "blue", "--no-topologies", "--no-services", "--regions", "1", "--bootstrap")
+    lab.down()
+    # The first lab's files are still there; the new one is ready only when its own simulator is.
+    labctl("up", "kilda", "--zk", ensemble.description["hosts"], "--prefix", prefix, "--env", "blue",
+           "--no-topologies", "--no-services", "--regions", "1", "--workdir", lab.workdir)
+    with open(os.path.join(lab.workdir, "lab.json")) as handle:
+        member = json.load(handle)["members"]["floodlight-1"]
+    with open(member["report"]) as handle:
+        reported = json.load(handle)
+    assert reported["pid"] == member["pid"]
+    assert reported["components"][0]["active"] == 6, reported  # signal START found at start-up

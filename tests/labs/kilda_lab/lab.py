@@ -63,6 +63,7 @@ def up(args, workdir):
             "zk_auth_user": zkauth.parse(args.zk_auth)[0] if args.zk_auth else None}
     for name, components in sorted(members.items()):
         report = os.path.join(report_dir, "%s.json" % name)
+        _forget_ready(report)  # a workdir used before still holds the last lab's
         argv = procs.python_argv("kilda_lab.sim", "--zk", args.zk, "--prefix", args.prefix, "--member", name,
                                  "--report", report, "--hang-dir", hang_dir, "--drain-ms", args.drain_ms,
                                  *sum((["--component", c] for c in components), []))
@@ -86,6 +87,14 @@ def up(args, workdir):
         state.remove(workdir)
         raise
     return status(workdir)
+
+
+def _forget_ready(report):
+    """A simulator writes its .ready file once, at start-up: the one we wait for must be new."""
+    try:
+        os.unlink(report + ".ready")
+    except FileNotFoundError:
+        pass
 
 
 def _wait_ready(handle, timeout):
@@ -129,11 +138,7 @@ def fault(action, name, workdir):
         raise SystemExit("kilda lab: no member %r (members: %s)" % (name, ", ".join(sorted(data["members"]))))
     restarting = action in ("start", "restart")
     if restarting and "report" in handle:
-        # a simulator writes its .ready file once, at start-up: the one we wait for must be new
-        try:
-            os.unlink(handle["report"] + ".ready")
-        except FileNotFoundError:
-            pass
+        _forget_ready(handle["report"])
     data["members"][name] = runner.apply_fault(action, handle, workdir)
     if restarting:
         state.save(workdir, data)

@@ -4,8 +4,9 @@ in Kilda.
 
 Behaviour follows the Kilda reference: nodes are created if missing (never the chroot),
 ``expected_state`` is overwritten at start, ``signal`` is read once at start and then watched,
-every task confirms START/SHUTDOWN separately and ``state`` is the count of active tasks, hubs
-drain their in-flight work before confirming a SHUTDOWN, ``build-version`` is read at start and
+every task gets START/SHUTDOWN at once and confirms it separately, ``state`` is the count of
+active tasks written by one tracker after each confirmation, hubs drain their in-flight work
+before confirming a SHUTDOWN, ``build-version`` is read at start and
 watched (empty values ignored), sessions are re-established after loss.
 
 A component hangs while the file ``<hang dir>/<component>`` or ``<hang dir>/<component>@<env>``
@@ -31,6 +32,7 @@ from kilda_lab import catalogue, zkauth
 LOG = logging.getLogger("kilda-sim")
 START, SHUTDOWN = "START", "SHUTDOWN"
 CHROOT_WAIT = 120.0  # Kilda retries forever when the chroot is missing; the lab gives up.
+START_MS = 10  # longest time a task takes to activate (cache loads included) when not hung
 HANG_MAX = 600.0  # a hung task recovers by itself after this long, so no simulator hangs forever
 
 
@@ -142,28 +144,54 @@ class Component:
             self.initial_done.set()
 
     def _start_tasks(self, stop):
-        for index, task in enumerate(self.tasks):
-            if task.active:
-                continue  # START on an active task is ignored: it never counts twice
-            task.active = True
-            if index == len(self.tasks) - 1:
-                self._wait_unhung(stop)  # e.g. a cache load that never completes
-            time.sleep(random.uniform(0.0, 0.01))
+        changing = [(index, task) for index, task in enumerate(self.tasks) if not task.active]
+        for index, task in changing:
+            task.active = True  # START on an active task is ignored: it never counts twice
+        last = len(self.tasks) - 1
+
+        def confirm(task):
             self.counter += 1
-            self._write_state()
+
+        # e.g. the last task's cache load never completes while the component is hung
+        self._confirm_in_parallel(changing, lambda task: START_MS, lambda index: index == last, confirm, stop)
 
     def _shutdown_tasks(self, stop):
-        for index, task in enumerate(self.tasks):
-            if not task.active:
-                continue
+        changing = [(index, task) for index, task in enumerate(self.tasks) if task.active]
+        for index, task in changing:
             task.active = False  # stop accepting new work at once
+        hubs = [index for index, task in enumerate(self.tasks) if task.kind == "hub"]
+
+        def confirm(task):
             if task.kind == "hub":
-                # Deferred shutdown: the operation already in flight runs to its end.
-                time.sleep(random.uniform(0.0, self.drain_ms / 1000.0))
-                if index == len(self.tasks) - 1 or all(t.kind != "hub" for t in self.tasks[index + 1:]):
-                    self._wait_unhung(stop)
                 self.in_flight_finished += 1
             self.counter = max(0, self.counter - 1)
+
+        # Deferred shutdown: a hub's operation already in flight runs to its end (the last hub's
+        # may never end while the component is hung); plain tasks confirm at once.
+        hang_index = hubs[-1] if hubs else None
+        self._confirm_in_parallel(changing, lambda task: self.drain_ms if task.kind == "hub" else 0,
+                                  lambda index: index == hang_index, confirm, stop)
+
+    def _confirm_in_parallel(self, changing, delay_ms, may_hang, confirm, stop):
+        """Every task got the lifecycle event at once (all-grouping broadcast) and confirms after
+        its own delay; the one tracker writes ``state`` after each confirmation, in the order
+        they arrive. A hung task confirms last, when it is released."""
+        now = time.monotonic()
+        due = []
+        for index, task in changing:
+            due.append((now + random.uniform(0.0, delay_ms(task) / 1000.0), index, task))
+        due.sort(key=lambda item: item[0])
+        held = []
+        for when, index, task in due:
+            if may_hang(index) and self.hung():
+                held.append((index, task))
+                continue
+            time.sleep(max(0.0, when - time.monotonic()))
+            confirm(task)
+            self._write_state()
+        for index, task in held:
+            self._wait_unhung(stop)
+            confirm(task)
             self._write_state()
 
     def settled_after_start(self, timeout=60.0):
@@ -182,6 +210,36 @@ class Component:
             "in_flight_finished": self.in_flight_finished, "session_losses": self.session_losses,
             "hung": self.hung(),
         }
+
+
+class Reporter:
+    """Writes the member's status file. Confirmations only flag a change; one thread writes, so
+    a burst of confirmations costs one file write, not one each, and never holds them up."""
+
+    def __init__(self, path, member, components):
+        self.path = path
+        self.member = member
+        self.components = components
+        self._dirty = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, daemon=True, name="report").start()
+
+    def changed(self):
+        self._dirty.set()
+
+    def flush(self):
+        with self._lock:
+            self._dirty.clear()
+            data = {"member": self.member, "pid": os.getpid(), "components": [c.snapshot() for c in self.components]}
+            tmp = self.path + ".tmp"
+            with open(tmp, "w") as handle:
+                json.dump(data, handle, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
+
+    def _run(self):
+        while True:
+            self._dirty.wait()
+            self.flush()
 
 
 def parse_args(argv):
@@ -215,22 +273,15 @@ def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("kazoo").setLevel(logging.WARNING)
     args = parse_args(argv)
-    lock = threading.Lock()
     components = []
-
-    def report():
-        with lock:
-            data = {"member": args.member, "pid": os.getpid(), "components": [c.snapshot() for c in components]}
-            tmp = args.report + ".tmp"
-            with open(tmp, "w") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-            os.replace(tmp, args.report)
-
+    reporter = Reporter(args.report, args.member, components)
+    report = reporter.changed
     components.extend(build(args, report))
     for component in components:
         component.start()
     for component in components:
         component.settled_after_start()
+    reporter.flush()  # the lab reads the report as soon as it sees the .ready file
     with open(args.report + ".ready", "w") as handle:
         handle.write("ready\n")
     done = threading.Event()
