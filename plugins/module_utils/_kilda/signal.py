@@ -245,7 +245,7 @@ class SignalService:
                     "settled": len(observed["snapshots"])}
 
         def sleep(seconds):
-            # Watches on every node wake us as soon as a state changes; the interval is a fallback.
+            # Watches on the pending nodes wake us as soon as a state changes; the interval is a fallback.
             self._wake.wait(seconds)
 
         try:
