@@ -25,6 +25,7 @@ Prints ratios, never bare times alone.
 import glob
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -251,6 +252,7 @@ def main():
         for workdir in (kilda_dir, zk_dir):
             if os.path.exists(os.path.join(workdir, "lab.json")):
                 labctl("down", "--workdir", workdir)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
