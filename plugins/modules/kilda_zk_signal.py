@@ -183,7 +183,9 @@ waited_for:
   type: list
   elements: str
 settled:
-  description: Every waited-for component as read when it was first seen settled (a settled component is not read again).
+  description:
+    - Every waited-for component, with C(state) and C(expected_state) as read when it was first seen settled (a settled
+      component is not read again), C(signal) and C(build_version) as read right after the commit.
   returned: when waited
   type: list
   elements: dict

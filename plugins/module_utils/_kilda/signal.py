@@ -210,25 +210,28 @@ class SignalService:
                        % (len(self.targets), type(last).__name__))
 
     # --- waiting ----------------------------------------------------------------------------
-    def waited_targets(self, snapshots):
-        """Targets whose state follows the signal (northbound, grpc etc. never write state)."""
+    def waited(self, snapshots):
+        """Snapshots of the targets whose state follows the signal (northbound, grpc etc. never
+        write state)."""
         if self.signal is None:
             return []
-        return [s.target for s in snapshots if s.target.reacts]
+        return [s for s in snapshots if s.target.reacts]
 
-    def wait(self, targets, timeout, interval):
-        """Until every target has been seen settled. Only the ones still pending are read again,
-        so the last confirmation is noticed one small read after ZooKeeper has it."""
-        if not targets:
+    def wait(self, snapshots, timeout, interval):
+        """Until every target of ``snapshots`` (read after the commit) has been seen settled. Only
+        the counters of the ones still pending are read again, so the last confirmation is noticed
+        one small read after ZooKeeper has it."""
+        if not snapshots:
             return None
+        targets = [s.target for s in snapshots]
         settled = {}
         pending_of = {}
 
         def fetch():
             self._wake.clear()
-            waiting = [t for t in targets if t.key not in settled]
+            waiting = [s for s in snapshots if s.target.key not in settled]
             pending = []
-            for snap in snapshot.read(self.client, waiting, watch=self._on_change):
+            for snap in snapshot.read_counters(self.client, waiting, self._on_change):
                 ok, why = settle.check(snap, self.signal)
                 if ok:
                     settled[snap.target.key] = snap
@@ -278,8 +281,8 @@ def run(client, params, check_mode):
         "commit_attempts": attempts,
         "diff": _diff(before, after, ops, service.desired, check_mode),
     }
-    waited = service.waited_targets(after)
-    result["waited_for"] = [t.key for t in waited] if params.get("wait") and not check_mode else []
+    waited = service.waited(after)
+    result["waited_for"] = [s.target.key for s in waited] if params.get("wait") and not check_mode else []
     if params.get("wait") and not check_mode and waited:
         remaining = max(0.001, deadline.remaining())
         try:

@@ -58,31 +58,40 @@ class Snapshot:
         }
 
 
-def read(client, targets, watch=None):
-    """Snapshots of ``targets`` in order; ``watch`` (a callable) is armed on every child read so a
-    waiter wakes up as soon as anything changes."""
-    gets = {}
+def read(client, targets):
+    """Snapshots of ``targets`` in order: every child and which parents exist."""
     exists = {}
     for target in targets:
         for path in target.parents():
             if path not in exists:
                 exists[path] = client.exists_async(path)
-        for child in layout.CHILDREN:
-            path = target.child(child)
-            gets[path] = client.get_async(path, watch=watch) if watch else client.get_async(path)
+    nodes = _read_nodes(client, [t.child(c) for t in targets for c in layout.CHILDREN])
     present = {path: result.get() is not None for path, result in exists.items()}
-    out, missing = [], []
-    for target in targets:
-        nodes = {}
-        for child in layout.CHILDREN:
-            try:
-                data, stat = gets[target.child(child)].get()
-            except NoNodeError:
-                nodes[child] = Node()
-                missing.append(target.child(child))
-            else:
-                nodes[child] = Node((data or b"").decode("utf-8", "replace"), stat.version)
-        out.append(Snapshot(target, nodes, present))
+    return [Snapshot(t, {c: nodes[t.child(c)] for c in layout.CHILDREN}, present) for t in targets]
+
+
+def read_counters(client, snapshots, watch):
+    """``snapshots`` with ``state`` and ``expected_state`` read again, and ``watch`` (a callable)
+    armed on both so a waiter wakes up as soon as either changes. The signal and build-version
+    are kept as they were: a waiter only needs the counters, and reads a third as much."""
+    counters = (layout.STATE, layout.EXPECTED_STATE)
+    nodes = _read_nodes(client, [s.target.child(c) for s in snapshots for c in counters], watch=watch)
+    return [Snapshot(s.target, dict(s.nodes, **{c: nodes[s.target.child(c)] for c in counters}), s.parents)
+            for s in snapshots]
+
+
+def _read_nodes(client, paths, watch=None):
+    """{path: Node}, all reads in flight at once (one round trip for all of them)."""
+    gets = {path: client.get_async(path, watch=watch) if watch else client.get_async(path) for path in paths}
+    out, missing = {}, []
+    for path, result in gets.items():
+        try:
+            data, stat = result.get()
+        except NoNodeError:
+            out[path] = Node()
+            missing.append(path)
+        else:
+            out[path] = Node((data or b"").decode("utf-8", "replace"), stat.version)
     if watch and missing:
         # A get sets no watch on a missing node; exists does, so its creation wakes the waiter
         # too. A node created between the two reads is reported through the watch at once.
