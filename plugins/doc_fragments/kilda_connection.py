@@ -49,8 +49,9 @@ options:
   use_tls:
     description:
       - Connect with TLS (ZooKeeper C(secureClientPort)); O(hosts) must list the servers' secure ports.
-      - The TLS handshake is tried once before connecting, so a certificate problem fails at once with the
-        reason OpenSSL gives instead of a connection time-out.
+      - The TLS handshake is tried with every server at once before connecting, so a certificate problem fails
+        at once with the reason OpenSSL gives instead of a connection time-out, and the session starts on the
+        first server that completed a handshake (a server that hangs costs at most 3 seconds).
       - Falls back to E(KILDA_ZK_USE_TLS).
     type: bool
     default: false

@@ -48,8 +48,9 @@ CONNECTION_ARGS = dict(
 CONNECTION_REQUIRED_TOGETHER = [("username", "password"), ("client_cert", "client_key")]
 
 
-def client_kwargs(params, read_only=False):
-    """KazooClient keyword arguments from module parameters (no network)."""
+def client_kwargs(params, read_only=False, first=None):
+    """KazooClient keyword arguments from module parameters (no network). ``first`` ("host:port")
+    is tried first instead of a random server."""
     kwargs = dict(
         hosts=params["hosts"],
         timeout=float(params.get("session_timeout") or 10.0),
@@ -59,6 +60,8 @@ def client_kwargs(params, read_only=False):
         connection_retry=dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0),
         command_retry=dict(max_tries=20, delay=0.1, backoff=1.5, max_delay=1.0, deadline=float(params.get("connect_timeout") or 10.0)),
     )
+    if first:
+        kwargs.update(hosts=diagnose.first_in_connect_string(params["hosts"], first), randomize_hosts=False)
     if params.get("username"):
         kwargs["auth_data"] = [("digest", "%s:%s" % (params["username"], params.get("password") or ""))]
     if params.get("use_tls"):
@@ -71,8 +74,8 @@ def client_kwargs(params, read_only=False):
     return kwargs
 
 
-def _client(params, read_only):
-    kwargs = client_kwargs(params, read_only)
+def _client(params, read_only, first=None):
+    kwargs = client_kwargs(params, read_only, first)
     kwargs["connection_retry"] = KazooRetry(**kwargs["connection_retry"])
     kwargs["command_retry"] = KazooRetry(**kwargs["command_retry"])
     return KazooClient(**kwargs)
@@ -80,9 +83,10 @@ def _client(params, read_only):
 
 def connect(params, read_only=False):
     """Started KazooClient, or ZdtError saying why no server could be used."""
-    if params.get("use_tls"):
-        check_tls(params)
-    client = _client(params, read_only)
+    # A server that accepts TCP but never answers TLS (hung, or frozen) holds kazoo in its handshake
+    # for the whole session timeout; start where a handshake just worked instead.
+    first = check_tls(params) if params.get("use_tls") else None
+    client = _client(params, read_only, first)
     try:
         client.start(timeout=float(params.get("connect_timeout") or 10.0))
     except KazooTimeoutError:
@@ -92,8 +96,9 @@ def connect(params, read_only=False):
 
 
 def check_tls(params):
-    """Fail at once, saying why, when no server would complete a TLS handshake with these options
-    (kazoo's connection thread dies silently on the first failed handshake)."""
+    """The first server ("host:port") that completed a TLS handshake (None when none could be
+    reached at all); fails at once, saying why, when every server that answered refused these
+    options (kazoo's connection thread dies silently on the first failed handshake)."""
     hosts = params["hosts"]
     missing = diagnose.missing_files(params)
     if missing:
@@ -104,10 +109,12 @@ def check_tls(params):
         raise ZdtError("cannot use the TLS files (ca_path, client_cert, client_key): %s" % exc, hosts=hosts,
                        error="TLSError")
     timeout = min(diagnose.PROBE_TIMEOUT, float(params.get("connect_timeout") or 10.0))
-    # one good handshake is enough to go on: probing the other servers would only delay a healthy run
-    failures = diagnose.tls_failures(params, timeout=timeout, until_success=True)
-    if failures and len(failures) == len(diagnose.endpoints(hosts)):
-        raise _tls_error(params, failures)
+    # One good handshake is enough to go on. Without one, a single failed handshake is fatal even
+    # when the other servers are only unreachable: kazoo's connection thread dies on it.
+    handshakes = diagnose.tls_handshakes(params, timeout=timeout, until_success=True)
+    if handshakes and None not in handshakes.values():
+        raise _tls_error(params, handshakes)
+    return next((name for name, reason in handshakes.items() if reason is None), None)
 
 
 def unreachable_error(params, read_only):

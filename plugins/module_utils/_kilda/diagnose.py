@@ -13,8 +13,10 @@ look at the servers directly, with the same TLS settings the module uses.
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import ssl
+import threading
 
 try:
     from kazoo.exceptions import KazooException
@@ -28,12 +30,23 @@ except ImportError:
     START_ERRORS = ()
 
 PROBE_TIMEOUT = 3.0
+UNREACHABLE = object()  # a probe's answer for a server it could not reach, or that did not answer in time
 
 
 def endpoints(hosts):
     """(host, port) pairs of a connect string (a trailing chroot is ignored)."""
     found, dummy_chroot = collect_hosts(hosts)
     return found
+
+
+def first_in_connect_string(hosts, first):
+    """The connect string ``hosts`` with server ``first`` ("host:port") moved to the front."""
+    found, chroot = collect_hosts(hosts)
+    names = ["[%s]:%s" % (h, p) if ":" in h else "%s:%s" % (h, p) for h, p in found]
+    plain = ["%s:%s" % (h, p) for h, p in found]
+    if first in plain:
+        names.insert(0, names.pop(plain.index(first)))
+    return ",".join(names) + (chroot or "")
 
 
 def reachable(hosts, timeout=1.0):
@@ -62,33 +75,58 @@ def tls_context(params):
     return context
 
 
-def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT, until_success=False):
-    """{"host:port": reason} for every server whose TLS handshake failed.
+def tls_handshakes(params, listen=False, timeout=PROBE_TIMEOUT, until_success=False):
+    """{"host:port": None when the TLS handshake completed, else why it failed}; servers that
+    cannot be reached at all are left out (not a TLS problem; the caller reports them as such).
 
-    With ``listen`` the probe also waits briefly after the handshake: under TLS 1.3 a server that
-    requires a client certificate only says so (with an alert) once the client has finished.
-    With ``until_success`` it stops at the first server that completes a handshake."""
+    Every server is probed at once, so a server that hangs costs ``timeout`` once, not once per
+    server before it. With ``until_success`` the answer comes as soon as one server completes a
+    handshake (the others are not waited for). With ``listen`` the probe also waits briefly after
+    the handshake: under TLS 1.3 a server that requires a client certificate only says so (with
+    an alert) once the client has finished."""
     context = tls_context(params)
-    failures = {}
-    for host, port in endpoints(params["hosts"]):
-        name = "%s:%s" % (host, port)
+    servers = endpoints(params["hosts"])
+    answers = queue.Queue()
+    for host, port in servers:
+        # daemon threads: a probe still waiting on a silent server never holds up the module's exit
+        threading.Thread(target=_probe, args=(context, host, port, listen, timeout, answers), daemon=True).start()
+    outcome = {}
+    for dummy in servers:
         try:
-            with socket.create_connection((host, port), timeout=timeout) as raw:
-                with context.wrap_socket(raw, server_hostname=host) as conn:
-                    if listen:
-                        conn.settimeout(min(1.0, timeout))
-                        try:
-                            if conn.recv(1) == b"":
-                                failures[name] = "the server closed the connection right after the TLS handshake"
-                        except socket.timeout:
-                            pass  # still connected: the server waits for the session request
-                    if until_success and name not in failures:
-                        break
-        except ssl.SSLError as exc:
-            failures[name] = "TLS handshake failed: %s" % describe_ssl_error(exc)
-        except (OSError, ValueError):
-            continue  # unreachable, not a TLS problem; the caller reports it as such
-    return failures
+            name, reason = answers.get(timeout=2 * timeout + 2)
+        except queue.Empty:
+            break  # each probe is bounded by its own timeouts; this only guards against a lost answer
+        if reason is not UNREACHABLE:
+            outcome[name] = reason
+        if until_success and reason is None:
+            break
+    order = ["%s:%s" % server for server in servers]
+    return {name: outcome[name] for name in order if name in outcome}
+
+
+def _probe(context, host, port, listen, timeout, answers):
+    name = "%s:%s" % (host, port)
+    reason = None
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as conn:
+                if listen:
+                    conn.settimeout(min(1.0, timeout))
+                    try:
+                        if conn.recv(1) == b"":
+                            reason = "the server closed the connection right after the TLS handshake"
+                    except socket.timeout:
+                        pass  # still connected: the server waits for the session request
+    except ssl.SSLError as exc:
+        reason = "TLS handshake failed: %s" % describe_ssl_error(exc)
+    except (OSError, ValueError):
+        reason = UNREACHABLE  # refused, timed out, reset, unresolvable: not a TLS problem
+    answers.put((name, reason))
+
+
+def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT):
+    """{"host:port": reason} for every reachable server whose TLS handshake failed."""
+    return {name: reason for name, reason in tls_handshakes(params, listen, timeout).items() if reason}
 
 
 def describe_ssl_error(exc):

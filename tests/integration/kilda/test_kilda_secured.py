@@ -5,8 +5,10 @@ Each kind of ensemble is started once per module; the digest tests reuse the ses
 ensemble (digest auth needs no server setting)."""
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from kazoo.exceptions import NoAuthError
@@ -189,6 +191,30 @@ def test_tls_with_a_ca_that_did_not_sign_the_server_fails_on_the_certificate(tls
     result, dummy = run("kilda_zk_info", tls_args(tls_lab, env="blue", ca_path=tls_lab["stranger_ca"]))
     assert result.get("failed") and result["error"] == "TLSError", result
     assert "CERTIFICATE_VERIFY_FAILED" in result["msg"] and tls_lab["stranger_ca"] in result["msg"]
+
+
+def hung_server():
+    """A server that accepts TCP connections (the kernel does) but never answers a TLS hello."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+def test_a_hung_server_neither_delays_nor_hides_a_certificate_error(tls_lab):
+    with hung_server() as hung:
+        hosts = "127.0.0.1:%d,%s" % (hung.getsockname()[1], tls_lab["tls_hosts"])
+        good, dummy = run("kilda_zk_info", tls_args(tls_lab, hosts=hosts, env="blue", regions=["1"]))
+        started = time.monotonic()
+        bad, dummy = run("kilda_zk_info", tls_args(tls_lab, hosts=hosts, env="blue", ca_path=tls_lab["stranger_ca"],
+                                                   connect_timeout=30))
+        took = time.monotonic() - started
+    assert not good.get("failed"), good.get("msg")
+    assert bad.get("failed") and bad["error"] == "TLSError", bad
+    assert "CERTIFICATE_VERIFY_FAILED" in bad["msg"]
+    # The servers are probed at once: the hung one costs the probe's 3 s, and the certificate
+    # error is reported then instead of after connect_timeout.
+    assert took < 15, took
 
 
 def test_tls_without_a_client_certificate_is_refused_by_the_server(tls_lab):

@@ -46,5 +46,9 @@ def test_a_parent_acl_with_hidden_digests_is_not_copied():
 
 def test_connect_strings_are_split_like_kazoo_does():
     assert diagnose.endpoints("10.0.0.1:2281,zk2:2282/kilda") == [("10.0.0.1", 2281), ("zk2", 2282)]
+    # where a TLS handshake just worked goes first, chroot and IPv6 brackets kept
+    assert diagnose.first_in_connect_string("a:1,b:2,c:3/kilda", "b:2") == "b:2,a:1,c:3/kilda"
+    assert diagnose.first_in_connect_string("127.0.0.1:1,[::1]:2", "::1:2") == "[::1]:2,127.0.0.1:1"
+    assert connection.client_kwargs(dict(hosts="a:1,b:2"), first="b:2")["randomize_hosts"] is False
     assert diagnose.missing_files(dict(ca_path="/nonexistent/ca.pem", client_cert=None)) == [
         "ca_path (/nonexistent/ca.pem)"]
