@@ -1,6 +1,8 @@
 """Run the real kubectl against a k8s lab (through the kubeconfig the lab wrote)."""
+import json
 import os
 import subprocess
+import time
 
 
 def kubectl_result(lab, *args, stdin=None):
@@ -16,3 +18,24 @@ def kubectl(lab, *args, stdin=None):
     code, out, err = kubectl_result(lab, *args, stdin=stdin)
     assert code == 0, err
     return out
+
+
+def emqx_status(lab):
+    """Status of the lab's EMQX resource (empty until the operator wrote one)."""
+    return json.loads(kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")).get("status") or {}
+
+
+def follow_status(lab, done, timeout, what, point):
+    """Poll the EMQX resource until ``done(status)``; return the last status and every distinct
+    ``point(status)`` seen, in order (the timeout message shows them too)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = emqx_status(lab)
+        current = point(status)
+        if not seen or seen[-1] != current:
+            seen.append(current)
+        if done(status):
+            return status, seen
+        time.sleep(0.3)
+    raise AssertionError("timed out after %ss waiting for %s; seen %s" % (timeout, what, seen))

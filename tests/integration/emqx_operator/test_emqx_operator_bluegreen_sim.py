@@ -6,7 +6,7 @@ import shutil
 import time
 
 import pytest
-from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import emqx_status, follow_status, kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytest.importorskip("kubernetes")
 
@@ -21,25 +21,14 @@ def emqx_cr(image, **strategy):
                                                         "evacuationStrategy": evacuation}}}
 
 
-def emqx_status(lab):
-    return json.loads(kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")).get("status") or {}
-
-
 def watch_until(lab, done, timeout, what):
     """Poll the resource, keeping every distinct (first condition, revisions, evacuation states) seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = emqx_status(lab)
+    def point(status):
         revisions = status.get("coreNodesStatus") or {}
-        point = ((status.get("conditions") or [{}])[0].get("type"), revisions.get("currentRevision"),
-                 revisions.get("updateRevision"), tuple(e.get("state") for e in status.get("nodeEvacuationsStatus") or []))
-        if not seen or seen[-1] != point:
-            seen.append(point)
-        if done(status):
-            return status, seen
-        time.sleep(0.3)
-    raise AssertionError("timed out after %ss waiting for %s; seen %s" % (timeout, what, seen))
+        return ((status.get("conditions") or [{}])[0].get("type"), revisions.get("currentRevision"),
+                revisions.get("updateRevision"), tuple(e.get("state") for e in status.get("nodeEvacuationsStatus") or []))
+
+    return follow_status(lab, done, timeout, what, point)
 
 
 def ready_on(revision=None):

@@ -14,15 +14,11 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("paho.mqtt")
 httpx = pytest.importorskip("httpx")
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
-from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import emqx_status, follow_status, kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
 FIRST, SECOND, THIRD = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4", "emqx/emqx-enterprise:5.10.5"
-
-
-def emqx_status(lab):
-    return json.loads(kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")).get("status") or {}
 
 
 def ready(status):
@@ -33,18 +29,9 @@ def ready(status):
 
 def follow(lab, done, timeout, what):
     """Poll the resource; return the last status and each distinct (front condition, evacuated nodes) seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = emqx_status(lab)
-        point = ((status.get("conditions") or [{}])[0].get("type"),
-                 tuple(e["node"].split("@")[0] for e in status.get("nodeEvacuationsStatus") or []))
-        if not seen or seen[-1] != point:
-            seen.append(point)
-        if done(status):
-            return status, seen
-        time.sleep(0.3)
-    raise AssertionError("timed out after %ss waiting for %s; seen %s" % (timeout, what, seen))
+    return follow_status(lab, done, timeout, what, lambda status: (
+        (status.get("conditions") or [{}])[0].get("type"),
+        tuple(e["node"].split("@")[0] for e in status.get("nodeEvacuationsStatus") or [])))
 
 
 def update(lab, image, timeout=90):
