@@ -39,11 +39,16 @@ def endpoints(hosts):
     return found
 
 
+def server_name(host, port):
+    """How the probes and the error messages name a server: "host:port"."""
+    return "%s:%s" % (host, port)
+
+
 def first_in_connect_string(hosts, first):
     """The connect string ``hosts`` with server ``first`` ("host:port") moved to the front."""
     found, chroot = collect_hosts(hosts)
     names = ["[%s]:%s" % (h, p) if ":" in h else "%s:%s" % (h, p) for h, p in found]
-    plain = ["%s:%s" % (h, p) for h, p in found]
+    plain = [server_name(h, p) for h, p in found]
     if first in plain:
         names.insert(0, names.pop(plain.index(first)))
     return ",".join(names) + (chroot or "")
@@ -100,12 +105,11 @@ def tls_handshakes(params, listen=False, timeout=PROBE_TIMEOUT, until_success=Fa
             outcome[name] = reason
         if until_success and reason is None:
             break
-    order = ["%s:%s" % server for server in servers]
+    order = [server_name(host, port) for host, port in servers]
     return {name: outcome[name] for name in order if name in outcome}
 
 
 def _probe(context, host, port, listen, timeout, answers):
-    name = "%s:%s" % (host, port)
     reason = None
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
@@ -121,7 +125,7 @@ def _probe(context, host, port, listen, timeout, answers):
         reason = "TLS handshake failed: %s" % describe_ssl_error(exc)
     except (OSError, ValueError):
         reason = UNREACHABLE  # refused, timed out, reset, unresolvable: not a TLS problem
-    answers.put((name, reason))
+    answers.put((server_name(host, port), reason))
 
 
 def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT):

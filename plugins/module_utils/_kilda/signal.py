@@ -223,7 +223,6 @@ class SignalService:
         one small read after ZooKeeper has it."""
         if not snapshots:
             return None
-        targets = [s.target for s in snapshots]
         settled = {}
         pending_of = {}
 
@@ -238,7 +237,8 @@ class SignalService:
                 else:
                     pending.append((snap, why))
             pending_of["last"] = pending
-            return {"snapshots": [settled[t.key] for t in targets if t.key in settled], "pending": pending}
+            return {"snapshots": [settled[s.target.key] for s in snapshots if s.target.key in settled],
+                    "pending": pending}
 
         def describe(observed):
             return "; ".join("%s: %s" % (settle.describe(s), why) for s, why in observed["pending"])
@@ -260,7 +260,7 @@ class SignalService:
             detail = "; ".join("%s: %s" % (settle.describe(s), why) for s, why in pending)
             raise WaitTimeout(
                 "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s"
-                % (exc.elapsed or 0, len(pending), len(targets), self.signal, names or "unknown (no answer)", detail),
+                % (exc.elapsed or 0, len(pending), len(snapshots), self.signal, names or "unknown (no answer)", detail),
                 last=[dict(s.as_dict(), reason=why) for s, why in pending], elapsed=exc.elapsed, samples=exc.samples)
 
 

@@ -82,7 +82,7 @@ def read_counters(client, snapshots, watch):
 
 def _read_nodes(client, paths, watch=None):
     """{path: Node}, all reads in flight at once (one round trip for all of them)."""
-    gets = {path: client.get_async(path, watch=watch) if watch else client.get_async(path) for path in paths}
+    gets = {path: client.get_async(path, watch=watch) for path in paths}
     out, missing = {}, []
     for path, result in gets.items():
         try:
