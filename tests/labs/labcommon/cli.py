@@ -4,7 +4,7 @@ import importlib
 import json
 import sys
 
-from labcommon import state
+from labcommon import ports, state
 
 LABS = ("emqx", "zookeeper", "kilda", "xenon", "k8s")
 
@@ -55,7 +55,12 @@ def main(argv):
     if args.command == "up":
         if state.exists(args.workdir):
             raise SystemExit("labctl: %s already holds a lab; run 'labctl down' first" % args.workdir)
-        description = _lab_module(args.lab).up(args, args.workdir)
+        ports.set_owner(args.workdir)
+        try:
+            description = _lab_module(args.lab).up(args, args.workdir)
+        except BaseException:
+            ports.release(args.workdir)  # a failed up keeps no lab, so it keeps no port either
+            raise
     else:
         lab = state.load(args.workdir).get("lab")
         module = _lab_module(lab)
@@ -70,6 +75,7 @@ def main(argv):
 
             containers.remove_all(args.workdir)
             state.remove(args.workdir)
+            ports.release(args.workdir)
             return 0
     json.dump(description, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

@@ -4,50 +4,19 @@ Processes are detached (own session) so they outlive ``labctl up``; their pids a
 the lab state so ``fault`` and ``down`` can find them from another process.
 """
 import os
-import random
 import signal
 import socket
 import subprocess
 import sys
 import time
 
-
-def _ephemeral_range():
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
-            low, high = (int(v) for v in handle.read().split())
-            return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-# Ports already handed out by this process: a chosen port is not held open, so without this two
-# members of one lab could draw the same one.
-_GIVEN = set()
+from labcommon import ports
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port that is free on ``host`` now and stays out of the kernel's ephemeral range.
-
-    Lab members are often started long after their port was chosen (green nodes join later);
-    an ephemeral port could meanwhile be taken by any outgoing connection, such as the load
-    generator's thousands of clients. Ports below the ephemeral range are only ever taken by
-    someone who binds them on purpose."""
-    low, _high = _ephemeral_range()
-    for _attempt in range(200):
-        port = random.randint(10000, max(10001, low - 1))
-        if port in _GIVEN:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            _GIVEN.add(port)
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A TCP port for a lab member: free now, and reserved across processes until the lab that
+    took it goes down (see labcommon.ports for why a bind check alone is not enough)."""
+    return ports.reserve(host)
 
 
 def spawn(name, argv, workdir, env=None, cwd=None):
