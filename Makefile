@@ -16,12 +16,19 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test demo deps venv collection-link sanity unit integration molecule images bench clean help
+.PHONY: test test-fast demo deps venv collection-link sanity unit integration integration-fast molecule images bench clean help
+
+# Integration tests and Molecule scenarios spend most of their time waiting on labs (drains,
+# soaks, timeouts), so more workers than cores pays off; each test's lab has its own workdir
+# and ports reserved across processes (tests/labs/labcommon/ports.py).
+PYTEST_WORKERS ?= 4
+MOLECULE_WORKERS ?= 3
 
 help:
-	@echo "make demo   - upgrade a 3 blue -> 3 green EMQX lab cluster under live MQTT load, write the report"
-	@echo "make test   - every test: sanity, unit, integration against the labs, Molecule"
-	@echo "make bench  - benchmarks (ratios against baselines measured in the same run)"
+	@echo "make demo       - upgrade a 3 blue -> 3 green EMQX lab cluster under live MQTT load, write the report"
+	@echo "make test       - every test: sanity, unit, integration against the labs, Molecule (what CI runs)"
+	@echo "make test-fast  - sanity, unit and the integration tests not marked slow (the inner loop)"
+	@echo "make bench      - benchmarks (ratios against baselines measured in the same run)"
 
 # ---- set-up -------------------------------------------------------------------------------
 
@@ -70,28 +77,60 @@ unit: venv collection-link
 	$(PY) -m pytest -q tests/unit
 
 integration: deps venv collection-link images
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal tests/integration
+
+# The integration tests that take under 5 s each (tests that take longer carry the slow mark).
+integration-fast: deps venv collection-link images
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal -m "not slow" tests/integration
 
 # The lab image (Debian base via debootstrap, then the lab image) for --containers labs and Molecule.
 images: deps
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
 	$$SUDO tests/labs/images/build.sh
 
+# Scenarios run side by side: each has its own ephemeral directory, lab workdir and ports.
+# Each one's output goes to a log of its own, printed whole when it fails.
 molecule: deps venv collection-link images
-	@found=0
-	for scenario in molecule/*/molecule.yml; do
-	  [ -e "$$scenario" ] || continue
-	  found=1
-	  name=$$(basename $$(dirname $$scenario))
-	  echo "== molecule test -s $$name"
-	  $(VENV)/bin/molecule test -s $$name
+	@scenarios=$$(for m in molecule/*/molecule.yml; do [ -e "$$m" ] && basename $$(dirname $$m); done)
+	[ -n "$$scenarios" ] || { echo "no Molecule scenario found" >&2; exit 1; }
+	logs=$(BUILD)/molecule; rm -rf $$logs; mkdir -p $$logs
+	echo "== molecule test, $(MOLECULE_WORKERS) at a time:" $$scenarios
+	printf '%s\n' $$scenarios | xargs -P $(MOLECULE_WORKERS) -I{} bash -c \
+	  'start=$$(date +%s); if $(VENV)/bin/molecule test -s {} > '$$logs'/{}.log 2>&1; then r=passed; else r=FAILED; fi; \
+	   echo "{} $$r $$(( $$(date +%s) - start ))s" | tee '$$logs'/{}.result'
+	failed=0
+	for s in $$scenarios; do
+	  if ! grep -q " passed " $$logs/$$s.result 2>/dev/null; then
+	    failed=1; echo "== molecule scenario $$s failed; its log:"; cat $$logs/$$s.log
+	  fi
 	done
-	[ $$found = 1 ] || echo "no Molecule scenario yet"
+	exit $$failed
 
 bench: deps venv collection-link
 	@for b in tests/bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b; done
 
-test: deps venv collection-link sanity unit integration molecule
+# Every stage runs even when an earlier one failed, so one run shows every failure; the time
+# of each stage is printed at the end.
+STAGES := setup sanity unit integration molecule
+test:
+	@$(call run_stages,$(STAGES))
+
+test-fast:
+	@$(call run_stages,setup sanity unit integration-fast)
+
+define run_stages
+mkdir -p $(BUILD); times=$(BUILD)/stages.txt; : > $$times; status=0; total_start=$$(date +%s)
+for stage in $(1); do
+  target=$$stage; [ $$stage = setup ] && target="deps venv collection-link images"
+  start=$$(date +%s)
+  if $(MAKE) --no-print-directory $$target; then result=passed; else result=FAILED; status=1; fi
+  printf '%-18s %5ss  %s\n' $$stage $$(( $$(date +%s) - start )) $$result >> $$times
+  [ $$stage != setup ] || [ $$status = 0 ] || break
+done
+echo; echo "== time per stage"; cat $$times
+printf '%-18s %5ss\n' total $$(( $$(date +%s) - total_start ))
+exit $$status
+endef
 
 # ---- the demo -----------------------------------------------------------------------------
 

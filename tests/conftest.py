@@ -19,6 +19,10 @@ for extra in (COLLECTIONS, LABS):
         sys.path.insert(0, extra)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes 5 s or more; `make test-fast` leaves it out, `make test` runs it")
+
+
 def labctl(*args, timeout=300):
     """Run labctl and return its JSON output (raises with the lab's stderr on failure)."""
     proc = subprocess.run(
