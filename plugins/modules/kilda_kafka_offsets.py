@@ -16,7 +16,7 @@ description:
   - Never deleted, even when a pattern matches it, C(northbound-consumer), which both colours share on purpose.
     Floodlight and server42 groups carry no colour and are not selected.
   - A group that still has members cannot be deleted; terminate the colour's topologies first.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 requirements:

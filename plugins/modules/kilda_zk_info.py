@@ -15,7 +15,7 @@ description:
     that reacts to signals has settled for its signal (C(START) with C(state == expected_state), or C(state > 0) where
     no C(expected_state) exists; C(SHUTDOWN) with C(state == 0)). This is the readiness rule of Kilda's own
     health check plus the design document's build-version check.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 requirements:

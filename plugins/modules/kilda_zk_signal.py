@@ -22,7 +22,7 @@ description:
   - Missing nodes are never created implicitly. O(create_missing=true) creates them (and their parents) in the
     same transaction, which is how a colour that is not deployed yet is pre-set to C(SHUTDOWN) with its new
     build-version. An empty build-version is always refused.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 requirements:
