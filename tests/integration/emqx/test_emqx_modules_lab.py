@@ -3,6 +3,7 @@ import json
 import threading
 import time
 
+import httpx
 import pytest
 
 from conftest import connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
@@ -110,6 +111,19 @@ def test_rebalance_after_scale_out_reaches_balance(lab_factory):
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
 
 
+def _wait_for_rebalance(description, via, timeout):
+    node = [n for n in description["nodes"] if n["name"] == via][0]
+    creds = description["credentials"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = httpx.get(node["api_url"] + "/api/v5/load_rebalance/global_status",
+                          auth=(creds["api_key"], creds["api_secret"]), timeout=5)
+        if reply.status_code == 200 and reply.json().get("rebalances"):
+            return
+        time.sleep(0.2)
+    raise AssertionError("no rebalance started within %ss" % timeout)
+
+
 def test_rebalance_aborted_by_a_crashed_participant_is_not_called_balanced(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1)
     d = lab.description
@@ -123,7 +137,9 @@ def test_rebalance_aborted_by_a_crashed_participant_is_not_called_balanced(lab_f
         outcome = {}
         waiter = threading.Thread(target=lambda: outcome.update(zip(("rc", "result"), run_module("emqx_rebalance", args))))
         waiter.start()
-        time.sleep(5)  # the module has started the rebalance and is waiting on it
+        # Kill a participant only once the module's rebalance runs (a fixed sleep was too short
+        # for a loaded machine and let the kill come first, so no rebalance ever started).
+        _wait_for_rebalance(d, green1, timeout=60)
         lab.fault("kill", blue2)
         waiter.join(timeout=150)
         assert outcome["rc"] != 0, json.dumps(outcome["result"])[:3000]
