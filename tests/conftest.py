@@ -17,6 +17,8 @@ LABCTL = os.path.join(LABS, "labctl")
 for extra in (COLLECTIONS, LABS):
     if extra not in sys.path:
         sys.path.insert(0, extra)
+# Ansible run by the tests finds this tree's collection even when pytest is started without make.
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
 
 
 def pytest_configure(config):
