@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import sqlite3
+import time
 import uuid
 
 import aiohttp
@@ -24,6 +25,9 @@ from xenon_lab.common import (ALREADY_STARTED, MARKED_DELETED, NOT_FOUND, dumps,
                               now_micros, user_fields)
 
 FORWARDED = "x-lab-forwarded"
+# How long a peer that answers no health check (but does not refuse them) stays suspected before
+# it counts as unavailable; a killed peer refuses connections and is dropped on the next check.
+SUSPICION_S = 3.0
 PASS_HEADERS = ("content-type", "pragma", "x-xenon-auth-token", "x-xenon-rpl-quorum", "cookie")
 QUERY_DEFAULT_EXPIRATION = 600 * 1000000
 
@@ -97,6 +101,7 @@ class Node:
 
     async def membership_loop(self):
         """Health-check peers; agree on one membershipUpdateTimeMicros for one member set."""
+        suspected = {}
         while True:
             seen = {self.id}
             views = []
@@ -105,8 +110,17 @@ class Node:
                 try:
                     status, data = await self.call("GET", url + "/lab/internal/view", headers=self.internal_headers(),
                                                    timeout=0.5)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except asyncio.TimeoutError:
+                    # Xenon's node group detects failures SWIM-style: a peer that is merely slow
+                    # to answer is suspected first and declared unavailable only when it stays
+                    # silent. A dead peer (connection refused) is dropped at once, below.
+                    first = suspected.setdefault(name, time.monotonic())
+                    if name in self.available and time.monotonic() - first < SUSPICION_S:
+                        seen.add(name)
                     return
+                except aiohttp.ClientError:
+                    return
+                suspected.pop(name, None)
                 if status == 200:
                     seen.add(name)
                     views.append(data)
