@@ -89,6 +89,22 @@ options:
         it is. Waiting ends when the first pass has ended.
     type: bool
     default: false
+  repeat_until_at_most:
+    description:
+      - Run delta passes back to back, inside this one module run, until a pass moves at most this many documents;
+        RV(documents_moved) is then the sum over every pass and RV(passes) lists them.
+      - Use it for the live deltas before a maintenance window. Repeating the module with C(until) instead puts
+        Ansible's per-task time between passes, and every pass then also copies the writes made during that time,
+        so whether the passes ever get under the threshold would depend on how fast the controller is.
+      - Fails, naming each pass's count, when O(max_passes) passes never got there: blue takes writes faster than a
+        pass copies them. Nothing is lost then; blue still serves.
+      - Ignored in check mode, with O(continuous=true) and with O(wait=false).
+    type: int
+  max_passes:
+    description:
+      - How many passes O(repeat_until_at_most) may run before it gives up.
+    type: int
+    default: 10
   task_expiration:
     description:
       - Seconds until the tasks and their query pages expire (C(documentExpirationTimeMicros)). By default at least
@@ -122,16 +138,15 @@ EXAMPLES = r"""
     wait_timeout: 3600
   register: pass1
 
-- name: Delta passes until little is left
+- name: Delta passes back to back until a pass moves at most 100 documents (then open the window)
   zerodowntime.cluster.xenon_migration:
     url: https://green1:8000
     source_node_group: https://blue1:8000/core/node-groups/default
     destination_node_group: https://green1:8000/core/node-groups/default
     factories: [/core/examples]
+    repeat_until_at_most: 100
+    max_passes: 5
   register: delta
-  until: delta.documents_moved <= 100
-  retries: 5
-  delay: 0
 """
 
 RETURN = r"""
@@ -200,6 +215,21 @@ node_groups:
   description: What the pre-flight check saw of each node group (nodes, AVAILABLE ones, quorum, convergence).
   returned: always
   type: dict
+passes:
+  description: With O(repeat_until_at_most), one entry per pass, in order.
+  returned: when O(repeat_until_at_most) is set
+  type: list
+  elements: dict
+  contains:
+    documents_moved:
+      description: Documents the pass moved.
+      type: int
+    documents_expected:
+      description: Documents its COUNT queries found to move.
+      type: int
+    elapsed:
+      description: Seconds the pass's longest task ran.
+      type: float
 timeline:
   description: Samples taken while waiting (seconds, stage per factory, documents processed).
   returned: always
@@ -223,6 +253,8 @@ def argument_spec():
     spec = merge_specs(CONNECTION_ARGS, WAIT_ARGS, FACTORY_ARGS, dict(
         continuous=dict(type="bool", default=False),
         task_expiration=dict(type="int"),
+        repeat_until_at_most=dict(type="int"),
+        max_passes=dict(type="int", default=10),
     ))
     for name in ("source_node_group", "destination_node_group", "factories"):
         spec[name]["required"] = True

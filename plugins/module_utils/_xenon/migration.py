@@ -95,6 +95,16 @@ def expiration_micros(expected, wait_timeout, override=None, now=None):
     return int((now + seconds) * 1000000)
 
 
+def outpaced_message(passes, limit):
+    moved = ", ".join(str(p["documents_moved"]) for p in passes)
+    return ("live writes outpace the delta passes: %d back-to-back passes moved %s documents and none moved at most %d. "
+            "Each pass copies what blue received during the pass before it, so blue takes writes faster than a pass "
+            "copies them. The last pass took %.1f s; a maintenance window now would copy about %d documents. Raise the "
+            "threshold to accept that window, lower the write load, or re-run later; nothing is lost either way (blue "
+            "still serves and every pass so far is on green)." % (
+                len(passes), moved, limit, passes[-1]["elapsed"], passes[-1]["documents_moved"]))
+
+
 class Migration:
     def __init__(self, connection, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, wall=time.time):
         self.connection = connection
@@ -104,6 +114,9 @@ class Migration:
         self.sleep = sleep
         self.wall = wall
         self.factories = normalize_factories(params.get("factories"))
+        if (params.get("repeat_until_at_most") or 0) < 0 or (params.get("max_passes") or 10) < 1:
+            raise ValidationError("repeat_until_at_most must be 0 or more and max_passes 1 or more (got %s and %s)"
+                                  % (params.get("repeat_until_at_most"), params.get("max_passes")))
         for name in ("source_node_group", "destination_node_group"):
             if not params.get(name):
                 raise ValidationError("%s is required (a node-group URI such as http://node:8000/core/node-groups/default)" % name)
@@ -197,13 +210,33 @@ class Migration:
     def run(self):
         deadline = Deadline(self.params.get("wait_timeout") or 600, clock=self.clock)
         groups_report = self.preflight()
+        limit = self.params.get("repeat_until_at_most")
+        repeat = (limit is not None and not self.check_mode and self.params.get("wait", True)
+                  and not self.params.get("continuous"))
+        passes = []
+        while True:
+            result = self.one_pass(groups_report, deadline)
+            passes.append({"documents_moved": result["documents_moved"], "documents_expected": result["documents_expected"],
+                           "elapsed": max([i["elapsed"] for i in result["factories"]] or [0.0])})
+            if not repeat or result["documents_moved"] <= limit:
+                break
+            if len(passes) >= self.params.get("max_passes", 10):
+                raise TerminalFailure(outpaced_message(passes, limit), last=dict(result, passes=passes),
+                                      elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
+        if limit is not None:
+            result.update(passes=passes, documents_moved=sum(p["documents_moved"] for p in passes),
+                          changed=result["changed"] or len(passes) > 1)
+        return self._finish(result, deadline)
+
+    def one_pass(self, groups_report, deadline):
+        """Plan, create and (unless told not to) wait for one task per factory that has something to move."""
         items = self.plan()
         result = {"changed": False, "factories": items, "node_groups": groups_report, "timeline": [],
                   "documents_moved": 0, "documents_expected": sum(i["expected"] or 0 for i in items)}
         to_create = [i for i in items if i["create"]]
         if self.check_mode or not to_create:
             result["changed"] = bool(to_create)
-            return self._finish(result, deadline)
+            return result
         for item in to_create:
             body = self.task_body(item)
             created = self.green.post(reads.TASKS, json=body).data or {}
@@ -216,7 +249,7 @@ class Migration:
         result["documents_moved"] = sum(i["processed"] for i in items)
         if self.params.get("wait", True) and not self.params.get("continuous"):
             result["changed"] = result["documents_moved"] > 0
-        return self._finish(result, deadline)
+        return result
 
     def _finish(self, result, deadline):
         for item in result["factories"]:

@@ -153,3 +153,53 @@ def test_wait_false_returns_after_creating():
     fake = FakeXenon()
     result = run(fake, wait=False)
     assert result["changed"] and result["factories"][0]["stage"] == "CREATED" and fake.gets == {}
+
+
+class LiveBlue(FakeXenon):
+    """Blue under live writes: pass k (in the order tasks are created) finds ``counts[k]`` new documents."""
+
+    def __init__(self, counts):
+        super().__init__(blue_count=counts[0])
+        self.counts = counts
+
+    def __call__(self, request):
+        path = request.url.path
+        passes = len(self.tasks)
+        if path == "/core/query-tasks":  # planning the next pass
+            self.blue_count = self.counts[min(passes, len(self.counts) - 1)]
+        elif path.endswith("/stats"):  # what this pass moved
+            self.blue_count = self.counts[list(self.tasks).index(path[:-6])]
+        return super().__call__(request)
+
+
+def test_repeat_runs_passes_back_to_back_until_one_is_small_enough():
+    fake = LiveBlue([50, 30, 8])
+    result = run(fake, repeat_until_at_most=10)
+    assert [p["documents_moved"] for p in result["passes"]] == [50, 30, 8]
+    assert len(fake.posted) == 3 and result["documents_moved"] == 88 and result["changed"]
+    # every pass after the first starts from the high-water mark of the one before
+    assert all(body["querySpec"]["query"]["booleanClauses"] for body in fake.posted[1:])
+
+
+def test_writes_that_outpace_the_passes_fail_with_each_pass_named():
+    fake = LiveBlue([40, 41, 39])
+    with pytest.raises(TerminalFailure) as caught:
+        run(fake, repeat_until_at_most=20, max_passes=3)
+    message = caught.value.result()["msg"]
+    assert "outpace" in message and "40, 41, 39" in message and "about 39 documents" in message
+    assert len(fake.posted) == 3
+
+
+def test_repeat_is_one_pass_when_the_first_is_small_and_in_check_mode_none():
+    fake = LiveBlue([5, 100])
+    assert [p["documents_moved"] for p in run(fake, repeat_until_at_most=10)["passes"]] == [5]
+    fake = LiveBlue([50, 40])
+    assert run(fake, check_mode=True, repeat_until_at_most=10)["passes"][0]["documents_expected"] == 50
+    assert fake.posted == []
+
+
+def test_negative_threshold_is_refused_before_anything_is_created():
+    fake = LiveBlue([50])
+    with pytest.raises(ZdtError) as caught:
+        run(fake, repeat_until_at_most=-1)
+    assert "repeat_until_at_most" in caught.value.result()["msg"] and fake.posted == []
