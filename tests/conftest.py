@@ -1,6 +1,7 @@
 """Shared pytest set-up: the collection is importable as ansible_collections.zerodowntime.cluster
 (through the tree that ``make`` builds in .build/collections) and the labs are importable from
 tests/labs. ``lab`` starts any lab through labctl and always stops it."""
+import contextlib
 import json
 import os
 import subprocess
@@ -54,9 +55,8 @@ class Lab:
         labctl("down", "--workdir", self.workdir)
 
 
-@pytest.fixture
-def lab_factory():
-    """``lab_factory("emqx", "--blue", 3)`` starts a lab in a fresh workdir; all are stopped at teardown."""
+@contextlib.contextmanager
+def _labs():
     started = []
 
     def start(name, *args):
@@ -66,9 +66,27 @@ def lab_factory():
         started.append(lab)
         return lab
 
-    yield start
-    for lab in reversed(started):
-        try:
-            lab.down()
-        except Exception as exc:  # keep tearing the others down
-            sys.stderr.write("lab teardown failed: %s\n" % exc)
+    try:
+        yield start
+    finally:
+        for lab in reversed(started):
+            try:
+                lab.down()
+            except Exception as exc:  # keep tearing the others down
+                sys.stderr.write("lab teardown failed: %s\n" % exc)
+
+
+@pytest.fixture
+def lab_factory():
+    """``lab_factory("emqx", "--blue", 3)`` starts a lab in a fresh workdir; all are stopped at teardown."""
+    with _labs() as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_lab_factory():
+    """Like ``lab_factory``, for a lab that every test of a module shares: the module restores the
+    lab to a known state before each test (a fixture of its own), so only tests that need a fresh
+    cluster pay for starting one."""
+    with _labs() as start:
+        yield start
