@@ -30,6 +30,7 @@ def cluster(lab):
     raise AssertionError("no node of the lab answers")
 
 
+@pytest.mark.slow
 def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
     inventory, evars = inputs(lab, report_dir)
@@ -57,6 +58,7 @@ def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory,
     assert " changed=0 " in again.stdout.split("PLAY RECAP")[-1], again.stdout.split("PLAY RECAP")[-1]
 
 
+@pytest.mark.slow
 def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
     inventory, evars = inputs(lab, report_dir, emqx_bg_soak_seconds=16, emqx_bg_probe_interval=2)
@@ -86,6 +88,7 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
     assert users["messages_lost"] <= users["clients"], users
 
 
+@pytest.mark.slow
 def test_playbook_killed_mid_drain_resumes_on_rerun(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
     inventory, evars = inputs(lab, report_dir, emqx_bg_reconnect_budget=20, emqx_bg_session_budget=50)
@@ -108,6 +111,7 @@ def test_playbook_killed_mid_drain_resumes_on_rerun(lab_factory, report_dir):
     assert sorted(info["running_nodes"]) == sorted(node_names(lab.description, "green"))
 
 
+@pytest.mark.slow
 def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
     inventory, evars = inputs(lab, report_dir, emqx_bg_approval="manual")
@@ -123,6 +127,7 @@ def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report
     assert cluster(lab)["running_nodes"] == node_names(lab.description, "green")
 
 
+@pytest.mark.slow
 def test_bad_role_input_is_rejected_before_anything_changes(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
     inventory, evars = inputs(lab, report_dir, emqx_bg_strategy="sideways", emqx_bg_reconnect_budget="lots")

@@ -11,6 +11,7 @@ from conftest import connection, mqtt_load, node_names, run_module  # pylint: di
 pytestmark = pytest.mark.timeout(240)
 
 
+@pytest.mark.slow
 def test_evacuation_moves_every_client_without_loss_and_is_idempotent(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--start-green")
     d = lab.description
@@ -50,6 +51,7 @@ def test_evacuation_moves_every_client_without_loss_and_is_idempotent(lab_factor
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
 
 
+@pytest.mark.slow
 def test_availability_check_seen_by_haproxy_and_cluster_info(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 0)
     d = lab.description
@@ -69,6 +71,7 @@ def test_availability_check_seen_by_haproxy_and_cluster_info(lab_factory):
     assert lb["by_name"][server]["status"] == "DOWN", "HAProxy must take an evacuating node out of the pool"
 
 
+@pytest.mark.slow
 def test_blue_node_killed_mid_evacuation_is_reported_and_resumes_after_restart(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--start-green")
     d = lab.description
@@ -90,6 +93,7 @@ def test_blue_node_killed_mid_evacuation_is_reported_and_resumes_after_restart(l
         assert resumed["changed"] is False and resumed["status"]["state"] == "prohibiting"
 
 
+@pytest.mark.slow
 def test_rebalance_after_scale_out_reaches_balance(lab_factory):
     lab = lab_factory("emqx", "--blue", 3, "--green", 1)
     d = lab.description
@@ -124,6 +128,7 @@ def _wait_for_rebalance(description, via, timeout):
     raise AssertionError("no rebalance started within %ss" % timeout)
 
 
+@pytest.mark.slow
 def test_rebalance_aborted_by_a_crashed_participant_is_not_called_balanced(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1)
     d = lab.description
@@ -147,6 +152,7 @@ def test_rebalance_aborted_by_a_crashed_participant_is_not_called_balanced(lab_f
         assert "was aborted" in outcome["result"]["msg"]
 
 
+@pytest.mark.slow
 def test_v4_api_evacuation_and_info(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4")
     d = lab.description
@@ -166,6 +172,7 @@ def test_v4_api_evacuation_and_info(lab_factory):
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
 
 
+@pytest.mark.slow
 def test_v4_rebalance_after_scale_out(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--api", "v4")
     d = lab.description

@@ -40,6 +40,7 @@ def ready_on(revision=None):
     return done
 
 
+@pytest.mark.slow
 def test_bad_image_stalls_in_progress_and_rollback_recovers(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1)
     kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(emqx_cr("emqx/emqx-enterprise:5.8.6")))

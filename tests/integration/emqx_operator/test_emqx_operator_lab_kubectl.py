@@ -56,6 +56,7 @@ def api(lab):
     return dynamic.DynamicClient(config.new_client_from_config(lab.description["kubeconfig"]))
 
 
+@pytest.mark.slow
 def test_apply_validates_by_default_and_get_prints_the_operator_columns(lab_factory):
     lab = lab_factory("k8s")
     rc, out, err = kubectl(lab, "apply", "-f", "-", stdin=EMQX)

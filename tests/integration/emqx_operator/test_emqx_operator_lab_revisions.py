@@ -50,6 +50,7 @@ def rest(lab, method, path):
     return reply.status_code, reply.json() if reply.content else None
 
 
+@pytest.mark.slow
 def test_replicants_second_update_and_rollback_resurrecting_an_evacuation(lab_factory):
     # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2's CRD refuses it under kubectl apply)
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--emqx-replicants", 1, "--operator-version", "2.3.0")

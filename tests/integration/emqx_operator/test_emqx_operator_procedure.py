@@ -57,6 +57,7 @@ def image_of(lab):
     return kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")
 
 
+@pytest.mark.slow
 def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeout(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0")
     create_ready(lab, FAST_2_2)
@@ -80,6 +81,7 @@ def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeo
     assert users["sessions_lost"] == 0
 
 
+@pytest.mark.slow
 def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)
@@ -117,6 +119,7 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert users["sessions_lost"] == 0, users
 
 
+@pytest.mark.slow
 def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
     create_ready(lab)
@@ -146,6 +149,7 @@ def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_facto
     assert users["sessions_lost"] == 0, users
 
 
+@pytest.mark.slow
 def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
     create_ready(lab)

@@ -38,6 +38,7 @@ def live_by_node(emqx):
     return {n["node"]: n.get("live_connections", 0) for n in reply.json() if n.get("node_status") == "running"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
@@ -85,6 +86,7 @@ def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_f
     assert report["sessions_lost"] == 0, report
 
 
+@pytest.mark.slow
 def test_rebalance_of_a_balanced_cluster_fails_with_the_operators_reason(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 2)
     from kubernetes import config, dynamic

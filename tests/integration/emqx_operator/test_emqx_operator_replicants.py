@@ -78,6 +78,7 @@ def scale_out_and_rebalance(lab, new_replicant, via):
         "emqx_validate_certs": False, "wait_timeout": 60, "poll_interval": 0.5})
 
 
+@pytest.mark.slow
 def test_rebalance_after_scale_out_then_update_drains_replicants_before_core_without_session_loss(lab_factory):
     # fast evacuations need waitHealthCheck, which operator 2.3 has (2.2 always waits EMQX's 60 s per node)
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--emqx-replicants", 1, "--operator-version", "2.3.0")

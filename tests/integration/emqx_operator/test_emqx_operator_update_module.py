@@ -38,6 +38,7 @@ def run(lab, check=False, **args):
     return ansible_run.run_module("emqx_operator_update", full, check=check)
 
 
+@pytest.mark.slow
 def test_image_change_runs_blue_green_under_load_and_reports_progress(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)
@@ -68,6 +69,7 @@ def test_image_change_runs_blue_green_under_load_and_reports_progress(lab_factor
     assert rc == 0 and again["changed"] is False and "timeline" not in again
 
 
+@pytest.mark.slow
 def test_bad_image_is_diagnosed_as_a_stuck_update(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1)
     create_ready(lab, strategy=FAST_2_2)
@@ -82,6 +84,7 @@ def test_bad_image_is_diagnosed_as_a_stuck_update(lab_factory):
     assert result["last_observed"]["status"]["coreNodesStatus"]["currentReplicas"] == 1
 
 
+@pytest.mark.slow
 def test_custom_cluster_domain_is_refused_before_any_change(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1)
     create_ready(lab, strategy=FAST_2_2, clusterDomain="corp.example")
@@ -90,6 +93,7 @@ def test_custom_cluster_domain_is_refused_before_any_change(lab_factory):
     assert "emqx-enterprise:5.8.6" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")
 
 
+@pytest.mark.slow
 def test_in_place_change_does_not_wait_for_a_new_revision(lab_factory):
     lab = lab_factory("k8s", "--emqx-blue", 1, *OPERATOR_2_3)
     create_ready(lab)

@@ -28,6 +28,7 @@ def assert_one_transaction(stats, value):
     assert len({z for dummy, z in stats.values()}) == 1, stats
 
 
+@pytest.mark.slow
 def test_leader_killed_at_commit_completes_and_is_never_half_applied(healthy, blue, prefix, zk, monkeypatch):
     items = targets("blue") + FLOODLIGHTS
     params = dict(hosts=healthy.description["hosts"], prefix=prefix, targets=items, signal="SHUTDOWN",
@@ -52,6 +53,7 @@ def test_leader_killed_at_commit_completes_and_is_never_half_applied(healthy, bl
     assert all(s["state"] == "0" for s in result["settled"])
 
 
+@pytest.mark.slow
 def test_leader_kills_at_random_moments_of_playbook_flips(healthy, blue, prefix, zk):
     items = targets("blue") + FLOODLIGHTS
     rng = random.Random(4)

@@ -15,6 +15,7 @@ def report(lab, member):
     return {c["path"]: c for m in lab.status()["members"] if m["name"] == member for c in m["components"]}
 
 
+@pytest.mark.slow
 def test_simulator_survives_session_expiry_and_keeps_reacting(ensemble, kilda_labs, prefix):
     lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap")
     with open(os.path.join(lab.workdir, "lab.json")) as handle:
@@ -41,6 +42,7 @@ def test_simulator_survives_session_expiry_and_keeps_reacting(ensemble, kilda_la
     assert all(c["active"] == 0 and c["last_signal"] == "SHUTDOWN" for c in after.values()), after
 
 
+@pytest.mark.slow
 def test_a_lab_brought_up_again_in_its_old_workdir_waits_for_its_new_simulators(ensemble, kilda_labs, prefix):
     lab = kilda_labs(prefix, "--env", "blue", "--no-topologies", "--no-services", "--regions", "1", "--bootstrap")
     lab.down()

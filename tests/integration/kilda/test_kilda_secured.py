@@ -82,6 +82,7 @@ def test_the_lab_chroot_is_closed_to_anyone_without_the_digest(protected):
     assert [(a.id.scheme, a.id.id.split(":")[0]) for a in acl] == [("digest", USER)]
 
 
+@pytest.mark.slow
 def test_right_credentials_read_and_flip_with_wait_and_never_print_the_password(protected):
     base = {"hosts": protected["hosts"], "prefix": protected["prefix"]}
     info, printed = run("kilda_zk_info", dict(base, env="blue", regions=["1"], username=USER, password=PASSWORD))
@@ -105,6 +106,7 @@ def test_right_credentials_read_and_flip_with_wait_and_never_print_the_password(
             assert now["state"] == (want or now["expected_state"]), (item, now)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("password", [WRONG_PASSWORD, None], ids=["wrong-password", "no-credentials"])
 def test_wrong_or_missing_credentials_fail_with_noauth_and_change_nothing(protected, password):
     base = {"hosts": protected["hosts"], "prefix": protected["prefix"], "connect_timeout": 5}
@@ -123,6 +125,7 @@ def test_wrong_or_missing_credentials_fail_with_noauth_and_change_nothing(protec
         assert password not in printed + flip_printed and PASSWORD not in printed + flip_printed
 
 
+@pytest.mark.slow
 def test_nodes_created_under_a_protected_chroot_keep_its_acl(protected):
     """Pre-setting green (create_missing) must not leave world-readable nodes behind."""
     args = {"hosts": protected["hosts"], "prefix": protected["prefix"], "username": USER, "password": PASSWORD,
@@ -168,6 +171,7 @@ def tls_args(lab, **extra):
     return out
 
 
+@pytest.mark.slow
 def test_tls_with_the_lab_ca_and_a_client_certificate_reads_and_writes(tls_lab):
     assert tls_lab["tls_hosts"] != tls_lab["hosts"]
     info, dummy = run("kilda_zk_info", tls_args(tls_lab, env="blue", components=["network"], regions=["1"]))
@@ -187,6 +191,7 @@ def test_tls_with_the_lab_ca_and_a_client_certificate_reads_and_writes(tls_lab):
         plain.close()
 
 
+@pytest.mark.slow
 def test_tls_with_a_ca_that_did_not_sign_the_server_fails_on_the_certificate(tls_lab):
     result, dummy = run("kilda_zk_info", tls_args(tls_lab, env="blue", ca_path=tls_lab["stranger_ca"]))
     assert result.get("failed") and result["error"] == "TLSError", result
@@ -201,6 +206,7 @@ def hung_server():
     return listener
 
 
+@pytest.mark.slow
 def test_a_hung_server_neither_delays_nor_hides_a_certificate_error(tls_lab):
     with hung_server() as hung:
         hosts = "127.0.0.1:%d,%s" % (hung.getsockname()[1], tls_lab["tls_hosts"])
@@ -217,6 +223,7 @@ def test_a_hung_server_neither_delays_nor_hides_a_certificate_error(tls_lab):
     assert took < 15, took
 
 
+@pytest.mark.slow
 def test_tls_without_a_client_certificate_is_refused_by_the_server(tls_lab):
     args = tls_args(tls_lab, env="blue")
     del args["client_cert"], args["client_key"]
@@ -241,6 +248,7 @@ def readonly_lab():
         zookeeper.down()
 
 
+@pytest.mark.slow
 def test_without_quorum_info_reads_read_only_and_a_flip_fails_without_writing(readonly_lab):
     hosts = readonly_lab.description["hosts"]
     items = [NETWORK, FLOODLIGHT_1]

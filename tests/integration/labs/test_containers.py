@@ -66,6 +66,7 @@ def _log(workdir, name):
         return handle.read()
 
 
+@pytest.mark.slow
 def test_member_is_reachable_on_loopback_and_survives_kill_restart_stop(workdir):
     with open(os.path.join(workdir, "hello.txt"), "w") as handle:
         handle.write("from the host workdir")
@@ -142,6 +143,7 @@ def test_stop_lets_the_member_shut_down_but_kill_does_not(workdir):
     assert _log(workdir, "graceful").count("clean shutdown") == 1
 
 
+@pytest.mark.slow
 def test_labs_in_two_workdirs_do_not_share_containers(workdir, tmp_path_factory):
     other = str(tmp_path_factory.mktemp("other-lab"))
     try:

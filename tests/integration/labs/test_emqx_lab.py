@@ -96,6 +96,7 @@ def up_in_lb(lab, member, timeout=12):
 
 
 # tests ---------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_up_status_fault_down_describe_the_cluster(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1)
@@ -130,6 +131,7 @@ def test_up_status_fault_down_describe_the_cluster(lab_factory):
     assert lab_dead
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_api_auth_validation_and_errors(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 1, "--start-green", "--blue-version", "5.3.2")
@@ -202,6 +204,7 @@ def test_api_auth_validation_and_errors(lab_factory):
              5, "the killed node to leave the running set")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_evacuation_moves_clients_without_loss_but_a_plain_stop_loses_sessions(lab_factory):
     lab = lab_factory("emqx", "--blue", 3, "--green", 0)
@@ -254,6 +257,7 @@ def test_evacuation_moves_clients_without_loss_but_a_plain_stop_loses_sessions(l
     assert report["sessions_lost"] > 0 and report["messages_lost"] > 0, report
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_evacuation_survives_restart_and_v5_redirect_to_is_ignored(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 0)
@@ -281,6 +285,7 @@ def test_evacuation_survives_restart_and_v5_redirect_to_is_ignored(lab_factory):
     assert api.global_status(blue2) == {"evacuations": [], "purges": [], "rebalances": []}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_rebalance_aborts_when_a_participant_dies_then_balances(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 3)
@@ -349,6 +354,7 @@ def test_rebalance_aborts_when_a_participant_dies_then_balances(lab_factory):
     assert report["sessions_lost"] == 0 and report["messages_lost"] == 0, report
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_v4_api_envelope_and_redirect(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4", "--blue-version", "4.4.23")
@@ -386,6 +392,7 @@ def test_v4_api_envelope_and_redirect(lab_factory):
     assert stop.json() == {"code": 0, "data": []}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_lab_holds_a_thousand_clients(lab_factory):
     lab = lab_factory("emqx", "--blue", 3, "--green", 0)

@@ -25,6 +25,7 @@ def wait_for_progress(lab, minimum, timeout=30.0):
     raise AssertionError("no migration task fetched %d documents within %.0fs" % (minimum, timeout))
 
 
+@pytest.mark.slow
 def test_blue_node_killed_mid_migration_then_rerun_reaches_exact_parity(lab_factory):
     lab = lab_factory("xenon", "--blue", 2, "--green", 2)
     seed(lab, 1200)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.timeout(60)
 WINDOW = 1.5
 
 
+@pytest.mark.slow
 def test_window_queues_requests_and_switch_sends_them_to_green(lab_factory, tmp_path):
     lab = lab_factory("xenon", "--blue", 1, "--green", 1)
     sock = lab.description["load_balancer"]["socket"]

@@ -14,6 +14,7 @@ def user(doc):
     return {k: v for k, v in doc.items() if not k.startswith("document")}
 
 
+@pytest.mark.slow
 def test_full_then_delta_then_nothing(lab_factory):
     lab = lab_factory("xenon", "--blue", 2, "--green", 2)
     seed(lab, 150)
@@ -54,6 +55,7 @@ def test_full_then_delta_then_nothing(lab_factory):
     assert sum(t["processed"] for t in info["tasks"]) == 153
 
 
+@pytest.mark.slow
 def test_transformation_service_error_fails_with_its_message(lab_factory):
     lab = lab_factory("xenon", "--blue", 1, "--green", 2)
     seed(lab, 20)
@@ -64,6 +66,7 @@ def test_transformation_service_error_fails_with_its_message(lab_factory):
     assert documents(lab, "green") == {}
 
 
+@pytest.mark.slow
 def test_migration_factory_not_started_says_how_to_start_it(lab_factory):
     lab = lab_factory("xenon", "--blue", 1, "--green", 1, "--migration-factory", "off")
     result = run_module("xenon_migration", migration_args(lab))
@@ -71,6 +74,7 @@ def test_migration_factory_not_started_says_how_to_start_it(lab_factory):
     assert "startFactory(new MigrationTaskService())" in result["msg"]
 
 
+@pytest.mark.slow
 def test_auth_token_is_used_on_both_groups(lab_factory):
     lab = lab_factory("xenon", "--blue", 1, "--green", 1, "--auth")
     seed(lab, 30)
