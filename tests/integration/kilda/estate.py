@@ -41,7 +41,8 @@ class Estate:
                    kilda_lab_labctl=kildatest.LABCTL, kilda_lab_root=self.root,
                    kilda_bg_hook_deploy_topologies=hook, kilda_bg_hook_deploy_floodlight=hook,
                    kilda_bg_hook_deploy_northbound=hook, kilda_bg_hook_deploy_grpc=hook,
-                   kilda_bg_hook_terminate_topologies=hook, kilda_bg_hook_functional_test=hook)
+                   kilda_bg_hook_terminate_topologies=hook, kilda_bg_hook_functional_test=hook,
+                   kilda_bg_journal_path=os.path.join(self.root, "journal.json"))
         out.update(kw)
         return out
 

@@ -116,3 +116,27 @@ def values(client, prefix, component, env):
 
 def targets(env, components=TOPOLOGIES):
     return [{"component": c, "env": env} for c in components]
+
+
+def tree(client, path):
+    """{path: (value, mzxid)} of every znode under path: a change anywhere shows as a new mzxid."""
+    out = {}
+    pending = [path]
+    while pending:
+        node = pending.pop()
+        data, stat = client.get(node)
+        out[node] = (data.decode("utf-8", "replace"), stat.mzxid)
+        pending.extend("%s/%s" % (node, child) for child in client.get_children(node))
+    return out
+
+
+def messages(out):
+    """Every ``msg`` a json-callback run printed (debug output and failures), one string each."""
+    found = []
+    for play in out.get("plays", []):
+        for task in play.get("tasks", []):
+            for res in task.get("hosts", {}).values():
+                msg = res.get("msg")
+                if msg:
+                    found.append("\n".join(msg) if isinstance(msg, list) else str(msg))
+    return found

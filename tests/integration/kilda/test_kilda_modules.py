@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from kildatest import TOPOLOGIES, module, targets, values
+from kildatest import TOPOLOGIES, module, targets, tree, values
 
 pytestmark = pytest.mark.timeout(120)
 FLOODLIGHTS = [{"component": "floodlight", "env": "1"}, {"component": "floodlight", "env": "2"}]
@@ -24,6 +24,7 @@ def sim_component(lab, path):
     raise AssertionError("no simulator for %s" % path)
 
 
+@pytest.mark.slow
 def test_info_sees_the_whole_blue_colour_as_consistent(ensemble, blue, prefix):
     result = module("kilda_zk_info", {"hosts": ensemble.description["hosts"], "prefix": prefix, "env": "blue",
                                       "regions": ["1", "2"]})
@@ -37,6 +38,7 @@ def test_info_sees_the_whole_blue_colour_as_consistent(ensemble, blue, prefix):
     assert result["changed"] is False
 
 
+@pytest.mark.slow
 def test_shutdown_all_blue_waits_for_the_drain_and_is_idempotent(ensemble, blue, prefix, zk):
     args = conn(ensemble, prefix, targets=targets("blue") + FLOODLIGHTS, signal="SHUTDOWN", wait_timeout=60)
     first = module("kilda_zk_signal", args)
@@ -63,28 +65,19 @@ def test_shutdown_all_blue_waits_for_the_drain_and_is_idempotent(ensemble, blue,
         assert v["state"] == v["expected_state"] and int(v["state"]) > 0, (t, v)
 
 
-def _all_nodes(zk, root):
-    out = {}
-    stack = [root]
-    while stack:
-        path = stack.pop()
-        data, stat = zk.get(path)
-        out[path] = (data, stat.mzxid)
-        stack.extend("%s/%s" % (path, c) for c in zk.get_children(path))
-    return out
-
-
+@pytest.mark.slow
 def test_check_mode_predicts_but_changes_nothing(ensemble, blue, prefix, zk):
-    before = _all_nodes(zk, prefix)
+    before = tree(zk, prefix)
     args = conn(ensemble, prefix, targets=targets("blue") + [{"component": "network", "env": "green"}],
                 signal="SHUTDOWN", build_version="green-1", create_missing=True)
     result = module("kilda_zk_signal", args, check=True, diff=True)
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True and result["waited_for"] == []
     assert "%s/network/green/build-version = green-1" % prefix in result["diff"]["after"]
-    assert _all_nodes(zk, prefix) == before
+    assert tree(zk, prefix) == before
 
 
+@pytest.mark.slow
 def test_hung_component_times_out_and_is_named(ensemble, blue, prefix, zk):
     hang = os.path.join(blue.description["hang_dir"], "flowhs")
     open(hang, "w").close()
@@ -105,6 +98,7 @@ def test_hung_component_times_out_and_is_named(ensemble, blue, prefix, zk):
     assert values(zk, prefix, "flowhs", "blue")["state"] == "0"
 
 
+@pytest.mark.slow
 def test_green_nodes_are_created_only_when_asked(ensemble, blue, kilda_labs, prefix, zk):
     args = conn(ensemble, prefix, targets=targets("green") + [{"component": "northbound", "env": "green"}],
                 signal="SHUTDOWN", build_version="green-1")

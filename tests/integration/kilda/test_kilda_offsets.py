@@ -31,6 +31,7 @@ def groups(admin):
     return sorted(g.group_id for g in admin.list_consumer_groups().result(timeout=20).valid)
 
 
+@pytest.mark.slow
 def test_module_deletes_only_the_old_colours_groups(kafka):
     servers, admin = kafka
     args = {"bootstrap_servers": servers, "colour": "blue", "request_timeout": 10}
@@ -54,10 +55,12 @@ def test_module_deletes_only_the_old_colours_groups(kafka):
     assert not again.get("failed") and again["changed"] is False and again["deleted"] == []
 
 
-def test_role_cleans_up_only_after_the_old_colour_drained(ensemble, kafka, prefix):
+@pytest.mark.slow
+def test_role_cleans_up_only_after_the_old_colour_drained(ensemble, kafka, prefix, tmp_path):
     servers, admin = kafka
     extra = dict(kilda_bg_hosts=ensemble.description["hosts"], kilda_bg_prefix=prefix,
-                 kilda_bg_kafka_bootstrap_servers=servers, kilda_bg_poll_interval=0.2)
+                 kilda_bg_kafka_bootstrap_servers=servers, kilda_bg_poll_interval=0.2,
+                 kilda_bg_journal_path=str(tmp_path / "journal.json"))
     path = os.path.join(ROOT, "playbooks", "kilda_cleanup_offsets.yml")
     rc, out = playbook(path, extra)
     assert rc != 0 and [name.split(" : ")[-1] for name, _msg in failures(out)] == ["Refuse while blue still runs"]

@@ -9,10 +9,11 @@ import pytest
 
 import seed
 from estate import Estate
-from kildatest import ROOT, TOPOLOGIES, ansible_env, failures, playbook, playbook_argv, zk_client
+from kildatest import ROOT, TOPOLOGIES, ansible_env, failures, messages, playbook, playbook_argv, tree, zk_client
 
 pytestmark = pytest.mark.timeout(240)
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
+HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
 NEW = "green-1"
 OLD = "v3r$i0n"
 
@@ -42,6 +43,17 @@ def changed_tasks(out):
             for r in t["hosts"].values() if r.get("changed")]
 
 
+def changed_count(out):
+    return sum(host["changed"] for host in out["stats"].values())
+
+
+def hook_actions(out):
+    """The lab hook's actions a run reached (its tasks are named after the unit they act on)."""
+    names = [t["task"]["name"].split(" : ")[-1] for p in out["plays"] for t in p["tasks"]]
+    return [name for name in names if name.startswith("Is ")]
+
+
+@pytest.mark.slow
 def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
     # The seed's commands use /kilda verbatim, so this test (alone) uses the default chroot.
     estate = estate_factory("/kilda")
@@ -72,6 +84,7 @@ def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
     assert "topologies-blue" not in estate.units() and "topologies-green" in estate.units()
 
 
+@pytest.mark.slow
 def test_rollback_restores_blue_including_what_the_doc_leaves_out(ensemble, estate_factory, prefix):
     estate = estate_factory(prefix)
     run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
@@ -95,6 +108,7 @@ def test_rollback_restores_blue_including_what_the_doc_leaves_out(ensemble, esta
     assert fl1["build_version"] == OLD and fl1["active"] == 6
 
 
+@pytest.mark.slow
 def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory, prefix):
     estate = estate_factory(prefix)
     extra = estate.extra_vars(kilda_bg_build_version=NEW)
@@ -122,3 +136,68 @@ def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory,
     finally:
         zk.stop()
         zk.close()
+
+
+def after_an_upgrade(ensemble, estate, name, build_version=NEW):
+    """Upgrade completely, then run playbook ``name``: return (rc, out) once it is checked that the
+    second run wrote nothing to ZooKeeper, ran no hook and left every unit as it was."""
+    run("kilda_upgrade.yml", estate, kilda_bg_build_version=NEW)
+    units = estate.units()
+    zk = zk_client(ensemble.description["hosts"])
+    try:
+        before = tree(zk, estate.prefix)
+        rc, out = playbook(os.path.join(PLAYBOOKS, name), estate.extra_vars(kilda_bg_build_version=build_version))
+        assert tree(zk, estate.prefix) == before, "%s wrote to ZooKeeper" % name
+    finally:
+        zk.stop()
+        zk.close()
+    assert changed_count(out) == 0 and hook_actions(out) == [], (changed_tasks(out), hook_actions(out))
+    assert estate.units() == units  # green still runs, nothing was redeployed or terminated
+    return rc, out
+
+
+@pytest.mark.slow
+def test_rollback_after_a_completed_promote_is_refused_before_anything_changes(ensemble, estate_factory, prefix):
+    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_rollback.yml")
+    assert rc != 0
+    (task, msg), = failures(out)
+    # The reason names what was found and what to do instead.
+    assert "nothing was changed" in msg and "flowhs/blue" in msg and "network/green" in msg, msg
+    assert "terminated by the promote" in msg and "deploy the old release as a new colour" in msg, msg
+
+
+@pytest.mark.timeout(360)  # three playbooks
+@pytest.mark.slow
+def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_them(ensemble, estate_factory, prefix):
+    estate = estate_factory(prefix)
+    run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
+    rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_promote.yml"), estate.extra_vars(
+        kilda_bg_build_version=NEW, kilda_bg_hook_deploy_floodlight=os.path.join(HOOKS, "floodlight_deploy_fails.yml")))
+    assert rc != 0 and "did not come up" in str(failures(out))
+    # Blue's topologies still run (the promote stopped before them), so the rollback can and must succeed,
+    # including Floodlight 2, which the promote had already drained and re-versioned.
+    run("kilda_rollback.yml", estate, kilda_bg_build_version=NEW)
+    zk = zk_client(ensemble.description["hosts"])
+    try:
+        assert zk.get(prefix + "/floodlight/2/build-version")[0].decode() == OLD
+        assert zk.get(prefix + "/floodlight/2/state")[0].decode() == "6"
+        assert zk.get(prefix + "/network/blue/signal")[0] == b"START"
+    finally:
+        zk.stop()
+        zk.close()
+
+
+@pytest.mark.slow
+def test_upgrade_rerun_after_success_changes_nothing(ensemble, estate_factory, prefix):
+    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_upgrade.yml")
+    assert rc == 0 and not failures(out), failures(out)
+    assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
+
+
+@pytest.mark.slow
+def test_deploy_over_the_serving_colour_is_refused(ensemble, estate_factory, prefix):
+    # The next release with the colours of the last upgrade: green serves, so the deploy must not touch it.
+    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_deploy_green.yml", build_version="green-2")
+    assert rc != 0
+    (task, msg), = failures(out)
+    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_bg_from=green" in msg, msg

@@ -4,13 +4,15 @@ transformation, no request failed while the window held traffic; and a failure i
 rolls back to blue, untouched and serving."""
 import json
 import os
+import re
 
 import httpx
 import pytest
 
 from xenon_lab.transform import schema_v2
 from xenon_lab.writer import Writer, read_log
-from xenontest import ROOT, documents, run_playbook, seed
+from xenon_lab import haproxy
+from xenontest import ROOT, documents, headers, run_playbook, seed
 
 pytestmark = pytest.mark.timeout(180)
 PLAYBOOK = os.path.join(ROOT, "playbooks", "xenon_lab_upgrade.yml")
@@ -33,6 +35,29 @@ def lab_json(lab, tmp_path):
     return path
 
 
+def changed(proc):
+    """changed=N of the play recap."""
+    found = re.search(r"^localhost\s*:\s*ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
+    assert found, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return int(found.group(1))
+
+
+def migration_tasks(lab):
+    url = lab.description["green"]["nodes"][0]["url"]
+    response = httpx.get(url + "/management/migration-tasks", headers=headers(url, lab), timeout=10)
+    response.raise_for_status()
+    return sorted(response.json().get("documentLinks") or [])
+
+
+def served_by(lab, name):
+    """The group that serves a new write through the load balancer."""
+    lb = lab.description["load_balancer"]["url"]
+    response = httpx.post(lb + "/core/examples", json={"name": name}, headers=headers(lb, lab), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.headers["x-lab-group"], response.json()["documentSelfLink"]
+
+
+@pytest.mark.slow
 def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing(lab_factory, tmp_path):
     lab = lab_factory("xenon", "--blue", 2, "--green", 2)
     seed(lab, 400)
@@ -64,6 +89,7 @@ def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing(lab_factory, 
     assert set(blue) <= set(green)
 
 
+@pytest.mark.slow
 def test_failure_in_the_window_rolls_back_to_blue(lab_factory, tmp_path):
     lab = lab_factory("xenon", "--blue", 1, "--green", 2)
     seed(lab, 100)
@@ -89,3 +115,49 @@ def test_failure_in_the_window_rolls_back_to_blue(lab_factory, tmp_path):
     lb = lab.description["load_balancer"]["url"]
     response = httpx.post(lb + "/core/examples", json={"name": "after-rollback"}, timeout=10)
     assert response.status_code == 200 and response.headers["x-lab-group"] == "blue"
+
+
+@pytest.mark.slow
+def test_rerun_after_success_changes_nothing_and_says_when_it_was_done(lab_factory, tmp_path):
+    lab = lab_factory("xenon", "--blue", 1, "--green", 1)
+    seed(lab, 50)
+    report_path = os.path.join(str(tmp_path), "report.json")
+    extra = {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_sbs_report_path": report_path}
+    first = run_playbook(PLAYBOOK, extra)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    tasks = migration_tasks(lab)
+    group, link = served_by(lab, "written-to-green")
+    assert group == "green"
+
+    again = run_playbook(PLAYBOOK, extra)
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    assert changed(again) == 0, again.stdout[-4000:]
+    assert "Already upgraded on " in again.stdout and "report: %s" % report_path in again.stdout, again.stdout[-3000:]
+    # nothing was copied again, the window stayed open and green still serves what it accepted
+    assert migration_tasks(lab) == tasks
+    assert haproxy.show(lab.description["load_balancer"]["socket"])["window"] == "open"
+    assert served_by(lab, "after-rerun")[0] == "green"
+    assert link in documents(lab, "green")
+    # the first run ended with a summary and the next step
+    assert "Side-by-side upgrade done" in first.stdout and "Next: keep blue" in first.stdout, first.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_failure_after_the_release_to_green_refuses_the_rollback_and_a_rerun_completes(lab_factory, tmp_path):
+    lab = lab_factory("xenon", "--blue", 1, "--green", 1)
+    seed(lab, 50)
+    extra = {"xenon_lab_json": lab_json(lab, tmp_path)}
+    failed = run_playbook(PLAYBOOK, dict(extra, xenon_sbs_hook_exit_window=os.path.join(HERE, "hooks", "exit_window_then_fail.yml")))
+    assert failed.returncode != 0
+    assert "Rollback refused" in failed.stdout and "would lose" in failed.stdout, failed.stdout[-3000:]
+    # green serves: pointing the load balancer back at blue would have lost this write
+    group, link = served_by(lab, "accepted-by-green")
+    assert group == "green"
+    tasks = migration_tasks(lab)
+
+    resumed = run_playbook(PLAYBOOK, extra)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-2000:]
+    assert "resumed after the switch" in resumed.stdout, resumed.stdout[-3000:]
+    assert migration_tasks(lab) == tasks  # neither copied nor switched again
+    assert served_by(lab, "after-resume")[0] == "green" and link in documents(lab, "green")
+    assert changed(run_playbook(PLAYBOOK, extra)) == 0
