@@ -24,7 +24,7 @@ def _reserve_many(args):
     os.environ["ZDT_PORT_REGISTRY"] = folder
     ports.set_owner(owner_dir)
     # the ports are only recorded, never bound: exactly the case a bind check alone misses
-    return [ports.reserve() for _ in range(count)]
+    return [ports.reserve() for _unused in range(count)]
 
 
 def test_parallel_processes_never_share_a_port(registry, tmp_path, monkeypatch):
@@ -45,9 +45,9 @@ def test_down_releases_only_its_own_lab(registry, tmp_path):
     os.makedirs(first)
     os.makedirs(second)
     ports.set_owner(first)
-    mine = {ports.reserve() for _ in range(3)}
+    mine = {ports.reserve() for _unused in range(3)}
     ports.set_owner(second)
-    theirs = {ports.reserve() for _ in range(3)}
+    theirs = {ports.reserve() for _unused in range(3)}
     ports.release(first)
     left = {int(name) for name in os.listdir(str(registry)) if name.isdigit()}
     assert left == theirs and not mine & left
