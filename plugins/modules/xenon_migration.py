@@ -96,7 +96,7 @@ options:
       - Use it for the live deltas before a maintenance window. Repeating the module with C(until) instead puts
         Ansible's per-task time between passes, and every pass then also copies the writes made during that time,
         so whether the passes ever get under the threshold would depend on how fast the controller is.
-      - Fails, naming each pass's count, when O(max_passes) passes never got there: blue takes writes faster than a
+      - Fails, naming each pass's count, when O(max_passes) passes never got there, because blue takes writes faster than a
         pass copies them. Nothing is lost then; blue still serves.
       - Ignored in check mode, with O(continuous=true) and with O(wait=false).
     type: int
