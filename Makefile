@@ -16,7 +16,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-fast demo deps venv collection-link sanity unit integration integration-fast molecule images bench clean help
+.PHONY: test test-fast demo deps venv collection-link sanity unit integration integration-fast molecule images bench package-check clean help
 
 # Integration tests and Molecule scenarios spend most of their time waiting on labs (drains,
 # soaks, timeouts), so more workers than cores pays off; each test's lab has its own workdir
@@ -29,6 +29,7 @@ help:
 	@echo "make test       - every test: sanity, unit, integration against the labs, Molecule (what CI runs)"
 	@echo "make test-fast  - sanity, unit and the integration tests not marked slow (the inner loop)"
 	@echo "make bench      - benchmarks (ratios against baselines measured in the same run)"
+	@echo "make package-check - build the artifact and check it as Galaxy / Automation Hub do on upload"
 
 # ---- set-up -------------------------------------------------------------------------------
 
@@ -131,6 +132,42 @@ echo; echo "== time per stage"; cat $$times
 printf '%-18s %5ss\n' total $$(( $$(date +%s) - total_start ))
 exit $$status
 endef
+
+# ---- release checks -----------------------------------------------------------------------
+
+# What Galaxy and Automation Hub do on upload: build the artifact and run galaxy-importer on it
+# (ansible-doc on every module, the changelog check, ansible-lint's production profile), offline
+# and without a container engine (tests/galaxy-importer.cfg). galaxy-importer only fails on
+# errors and logs ansible-lint findings as warnings, but Galaxy shows every warning on the
+# collection's page: any ERROR or WARNING line fails here. Then the changelog fragments and
+# changelogs/changelog.yaml must pass antsibull-changelog's lint.
+PACKAGE_CHECK := $(BUILD)/package-check
+package-check: venv
+	@start=$$(date +%s); status=0
+	rm -rf $(PACKAGE_CHECK) && mkdir -p $(PACKAGE_CHECK)/home
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(PACKAGE_CHECK) .
+	artifact=$$(ls $(PACKAGE_CHECK)/*.tar.gz)
+	# build_ignore must keep the test suite, labs and local tool output out of the artifact.
+	if tar -tzf $$artifact | grep -E '^(tests|molecule|out|\.venv|\.build|\.ansible)(/|$$)'; then
+	  echo "== package-check: the files above must not be in the artifact (galaxy.yml build_ignore)"; status=1
+	fi
+	# galaxy-importer writes importer_result.json into its working directory: run it in the build
+	# directory. Its own HOME, because ansible-lint also lints a copy of this collection installed
+	# in ~/.ansible/collections (Molecule installs one) instead of checking the artifact alone.
+	log=$(PACKAGE_CHECK)/galaxy-importer.log
+	importer=0
+	(cd $(PACKAGE_CHECK) && env -u ANSIBLE_COLLECTIONS_PATH HOME=$(CURDIR)/$(PACKAGE_CHECK)/home \
+	  GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy-importer.cfg \
+	  $(CURDIR)/$(PY) -m galaxy_importer.main $$(basename $$artifact)) > $$log 2>&1 || importer=$$?
+	grep -v '^Loading ' $$log || true
+	if [ $$importer != 0 ] || grep -qE '^\[?(ERROR|WARNING)' $$log; then
+	  echo "== package-check: galaxy-importer reported $$(grep -cE '^\[?ERROR' $$log) error and $$(grep -cE '^\[?WARNING' $$log) warning lines (exit status $$importer); full log: $$log"
+	  status=1
+	fi
+	$(VENV)/bin/antsibull-changelog lint || status=1
+	$(VENV)/bin/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || status=1
+	echo "== package-check $$( [ $$status = 0 ] && echo passed || echo FAILED ) in $$(( $$(date +%s) - start ))s"
+	exit $$status
 
 # ---- the demo -----------------------------------------------------------------------------
 
