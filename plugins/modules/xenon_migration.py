@@ -254,7 +254,7 @@ def argument_spec():
         continuous=dict(type="bool", default=False),
         task_expiration=dict(type="int"),
         repeat_until_at_most=dict(type="int"),
-        max_passes=dict(type="int", default=10),
+        max_passes=dict(type="int", default=10, no_log=False),
     ))
     for name in ("source_node_group", "destination_node_group", "factories"):
         spec[name]["required"] = True
