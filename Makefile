@@ -18,9 +18,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: test test-fast demo deps venv collection-link sanity unit integration integration-fast molecule images bench package-check clean help
 
-# Integration tests and Molecule scenarios spend most of their time waiting on labs (drains,
-# soaks, timeouts), so more workers than cores pays off; each test's lab has its own workdir
-# and ports reserved across processes (tests/labs/labcommon/ports.py).
+# Parallel workers overlap one test's waits on its lab (drains, soaks, timeouts) with another's
+# work; each test's lab has its own workdir and ports reserved across processes
+# (tests/labs/labcommon/ports.py). Most of the suite's time is CPU (Ansible starting modules),
+# so more workers than this mostly add contention on 2 cores.
 PYTEST_WORKERS ?= 4
 MOLECULE_WORKERS ?= 3
 
