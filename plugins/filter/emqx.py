@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, plan, sample
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, plan, sample, timeline_append
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.report import connections_svg
 
 
@@ -21,6 +21,10 @@ def emqx_sample(info, t):
     return sample(info, t)
 
 
+def emqx_timeline_append(samples, point):
+    return timeline_append(samples, point)
+
+
 def emqx_connections_svg(samples, colours=None, title="Connections per node", notes=()):
     return connections_svg(samples, colours=colours, title=title, notes=notes)
 
@@ -31,5 +35,6 @@ class FilterModule:
             "emqx_plan": emqx_plan,
             "emqx_drain_progress": emqx_drain_progress,
             "emqx_sample": emqx_sample,
+            "emqx_timeline_append": emqx_timeline_append,
             "emqx_connections_svg": emqx_connections_svg,
         }

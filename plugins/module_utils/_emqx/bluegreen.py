@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # States before the connections are gone: the takeover wait still lies ahead.
 BEFORE_TAKEOVER = ("waiting_health_check", "evicting_conns", "waiting_takeover")
+# Most points a time series that grows one observation at a time keeps (older points are thinned
+# evenly): Ansible re-templates a fact whole at every update, so its size is the cost of a step.
+MAX_TIMELINE = 200
 
 
 def split_budget(counts, budget):
@@ -61,13 +64,13 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
     }
 
 
-def drain_progress(info, drain_nodes, budget, session_budget, wait_takeover):
+def drain_progress(info, drain_nodes, budget, session_budget, wait_takeover, wait_health_check=0.0):
     """Where the drain of ``drain_nodes`` stands: done, remaining work, ETA, stopped nodes."""
     nodes = {n["name"]: n for n in info.get("nodes", [])}
     evacuations = {e.get("node"): e for e in info.get("evacuations", [])}
     per_node = {}
     remaining_c = remaining_s = initial = 0
-    pending_takeover = False
+    pending_takeover = pending_health_check = False
     stopped = []
     for name in drain_nodes:
         node = nodes.get(name) or {}
@@ -85,9 +88,10 @@ def drain_progress(info, drain_nodes, budget, session_budget, wait_takeover):
         remaining_s += sessions or 0
         initial += (stats.get("initial_connected") or 0) + (stats.get("initial_sessions") or 0)
         pending_takeover = pending_takeover or state in BEFORE_TAKEOVER
+        pending_health_check = pending_health_check or state == "waiting_health_check"
     done = all(v["running"] and v["state"] == "prohibiting" and not v["connections"] and not v["sessions"] for v in per_node.values())
     eta = remaining_c / float(budget) + (float(wait_takeover) if pending_takeover else 0.0) \
-        + max(0, remaining_s - remaining_c) / float(session_budget)
+        + (float(wait_health_check) if pending_health_check else 0.0) + max(0, remaining_s - remaining_c) / float(session_budget)
     percent = 100.0 if done else (round(100.0 * (1 - (remaining_c + remaining_s) / float(initial)), 1) if initial else 0.0)
     return {"done": done, "nodes": per_node, "remaining_connections": remaining_c, "remaining_sessions": remaining_s,
             "stopped": stopped, "eta_s": round(0.0 if done else eta, 1), "percent": max(0.0, percent)}
@@ -98,3 +102,15 @@ def sample(info, t):
     return {"t": round(float(t), 1),
             "connections": {n["name"]: n.get("connections") or 0 for n in info.get("nodes", []) if n.get("status") == "running"},
             "sessions": {n["name"]: n.get("sessions") or 0 for n in info.get("nodes", []) if n.get("status") == "running"}}
+
+
+def thin(points):
+    """Every other point, keeping the first: half the points, still spread over the whole time."""
+    return points[:1] + points[2::2]
+
+
+def timeline_append(samples, point, max_points=MAX_TIMELINE):
+    """``samples`` with ``point`` appended, thinned once longer than ``max_points`` so that a long
+    run's time series - and the cost of copying it at every observation - stays bounded."""
+    out = list(samples) + [point]
+    return thin(out) if len(out) > max_points else out
