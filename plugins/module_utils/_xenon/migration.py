@@ -114,7 +114,8 @@ class Migration:
         self.sleep = sleep
         self.wall = wall
         self.factories = normalize_factories(params.get("factories"))
-        if (params.get("repeat_until_at_most") or 0) < 0 or (params.get("max_passes") or 10) < 1:
+        max_passes = params.get("max_passes")
+        if (params.get("repeat_until_at_most") or 0) < 0 or (max_passes is not None and max_passes < 1):
             raise ValidationError("repeat_until_at_most must be 0 or more and max_passes 1 or more (got %s and %s)"
                                   % (params.get("repeat_until_at_most"), params.get("max_passes")))
         for name in ("source_node_group", "destination_node_group"):
@@ -220,7 +221,7 @@ class Migration:
                            "elapsed": max([i["elapsed"] for i in result["factories"]] or [0.0])})
             if not repeat or result["documents_moved"] <= limit:
                 break
-            if len(passes) >= self.params.get("max_passes", 10):
+            if len(passes) >= (self.params.get("max_passes") or 10):
                 raise TerminalFailure(outpaced_message(passes, limit), last=dict(result, passes=passes),
                                       elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
         if limit is not None:

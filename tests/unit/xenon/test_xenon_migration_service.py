@@ -198,8 +198,9 @@ def test_repeat_is_one_pass_when_the_first_is_small_and_in_check_mode_none():
     assert fake.posted == []
 
 
-def test_negative_threshold_is_refused_before_anything_is_created():
+@pytest.mark.parametrize("bad", [{"repeat_until_at_most": -1}, {"repeat_until_at_most": 5, "max_passes": 0}])
+def test_bad_repeat_options_are_refused_before_anything_is_created(bad):
     fake = LiveBlue([50])
     with pytest.raises(ZdtError) as caught:
-        run(fake, repeat_until_at_most=-1)
+        run(fake, **bad)
     assert "repeat_until_at_most" in caught.value.result()["msg"] and fake.posted == []
