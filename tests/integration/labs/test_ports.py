@@ -73,8 +73,11 @@ def test_a_port_someone_else_listens_on_is_never_given(registry, monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         taken = busy.getsockname()[1]
-        draws = iter([taken, taken + 1 if taken + 1 < 65535 else taken - 1])
-        monkeypatch.setattr(ports.random, "randint", lambda low, high: next(draws))
+        real_randint = ports.random.randint
+        draws = iter([taken])
+        # The first draw is the busy port; after it, ordinary draws. A fixed second port
+        # could itself be taken by a lab in another worker.
+        monkeypatch.setattr(ports.random, "randint", lambda low, high: next(draws, None) or real_randint(10000, 30000))
         monkeypatch.setattr(ports, "ephemeral_range", lambda: (65535, 65535))
         port = ports.reserve()
     assert port != taken
