@@ -79,7 +79,7 @@ unit: venv collection-link
 	$(PY) -m pytest -q tests/unit
 
 integration: deps venv collection-link images
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal tests/integration
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=25 tests/integration
 
 # The integration tests that take under 5 s each (tests that take longer carry the slow mark).
 integration-fast: deps venv collection-link images
