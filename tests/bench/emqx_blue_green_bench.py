@@ -51,9 +51,9 @@ def one_run(strategy, clients, budget, waits):
         emqx_bluegreen.wait_for_clients(description, clients)
         report_dir = os.path.join(workdir, "report")
         inventory, evars = emqx_bluegreen.write_inputs(
-            description, workdir, report_dir, emqx_bg_strategy=strategy, emqx_bg_reconnect_budget=budget,
-            emqx_bg_session_budget=budget, emqx_bg_wait_health_check=waits, emqx_bg_wait_takeover=waits,
-            emqx_bg_soak_seconds=2, emqx_bg_poll_interval=1)
+            description, workdir, report_dir, emqx_blue_green_strategy=strategy, emqx_blue_green_reconnect_budget=budget,
+            emqx_blue_green_session_budget=budget, emqx_blue_green_wait_health_check=waits, emqx_blue_green_wait_takeover=waits,
+            emqx_blue_green_soak_seconds=2, emqx_blue_green_poll_interval=1)
         run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars, timeout=1200)
         load.send_signal(signal.SIGTERM)
         load.wait(timeout=120)

@@ -74,8 +74,8 @@ def main():
         load, load_out = start_load(description, workdir, args.clients, args.rate)
         emqx_bluegreen.wait_for_clients(description, args.clients)
         print("== running playbooks/emqx_blue_green.yml (reconnect budget %d/s)" % args.budget)
-        inventory, evars = emqx_bluegreen.write_inputs(description, workdir, report_dir, emqx_bg_reconnect_budget=args.budget,
-                                                       emqx_bg_session_budget=args.budget)
+        inventory, evars = emqx_bluegreen.write_inputs(description, workdir, report_dir, emqx_blue_green_reconnect_budget=args.budget,
+                                                       emqx_blue_green_session_budget=args.budget)
         run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars, capture=False)
         users = stop_load(load, load_out)
     finally:

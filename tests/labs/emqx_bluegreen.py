@@ -27,27 +27,27 @@ def inventory(description):
 def extra_vars(description, report_dir, **overrides):
     creds = description["credentials"]
     values = {
-        "emqx_bg_api_key": creds["api_key"],
-        "emqx_bg_api_secret": creds["api_secret"],
-        "emqx_bg_haproxy_socket": description["lb"]["runtime_socket"],
-        "emqx_bg_haproxy_backend": description["lb"]["backend"],
-        "emqx_bg_mqtt_host": description["lb"]["mqtt_host"],
-        "emqx_bg_mqtt_port": description["lb"]["mqtt_port"],
-        "emqx_bg_deploy_green_tasks": os.path.join(LABS, "hooks", "emqx_start_nodes.yml"),
-        "emqx_bg_remove_blue_tasks": os.path.join(LABS, "hooks", "emqx_stop_nodes.yml"),
-        "emqx_bg_remove_green_tasks": os.path.join(LABS, "hooks", "emqx_stop_nodes.yml"),
+        "emqx_blue_green_api_key": creds["api_key"],
+        "emqx_blue_green_api_secret": creds["api_secret"],
+        "emqx_blue_green_haproxy_socket": description["lb"]["runtime_socket"],
+        "emqx_blue_green_haproxy_backend": description["lb"]["backend"],
+        "emqx_blue_green_mqtt_host": description["lb"]["mqtt_host"],
+        "emqx_blue_green_mqtt_port": description["lb"]["mqtt_port"],
+        "emqx_blue_green_deploy_green_tasks": os.path.join(LABS, "hooks", "emqx_start_nodes.yml"),
+        "emqx_blue_green_remove_blue_tasks": os.path.join(LABS, "hooks", "emqx_stop_nodes.yml"),
+        "emqx_blue_green_remove_green_tasks": os.path.join(LABS, "hooks", "emqx_stop_nodes.yml"),
         "emqx_lab_labctl": os.path.join(LABS, "labctl"),
         "emqx_lab_workdir": description["workdir"],
-        "emqx_bg_report_dir": report_dir,
-        "emqx_bg_wait_health_check": 3,
-        "emqx_bg_wait_takeover": 3,
-        "emqx_bg_soak_seconds": 6,
-        "emqx_bg_probe_interval": 2,
-        "emqx_bg_poll_interval": 1,
+        "emqx_blue_green_report_dir": report_dir,
+        "emqx_blue_green_wait_health_check": 3,
+        "emqx_blue_green_wait_takeover": 3,
+        "emqx_blue_green_soak_seconds": 6,
+        "emqx_blue_green_probe_interval": 2,
+        "emqx_blue_green_poll_interval": 1,
     }
     green = sorted({n["version"] for n in description["nodes"] if n["colour"] == "green"})
     if len(green) == 1:
-        values["emqx_bg_green_version"] = green[0]
+        values["emqx_blue_green_green_version"] = green[0]
     values.update(overrides)
     return values
 

@@ -12,8 +12,8 @@ from conftest import LABS, emqx_bluegreen, mqtt_load, node_names, run_module  # 
 
 pytestmark = pytest.mark.timeout(600)
 
-FAST = {"emqx_bg_wait_health_check": 2, "emqx_bg_wait_takeover": 2, "emqx_bg_soak_seconds": 4, "emqx_bg_probe_interval": 2,
-        "emqx_bg_poll_interval": 1, "emqx_bg_reconnect_budget": 100, "emqx_bg_session_budget": 100}
+FAST = {"emqx_blue_green_wait_health_check": 2, "emqx_blue_green_wait_takeover": 2, "emqx_blue_green_soak_seconds": 4, "emqx_blue_green_probe_interval": 2,
+        "emqx_blue_green_poll_interval": 1, "emqx_blue_green_reconnect_budget": 100, "emqx_blue_green_session_budget": 100}
 
 
 def inputs(lab, report_dir, **overrides):
@@ -61,7 +61,7 @@ def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory,
 @pytest.mark.slow
 def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
-    inventory, evars = inputs(lab, report_dir, emqx_bg_soak_seconds=16, emqx_bg_probe_interval=2)
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_soak_seconds=16, emqx_blue_green_probe_interval=2)
     green1 = node_names(lab.description, "green")[0]
     with mqtt_load(lab.description, clients=100, rate=30) as users:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -91,7 +91,7 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
 @pytest.mark.slow
 def test_playbook_killed_mid_drain_resumes_on_rerun(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
-    inventory, evars = inputs(lab, report_dir, emqx_bg_reconnect_budget=20, emqx_bg_session_budget=50)
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_reconnect_budget=20, emqx_blue_green_session_budget=50)
     with mqtt_load(lab.description, clients=120, rate=30) as users:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [sys.executable, "-c", "import sys; sys.path.insert(0, %r); import emqx_bluegreen as b; "
@@ -114,7 +114,7 @@ def test_playbook_killed_mid_drain_resumes_on_rerun(lab_factory, report_dir):
 @pytest.mark.slow
 def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
-    inventory, evars = inputs(lab, report_dir, emqx_bg_approval="manual")
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_approval="manual")
     with mqtt_load(lab.description, clients=40, rate=20) as users:
         first = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
         assert first.returncode == 0, first.stdout[-3000:]
@@ -130,9 +130,9 @@ def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report
 @pytest.mark.slow
 def test_bad_role_input_is_rejected_before_anything_changes(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
-    inventory, evars = inputs(lab, report_dir, emqx_bg_strategy="sideways", emqx_bg_reconnect_budget="lots")
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_strategy="sideways", emqx_blue_green_reconnect_budget="lots")
     run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
     assert run.returncode != 0
-    assert "emqx_bg_strategy" in run.stdout and "emqx_bg_reconnect_budget" in run.stdout
+    assert "emqx_blue_green_strategy" in run.stdout and "emqx_blue_green_reconnect_budget" in run.stdout
     time.sleep(0.5)
     assert cluster(lab)["running_nodes"] == node_names(lab.description, "blue"), "green must not have been started"

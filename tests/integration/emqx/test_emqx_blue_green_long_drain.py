@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 # The draining node evicts one client a second after its health-check wait, and a 2 ms poll
 # makes each second of the drain dozens of observations (a few hundred on an idle machine).
 OBSERVATIONS = 2000
-LONG = {"emqx_bg_reconnect_budget": 1, "emqx_bg_session_budget": 50, "emqx_bg_poll_interval": 0.002,
-        "emqx_bg_progress_interval": 3, "emqx_bg_wait_takeover": 1, "emqx_bg_soak_seconds": 2, "emqx_bg_probe_interval": 1,
-        "emqx_bg_approval": "manual"}
+LONG = {"emqx_blue_green_reconnect_budget": 1, "emqx_blue_green_session_budget": 50, "emqx_blue_green_poll_interval": 0.002,
+        "emqx_blue_green_progress_interval": 3, "emqx_blue_green_wait_takeover": 1, "emqx_blue_green_soak_seconds": 2, "emqx_blue_green_probe_interval": 1,
+        "emqx_blue_green_approval": "manual"}
 PROGRESS = re.compile(r"^([\d.]+)% drained at ([\d.]+) s: (\d+) connections .* ETA ([\d.]+) s$")
 
 
@@ -79,7 +79,7 @@ def health_check_wait(description, clients):
     # many observations it made in how long
     _rc, result = run_module("emqx_drain_wait", dict(
         connection(description), nodes=node_names(description, "blue")[:1], reconnect_budget=1, session_budget=1,
-        poll_interval=LONG["emqx_bg_poll_interval"], progress_interval=LONG["emqx_bg_progress_interval"], wait_timeout=7))
+        poll_interval=LONG["emqx_blue_green_poll_interval"], progress_interval=LONG["emqx_blue_green_progress_interval"], wait_timeout=7))
     assert "did not finish within 7 s" in result.get("msg", "") and result["observations"] > 0, result
     per_second = result["observations"] / result["elapsed"]
     return int(min(90, max(3, OBSERVATIONS / per_second - clients)))
@@ -90,7 +90,7 @@ def run_long_drain(lab, report_dir, playbook, clients, drained):
     2,000 observations; nothing may be lost. Return the timed output lines and report.json."""
     wait = health_check_wait(lab.description, drained)
     inventory, evars = emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir,
-                                                   **dict(LONG, emqx_bg_wait_health_check=wait))
+                                                   **dict(LONG, emqx_blue_green_wait_health_check=wait))
     with mqtt_load(lab.description, clients=clients, rate=10) as users:
         emqx_bluegreen.wait_for_clients(lab.description, clients)
         code, lines = run_timed(playbook, inventory, evars)

@@ -35,8 +35,8 @@ def create_ready(lab, strategy=None):
 
 
 def playbook(lab, name, report_dir, **extra):
-    evars = {"emqx_op_name": "emqx-ee", "emqx_op_wait_timeout": 300, "emqx_op_stall_timeout": 60, "emqx_op_poll_interval": 1.0,
-             "emqx_op_decision_timeout": 30, "emqx_op_report_dir": report_dir}
+    evars = {"emqx_operator_upgrade_name": "emqx-ee", "emqx_operator_upgrade_wait_timeout": 300, "emqx_operator_upgrade_stall_timeout": 60, "emqx_operator_upgrade_poll_interval": 1.0,
+             "emqx_operator_upgrade_decision_timeout": 30, "emqx_operator_upgrade_report_dir": report_dir}
     evars.update(extra)
     path = os.path.join(os.path.dirname(report_dir), "%s-vars.json" % name)
     with open(path, "w") as handle:
@@ -61,18 +61,18 @@ def image_of(lab):
 def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeout(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0")
     create_ready(lab, FAST_2_2)
-    run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_op_image=NEW, emqx_op_update_strategy=FAST_2_2)
+    run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST_2_2)
     assert run.returncode != 0
     assert "Preflight refused" in run.stdout and "EMQX Operator 2.1.0 is older than 2.2.29" in run.stdout, run.stdout[-3000:]
-    assert "emqx_op_allow_old_operator" in run.stdout
+    assert "emqx_operator_upgrade_allow_old_operator" in run.stdout
     assert image_of(lab) == OLD
 
     gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=30, rate=30).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
         # 30 clients at 1 per second plus EMQX's fixed 60 s health-check wait on operator 2.2 cannot fit 60 s
-        run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "slow"), emqx_op_image=NEW, emqx_op_allow_old_operator=True,
-                       emqx_op_update_strategy=dict(FAST_2_2, conn_evict_rate=1), emqx_op_wait_timeout=60)
+        run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "slow"), emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_allow_old_operator=True,
+                       emqx_operator_upgrade_update_strategy=dict(FAST_2_2, conn_evict_rate=1), emqx_operator_upgrade_wait_timeout=60)
     finally:
         users = gen.stop()
     assert run.returncode != 0
@@ -92,13 +92,13 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=30).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
-        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=NEW, emqx_op_update_strategy=FAST)
+        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST)
         assert upgrade.returncode == 0, upgrade.stdout[-4000:]
         upgraded = report(report_dir)
         # the green nodes answer the EMQX API while the blue ones come back (as the dashboard Service would)
-        rollback = playbook(lab, "emqx_operator_rollback.yml", report_dir, emqx_op_emqx_api_url=green_url,
-                            emqx_op_emqx_api_key=emqx["credentials"]["api_key"],
-                            emqx_op_emqx_api_secret=emqx["credentials"]["api_secret"])
+        rollback = playbook(lab, "emqx_operator_rollback.yml", report_dir, emqx_operator_upgrade_emqx_api_url=green_url,
+                            emqx_operator_upgrade_emqx_api_key=emqx["credentials"]["api_key"],
+                            emqx_operator_upgrade_emqx_api_secret=emqx["credentials"]["api_secret"])
     finally:
         users = gen.stop()
     assert "Decision checks passed" in upgrade.stdout
@@ -127,12 +127,12 @@ def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_facto
     gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=10, rate=10).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
-        held = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=NEW, emqx_op_update_strategy=FAST,
-                        emqx_op_approval="manual")
+        held = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST,
+                        emqx_operator_upgrade_approval="manual")
         assert held.returncode == 0, held.stdout[-4000:]
         waiting = report(report_dir)
         # the approval step of an AWX workflow runs with the same extra vars and report directory
-        finalized = playbook(lab, "emqx_operator_finalize.yml", report_dir, emqx_op_approval="manual")
+        finalized = playbook(lab, "emqx_operator_finalize.yml", report_dir, emqx_operator_upgrade_approval="manual")
     finally:
         users = gen.stop()
     assert "Run playbooks/emqx_operator_finalize.yml to accept %s" % NEW in held.stdout
@@ -162,10 +162,10 @@ def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=10, rate=10).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
-        run = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_op_image=mislabelled, emqx_op_update_strategy=FAST,
-                       emqx_op_rollback_on_failure=True, emqx_op_decision_timeout=3, emqx_op_emqx_api_url=green_url,
-                       emqx_op_emqx_api_key=emqx["credentials"]["api_key"],
-                       emqx_op_emqx_api_secret=emqx["credentials"]["api_secret"])
+        run = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=mislabelled, emqx_operator_upgrade_update_strategy=FAST,
+                       emqx_operator_upgrade_rollback_on_failure=True, emqx_operator_upgrade_decision_timeout=3, emqx_operator_upgrade_emqx_api_url=green_url,
+                       emqx_operator_upgrade_emqx_api_key=emqx["credentials"]["api_key"],
+                       emqx_operator_upgrade_emqx_api_secret=emqx["credentials"]["api_secret"])
     finally:
         users = gen.stop()
     assert run.returncode != 0  # the run fails: what was asked for did not happen

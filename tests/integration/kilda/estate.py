@@ -36,13 +36,13 @@ class Estate:
 
     def extra_vars(self, **kw):
         hook = os.path.realpath(HOOK)
-        out = dict(kilda_bg_hosts=self.hosts, kilda_bg_prefix=self.prefix, kilda_bg_poll_interval=0.2,
-                   kilda_bg_wait_timeout=60, kilda_bg_to_regions=["1"], kilda_bg_from_regions=["2"],
+        out = dict(kilda_blue_green_hosts=self.hosts, kilda_blue_green_prefix=self.prefix, kilda_blue_green_poll_interval=0.2,
+                   kilda_blue_green_wait_timeout=60, kilda_blue_green_to_regions=["1"], kilda_blue_green_from_regions=["2"],
                    kilda_lab_labctl=kildatest.LABCTL, kilda_lab_root=self.root,
-                   kilda_bg_hook_deploy_topologies=hook, kilda_bg_hook_deploy_floodlight=hook,
-                   kilda_bg_hook_deploy_northbound=hook, kilda_bg_hook_deploy_grpc=hook,
-                   kilda_bg_hook_terminate_topologies=hook, kilda_bg_hook_functional_test=hook,
-                   kilda_bg_journal_path=os.path.join(self.root, "journal.json"))
+                   kilda_blue_green_hook_deploy_topologies=hook, kilda_blue_green_hook_deploy_floodlight=hook,
+                   kilda_blue_green_hook_deploy_northbound=hook, kilda_blue_green_hook_deploy_grpc=hook,
+                   kilda_blue_green_hook_terminate_topologies=hook, kilda_blue_green_hook_functional_test=hook,
+                   kilda_blue_green_journal_path=os.path.join(self.root, "journal.json"))
         out.update(kw)
         return out
 

@@ -58,9 +58,9 @@ def test_module_deletes_only_the_old_colours_groups(kafka):
 @pytest.mark.slow
 def test_role_cleans_up_only_after_the_old_colour_drained(ensemble, kafka, prefix, tmp_path):
     servers, admin = kafka
-    extra = dict(kilda_bg_hosts=ensemble.description["hosts"], kilda_bg_prefix=prefix,
-                 kilda_bg_kafka_bootstrap_servers=servers, kilda_bg_poll_interval=0.2,
-                 kilda_bg_journal_path=str(tmp_path / "journal.json"))
+    extra = dict(kilda_blue_green_hosts=ensemble.description["hosts"], kilda_blue_green_prefix=prefix,
+                 kilda_blue_green_kafka_bootstrap_servers=servers, kilda_blue_green_poll_interval=0.2,
+                 kilda_blue_green_journal_path=str(tmp_path / "journal.json"))
     path = os.path.join(ROOT, "playbooks", "kilda_cleanup_offsets.yml")
     rc, out = playbook(path, extra)
     assert rc != 0 and [name.split(" : ")[-1] for name, _msg in failures(out)] == ["Refuse while blue still runs"]

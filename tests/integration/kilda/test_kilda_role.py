@@ -58,7 +58,7 @@ def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
     # The seed's commands use /kilda verbatim, so this test (alone) uses the default chroot.
     estate = estate_factory("/kilda")
     hosts = ensemble.description["hosts"]
-    run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
 
     green = ["/kilda/%s/green/build-version" % t for t in ["northbound", "grpc"] + seed.SEED_TOPOLOGIES]
     green_state = ["/kilda/%s/green/state" % t for t in seed.SEED_TOPOLOGIES]
@@ -73,10 +73,10 @@ def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
     assert got["/kilda/floodlight/2/build-version"] == OLD  # the old colour's region waits for promotion
     assert got["/kilda/network/blue/state"] == "0"
 
-    again = run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
+    again = run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
     assert changed_tasks(again) == []
 
-    run("kilda_promote.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_promote.yml", estate, kilda_blue_green_build_version=NEW)
     blue_state = ["/kilda/floodlight/1/state"] + ["/kilda/%s/blue/state" % t for t in seed.SEED_TOPOLOGIES]
     got = seed.zkcli_get(hosts, blue_state + ["/kilda/floodlight/2/build-version", "/kilda/floodlight/2/state"])
     assert got["/kilda/floodlight/2/build-version"] == NEW and got["/kilda/floodlight/2/state"] == "6"
@@ -87,8 +87,8 @@ def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
 @pytest.mark.slow
 def test_rollback_restores_blue_including_what_the_doc_leaves_out(ensemble, estate_factory, prefix):
     estate = estate_factory(prefix)
-    run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
-    run("kilda_rollback.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
+    run("kilda_rollback.yml", estate, kilda_blue_green_build_version=NEW)
     zk = zk_client(ensemble.description["hosts"])
     try:
         def get(path):
@@ -111,7 +111,7 @@ def test_rollback_restores_blue_including_what_the_doc_leaves_out(ensemble, esta
 @pytest.mark.slow
 def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory, prefix):
     estate = estate_factory(prefix)
-    extra = estate.extra_vars(kilda_bg_build_version=NEW)
+    extra = estate.extra_vars(kilda_blue_green_build_version=NEW)
     argv = playbook_argv(os.path.join(PLAYBOOKS, "kilda_deploy_green.yml"), extra)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ansible_env(),
                             start_new_session=True)
@@ -128,7 +128,7 @@ def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory,
         proc.wait(30)
         assert zk.get(prefix + "/network/green/signal")[0] != b"START"
 
-        out = run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
+        out = run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
         assert zk.get(prefix + "/network/green/signal")[0] == b"START"
         assert zk.get(prefix + "/network/blue/state")[0] == b"0"
         # The re-run went forward: green's topologies were never sent back to SHUTDOWN.
@@ -141,12 +141,12 @@ def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory,
 def after_an_upgrade(ensemble, estate, name, build_version=NEW):
     """Upgrade completely, then run playbook ``name``: return (rc, out) once it is checked that the
     second run wrote nothing to ZooKeeper, ran no hook and left every unit as it was."""
-    run("kilda_upgrade.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_upgrade.yml", estate, kilda_blue_green_build_version=NEW)
     units = estate.units()
     zk = zk_client(ensemble.description["hosts"])
     try:
         before = tree(zk, estate.prefix)
-        rc, out = playbook(os.path.join(PLAYBOOKS, name), estate.extra_vars(kilda_bg_build_version=build_version))
+        rc, out = playbook(os.path.join(PLAYBOOKS, name), estate.extra_vars(kilda_blue_green_build_version=build_version))
         assert tree(zk, estate.prefix) == before, "%s wrote to ZooKeeper" % name
     finally:
         zk.stop()
@@ -170,13 +170,13 @@ def test_rollback_after_a_completed_promote_is_refused_before_anything_changes(e
 @pytest.mark.slow
 def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_them(ensemble, estate_factory, prefix):
     estate = estate_factory(prefix)
-    run("kilda_deploy_green.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
     rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_promote.yml"), estate.extra_vars(
-        kilda_bg_build_version=NEW, kilda_bg_hook_deploy_floodlight=os.path.join(HOOKS, "floodlight_deploy_fails.yml")))
+        kilda_blue_green_build_version=NEW, kilda_blue_green_hook_deploy_floodlight=os.path.join(HOOKS, "floodlight_deploy_fails.yml")))
     assert rc != 0 and "did not come up" in str(failures(out))
     # Blue's topologies still run (the promote stopped before them), so the rollback can and must succeed,
     # including Floodlight 2, which the promote had already drained and re-versioned.
-    run("kilda_rollback.yml", estate, kilda_bg_build_version=NEW)
+    run("kilda_rollback.yml", estate, kilda_blue_green_build_version=NEW)
     zk = zk_client(ensemble.description["hosts"])
     try:
         assert zk.get(prefix + "/floodlight/2/build-version")[0].decode() == OLD
@@ -200,4 +200,4 @@ def test_deploy_over_the_serving_colour_is_refused(ensemble, estate_factory, pre
     rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_deploy_green.yml", build_version="green-2")
     assert rc != 0
     (task, msg), = failures(out)
-    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_bg_from=green" in msg, msg
+    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg

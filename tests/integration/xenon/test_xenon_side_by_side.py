@@ -63,7 +63,7 @@ def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing(lab_factory, 
     seed(lab, 400)
     writer, log = start_writer(lab, tmp_path)
     report_path = os.path.join(str(tmp_path), "report.json")
-    proc = run_playbook(PLAYBOOK, {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_sbs_report_path": report_path})
+    proc = run_playbook(PLAYBOOK, {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_side_by_side_report_path": report_path})
     counts = writer.stop()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
@@ -98,7 +98,7 @@ def test_failure_in_the_window_rolls_back_to_blue(lab_factory, tmp_path):
     proc = run_playbook(PLAYBOOK, {
         "xenon_lab_json": lab_json(lab, tmp_path),
         # the window opens, then a green node dies: the final delta's preflight must refuse to go on
-        "xenon_sbs_hook_enter_window": os.path.join(HERE, "hooks", "enter_window_then_kill_green.yml"),
+        "xenon_side_by_side_hook_enter_window": os.path.join(HERE, "hooks", "enter_window_then_kill_green.yml"),
         "xenon_lab_workdir": lab.workdir, "xenon_lab_labctl": os.path.join(ROOT, "tests", "labs", "labctl")})
     writer.stop()
     assert proc.returncode != 0
@@ -122,7 +122,7 @@ def test_rerun_after_success_changes_nothing_and_says_when_it_was_done(lab_facto
     lab = lab_factory("xenon", "--blue", 1, "--green", 1)
     seed(lab, 50)
     report_path = os.path.join(str(tmp_path), "report.json")
-    extra = {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_sbs_report_path": report_path}
+    extra = {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_side_by_side_report_path": report_path}
     first = run_playbook(PLAYBOOK, extra)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     tasks = migration_tasks(lab)
@@ -147,7 +147,7 @@ def test_failure_after_the_release_to_green_refuses_the_rollback_and_a_rerun_com
     lab = lab_factory("xenon", "--blue", 1, "--green", 1)
     seed(lab, 50)
     extra = {"xenon_lab_json": lab_json(lab, tmp_path)}
-    failed = run_playbook(PLAYBOOK, dict(extra, xenon_sbs_hook_exit_window=os.path.join(HERE, "hooks", "exit_window_then_fail.yml")))
+    failed = run_playbook(PLAYBOOK, dict(extra, xenon_side_by_side_hook_exit_window=os.path.join(HERE, "hooks", "exit_window_then_fail.yml")))
     assert failed.returncode != 0
     assert "Rollback refused" in failed.stdout and "would lose" in failed.stdout, failed.stdout[-3000:]
     # green serves: pointing the load balancer back at blue would have lost this write
