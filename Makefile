@@ -11,12 +11,12 @@ PY := $(VENV)/bin/python
 BUILD := .build
 COLLECTIONS := $(BUILD)/collections
 LINK := $(COLLECTIONS)/ansible_collections/zerodowntime/cluster
-SANITY_ROOT := $(BUILD)/sanity/ansible_collections/zerodowntime/cluster
+SANITY_TREE := ansible_collections/zerodowntime/cluster
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-fast demo deps venv collection-link sanity unit integration integration-fast molecule images bench package-check clean help
+.PHONY: test test-fast demo deps venv collection-link sanity lint unit integration integration-fast molecule images bench package-check clean help
 
 # Parallel workers overlap one test's waits on its lab (drains, soaks, timeouts) with another's
 # work; each test's lab has its own workdir and ports reserved across processes
@@ -30,6 +30,7 @@ help:
 	@echo "make test       - every test: sanity, unit, integration against the labs, Molecule (what CI runs)"
 	@echo "make test-fast  - sanity, unit and the integration tests not marked slow (the inner loop)"
 	@echo "make bench      - benchmarks (ratios against baselines measured in the same run)"
+	@echo "make lint       - ansible-lint production profile over roles and playbooks, then make package-check"
 	@echo "make package-check - build the artifact and check it as Galaxy / Automation Hub do on upload"
 
 # ---- set-up -------------------------------------------------------------------------------
@@ -52,7 +53,21 @@ $(VENV)/.stamp: requirements.txt tests/requirements.txt
 	$(PY) -m pip install -q -r requirements.txt -r tests/requirements.txt
 	touch $@
 
-venv: $(VENV)/.stamp
+# ansible-core releases that meta/runtime.yml admits and this Python runs, besides the newest
+# (the main venv, which also runs the integration tests and Molecule). Sanity and unit tests
+# run on each of them too.
+OLDER_CORES ?= 2.18
+OLDER_VENVS := $(foreach v,$(OLDER_CORES),$(VENV)-core$(v))
+
+$(VENV)-core%/.stamp: requirements.txt tests/requirements.txt
+	test -x $(VENV)-core$*/bin/python || $(PYTHON) -m venv $(VENV)-core$*
+	$(VENV)-core$*/bin/python -m pip install -q --upgrade pip
+	# The test requirements without the tools that pin the newest ansible-core.
+	grep -vE '^(ansible-core|molecule|ansible-lint|galaxy-importer|antsibull-changelog)' tests/requirements.txt > $(VENV)-core$*/requirements.txt
+	$(VENV)-core$*/bin/python -m pip install -q "ansible-core==$*.*" -r requirements.txt -r $(VENV)-core$*/requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp $(foreach v,$(OLDER_VENVS),$(v)/.stamp)
 
 # The repository root is the collection root; Ansible and pytest find it through this link.
 collection-link:
@@ -61,22 +76,43 @@ collection-link:
 
 # ---- tests --------------------------------------------------------------------------------
 
-# ansible-test wants a real ansible_collections/<ns>/<name> tree: copy the tracked and new files.
+# ansible-test wants a real ansible_collections/<ns>/<name> tree: copy the tracked and new files,
+# one tree per ansible-core, and test them side by side (each ansible-test mostly uses one core).
 # ansible-test bootstraps pip in its venvs with a script from a host this machine may not
 # reach; cache a stand-in that uses ensurepip + PyPI instead (ansible-test prefers the cache).
-GET_PIP_CACHE = $(HOME)/.ansible/test/cache/get_pip_$(subst .,_,$(shell $(PY) -c "import re,ansible_test._internal.python_requirements as m; print(re.search(r\"pip='([^']+)'\", open(m.__file__).read()).group(1))" 2>/dev/null)).py
+# Each run's output goes to a log of its own, printed when it fails.
+SANITY_VENVS := $(VENV) $(OLDER_VENVS)
 
 sanity: venv
-	mkdir -p $(dir $(GET_PIP_CACHE))
-	sed "s|@OUTER_PYTHON@|$(CURDIR)/$(PY)|" tests/tools/get_pip_offline.py > $(GET_PIP_CACHE)
-	rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_ROOT)
-	git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C $(SANITY_ROOT) -xf -
-	cd $(SANITY_ROOT)
-	git init -q && git add -A
-	$(CURDIR)/$(VENV)/bin/ansible-test sanity --color no --python 3.11 --requirements $(SANITY_ARGS)
+	@logs=$(BUILD)/sanity-logs; rm -rf $(BUILD)/sanity $$logs; mkdir -p $$logs
+	for venv in $(SANITY_VENVS); do
+	  core=$$($$venv/bin/python -c "import ansible.release as r; print(r.__version__)")
+	  pip_version=$$($$venv/bin/python -c "import re,ansible_test._internal.python_requirements as m; print(re.search(r\"pip='([^']+)'\", open(m.__file__).read()).group(1))")
+	  mkdir -p $(HOME)/.ansible/test/cache
+	  sed "s|@OUTER_PYTHON@|$(CURDIR)/$(PY)|" tests/tools/get_pip_offline.py > $(HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	  root=$(BUILD)/sanity/$$core/$(SANITY_TREE); mkdir -p $$root
+	  git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C $$root -xf -
+	  (cd $$root && git init -q && git add -A)
+	  echo "== ansible-test sanity with ansible-core $$core"
+	  ( rc=0; cd $$root && $(CURDIR)/$$venv/bin/ansible-test sanity --color no --python 3.11 --requirements $(SANITY_ARGS) \
+	    > $(CURDIR)/$$logs/$$core.log 2>&1 || rc=$$?; echo $$rc > $(CURDIR)/$$logs/$$core.rc ) &
+	done
+	wait
+	status=0
+	for rc in $$logs/*.rc; do
+	  core=$$(basename $$rc .rc)
+	  if [ "$$(cat $$rc)" = 0 ]; then echo "== sanity passed on ansible-core $$core ($$(grep -c '^Running sanity test' $$logs/$$core.log || true) tests)"
+	  else status=1; echo "== sanity FAILED on ansible-core $$core; its log:"; cat $$logs/$$core.log; fi
+	done
+	exit $$status
 
 unit: venv collection-link
-	$(PY) -m pytest -q tests/unit
+	@status=0
+	for venv in $(SANITY_VENVS); do
+	  echo "== unit tests with ansible-core $$($$venv/bin/python -c 'import ansible.release as r; print(r.__version__)')"
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider tests/unit || status=1
+	done
+	exit $$status
 
 integration: deps venv collection-link images
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=25 tests/integration
@@ -113,12 +149,12 @@ bench: deps venv collection-link
 
 # Every stage runs even when an earlier one failed, so one run shows every failure; the time
 # of each stage is printed at the end.
-STAGES := setup sanity unit integration molecule
+STAGES := setup sanity lint unit integration molecule
 test:
 	@$(call run_stages,$(STAGES))
 
 test-fast:
-	@$(call run_stages,setup sanity unit integration-fast)
+	@$(call run_stages,setup sanity lint unit integration-fast)
 
 define run_stages
 mkdir -p $(BUILD); times=$(BUILD)/stages.txt; : > $$times; status=0; total_start=$$(date +%s)
@@ -136,6 +172,17 @@ endef
 
 # ---- release checks -----------------------------------------------------------------------
 
+# ansible-lint's production profile over the roles and playbooks (no skips: .ansible-lint only
+# excludes tool output), then what Galaxy runs on upload. ansible-lint installs the collection
+# under .ansible/ to resolve its FQCNs; that copy is not linted twice.
+lint: venv collection-link
+	@status=0
+	rm -rf .ansible
+	$(VENV)/bin/ansible-lint --profile production --nocolor -f pep8 roles/ playbooks/ || status=1
+	rm -rf .ansible
+	$(MAKE) --no-print-directory package-check || status=1
+	exit $$status
+
 # What Galaxy and Automation Hub do on upload: build the artifact and run galaxy-importer on it
 # (ansible-doc on every module, the changelog check, ansible-lint's production profile), offline
 # and without a container engine (tests/galaxy-importer.cfg). galaxy-importer only fails on
@@ -149,7 +196,7 @@ package-check: venv
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(PACKAGE_CHECK) .
 	artifact=$$(ls $(PACKAGE_CHECK)/*.tar.gz)
 	# build_ignore must keep the test suite, labs and local tool output out of the artifact.
-	if tar -tzf $$artifact | grep -E '^(tests|molecule|out|\.venv|\.build|\.ansible)(/|$$)'; then
+	if tar -tzf $$artifact | grep -E '^(tests|molecule|out|\.venv[^/]*|\.build|\.ansible)(/|$$)'; then
 	  echo "== package-check: the files above must not be in the artifact (galaxy.yml build_ignore)"; status=1
 	fi
 	# galaxy-importer writes importer_result.json into its working directory: run it in the build

@@ -35,7 +35,8 @@ def create_ready(lab, strategy=None):
 
 
 def playbook(lab, name, report_dir, **extra):
-    evars = {"emqx_operator_upgrade_name": "emqx-ee", "emqx_operator_upgrade_wait_timeout": 300, "emqx_operator_upgrade_stall_timeout": 60, "emqx_operator_upgrade_poll_interval": 1.0,
+    evars = {"emqx_operator_upgrade_name": "emqx-ee", "emqx_operator_upgrade_wait_timeout": 300,
+             "emqx_operator_upgrade_stall_timeout": 60, "emqx_operator_upgrade_poll_interval": 1.0,
              "emqx_operator_upgrade_decision_timeout": 30, "emqx_operator_upgrade_report_dir": report_dir}
     evars.update(extra)
     path = os.path.join(os.path.dirname(report_dir), "%s-vars.json" % name)

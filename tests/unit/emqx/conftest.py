@@ -3,7 +3,7 @@ whole module (argument parsing, check mode, exit_json/fail_json) against the fak
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_args_compat import patch_module_args  # pylint: disable=import-error
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx import client as client_mod
 

@@ -235,7 +235,7 @@ class Harness:
         self.stop_after_runs = stop_after_runs
         task = types.SimpleNamespace(args=dict(CONNECTION, **args), async_val=0, check_mode=check_mode, action="emqx_drain_wait")
         connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir="/tmp/unused"))
-        self.action = action_mod.ActionModule(task, connection, None, None, None)
+        self.action = action_mod.ActionModule(task, connection, None, None, None, None)
         self.action.clock = self.clock
         self.action.wall = lambda: 1.7e9 + self.clock()
         self.action.sleep = self.clock.sleep

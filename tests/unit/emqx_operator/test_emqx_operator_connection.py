@@ -61,7 +61,7 @@ def test_unreadable_kubeconfig_is_a_clear_error(tmp_path):
 
 def test_options_take_the_k8s_auth_environment_variables(monkeypatch):
     from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.testing import patch_module_args
+    from module_args_compat import patch_module_args  # pylint: disable=import-error
 
     monkeypatch.setenv("K8S_AUTH_HOST", "https://10.1.1.1:6443")
     monkeypatch.setenv("K8S_AUTH_API_KEY", "secret-token")
