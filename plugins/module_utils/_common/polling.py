@@ -108,3 +108,22 @@ def eta_seconds(samples, key, target=0.0):
     if rate <= 0:
         return None
     return round(max(0.0, (v1 - target) / rate), 1)
+
+
+class Countdown:
+    """An estimate of seconds left that runs down with the clock while the work it was made from
+    stays the same. Systems that refresh their counters in steps (EMQX once a second) or wait in
+    whole phases would otherwise show the same ETA for the length of a phase."""
+
+    def __init__(self):
+        self._anchor = None
+
+    def __call__(self, work, t, estimate):
+        """The ETA at time ``t`` for ``work`` (any comparable snapshot of what is left), whose
+        fresh estimate is ``estimate``; None when there is no estimate."""
+        if estimate is None:
+            self._anchor = None
+            return None
+        if self._anchor is None or self._anchor[0] != work:
+            self._anchor = (work, t, estimate)
+        return round(max(0.0, self._anchor[2] - (t - self._anchor[1])), 1)

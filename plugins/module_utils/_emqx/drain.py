@@ -17,6 +17,7 @@ import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import check_wait_params
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, ValidationError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, sample, thin
 
@@ -181,7 +182,7 @@ class DrainWatch:
         self.progress = None
         self.samples = []
         self._latest_point = None
-        self._anchor = None
+        self._eta = Countdown()
         self._recent = collections.deque(maxlen=4096)
 
     def add(self, info, t):
@@ -192,9 +193,8 @@ class DrainWatch:
         # of the work left the ETA runs down with the clock instead of standing still.
         work = (progress["remaining_connections"], progress["remaining_sessions"],
                 tuple(v["state"] for v in progress["nodes"].values()))
-        if self._anchor is None or self._anchor[0] != work:
-            self._anchor = (work, t, progress["eta_s"])
-        progress["eta_s"] = 0.0 if progress["done"] else round(max(0.0, self._anchor[2] - (t - self._anchor[1])), 1)
+        eta = self._eta(work, t, progress["eta_s"])
+        progress["eta_s"] = 0.0 if progress["done"] else eta
         progress["reconnects_per_s"] = self._rate(t, progress["remaining_connections"])
         self._keep(sample(info, t))
         self.progress = progress

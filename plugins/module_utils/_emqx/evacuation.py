@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import poll
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown, poll
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, reason_of
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.features import version_problems
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import validate_evacuation
 
 DEFAULT_RATE = 500
 DEFAULT_WAIT_TAKEOVER = 60
+DEFAULT_WAIT_HEALTH_CHECK = 60
 
 
 def build_request(params, durations):
@@ -71,6 +72,9 @@ def estimate_eta(entry, body):
     state = entry.get("state")
     if state == "prohibiting":
         return 0.0
+    if state == "waiting_health_check":
+        return round(body.get("wait_health_check", DEFAULT_WAIT_HEALTH_CHECK) + conns / float(conn_rate) + takeover
+                     + max(0, sessions - conns) / float(sess_rate), 1)
     if state == "evicting_sessions":
         return round(sessions / float(sess_rate), 1)
     if state == "waiting_takeover":
@@ -243,11 +247,13 @@ class Evacuation:
                             % (targets, stats_of(entry)[1]))
             return None
 
+        countdown = Countdown()
+
         def sample(observed, elapsed):
             entry = observed["entry"] or {}
             conns, sessions = stats_of(entry)
-            return {"t": elapsed, "state": entry.get("state"), "connections": conns, "sessions": sessions,
-                    "eta_s": estimate_eta(entry, body)}
+            eta = countdown((entry.get("state"), conns, sessions), elapsed, estimate_eta(entry, body))
+            return {"t": elapsed, "state": entry.get("state"), "connections": conns, "sessions": sessions, "eta_s": eta}
 
         def describe(observed):
             entry = observed["entry"] or {}

@@ -307,3 +307,27 @@ def test_whole_module_hides_the_secret_in_failures(fake, run_module):
     failed, result = run_module(emqx_evacuation.main, fake, {"node": "emqx@n1", "api_secret": "secret-s3cr3t"})
     assert failed
     assert "secret-s3cr3t" not in str(result)
+
+
+def test_the_eta_counts_down_while_a_phase_holds_the_counters_still(fake, clock):
+    # EMQX waits whole phases (health check, takeover) and refreshes its counters about once a
+    # second: between changes the ETA must run down with the clock, not stand still.
+    real_tick, calls = fake.tick, []
+
+    def slow_tick():
+        calls.append(1)
+        if len(calls) % 6 == 0:
+            real_tick()
+
+    fake.tick = slow_tick
+    result = evacuate(fake, clock, conn_evict_rate=10, sess_evict_rate=10, wait_health_check=5, wait_takeover=5,
+                      poll_interval=1.0, migrate_to=["emqx@n2"])
+    timeline = result["timeline"]
+    health = [s for s in timeline if s["state"] == "waiting_health_check"]
+    takeover = [s for s in timeline if s["state"] == "waiting_takeover"]
+    for phase in (health, takeover):
+        assert len(phase) >= 3
+        etas = [s["eta_s"] for s in phase]
+        assert etas == sorted(etas, reverse=True) and etas[0] > etas[-1], etas
+    # during the health check the ETA includes that wait: it exceeds what follows it
+    assert health[0]["eta_s"] >= 5 + takeover[0]["eta_s"] - 1
