@@ -77,3 +77,14 @@ options:
       - Falls back to E(KILDA_ZK_CLIENT_KEY).
     type: path
 """
+
+    # Module group: set connection options once for the ZooKeeper modules with
+    # module_defaults: {group/zerodowntime.cluster.kilda: {...}}
+    ACTIONGROUP_KILDA = r"""
+attributes:
+  action_group:
+    description: Use C(group/zerodowntime.cluster.kilda) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - zerodowntime.cluster.kilda
+"""

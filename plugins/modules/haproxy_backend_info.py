@@ -83,8 +83,8 @@ by_name:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_servers
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_info
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
@@ -93,11 +93,7 @@ def main():
                            timeout=dict(type="float", default=5.0)),
         supports_check_mode=True,
     )
-    try:
-        servers = backend_servers(module.params["socket"], module.params["backend"], module.params["timeout"])
-    except ZdtError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(changed=False, servers=servers, by_name={s["name"]: s for s in servers})
+    run_and_exit(module, lambda: backend_info(module.params))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ short_description: Put an HAProxy server in or out of the pool through the runti
 version_added: 0.1.0
 description:
   - Sets the administrative state of one server of a backend (C(set server <backend>/<server> state ...)) and
-    reads it back from C(show stat).
+    reads it back.
   - V(maint) takes the server out of the pool for good (health checks cannot bring it back), V(drain) stops new
     connections but keeps existing ones, V(ready) returns it to the pool, where health checks decide again.
+  - The administrative state is read from the C(srv_admin_state) flags of C(show servers state), not from the
+    status of C(show stat), which shows a drained server whose health checks fail as V(DOWN), not V(DRAIN). So
+    re-running V(drain) on such a server reports no change.
+  - A server whose health checks fail (operational state stopped, status V(DOWN)) and whose weight is 0 is out of
+    rotation anyway; it counts as drained and V(drain) leaves it as it is.
   - Not persistent across an HAProxy reload; change the configuration for that.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
@@ -45,6 +50,13 @@ options:
     type: str
     choices: [ready, drain, maint]
     required: true
+  timeout:
+    description: Seconds allowed for the exchange.
+    type: float
+    default: 5.0
+notes:
+  - Maintenance or drain that a server inherits from a server it tracks, or maintenance after a failed DNS resolution,
+    cannot be cleared on this server; the module fails and says so.
 """
 
 EXAMPLES = r"""
@@ -54,11 +66,19 @@ EXAMPLES = r"""
     backend: emqx_mqtt
     server: emqx-blue-1
     state: maint
+
+- name: Stop new connections to a node, through a TCP stats socket that may be slow to answer
+  zerodowntime.cluster.haproxy_server:
+    socket: 10.0.0.10:9999
+    backend: emqx_mqtt
+    server: emqx-blue-2
+    state: drain
+    timeout: 15
 """
 
 RETURN = r"""
 status:
-  description: The server's status in C(show stat) after the task.
+  description: The server's status in C(show stat) after the task (before it in check mode).
   returned: success
   type: str
   sample: MAINT
@@ -66,54 +86,36 @@ before:
   description: The status before the task.
   returned: success
   type: str
+  sample: DOWN
+admin_state:
+  description:
+    - The administrative state after the task (predicted in check mode), from the C(srv_admin_state) flags.
+    - V(ready) for a server that is DOWN with weight 0 and was left as it is by O(state=drain).
+  returned: success
+  type: str
+  sample: drain
+weight:
+  description: The server's effective weight in C(show stat) after the task.
+  returned: success
+  type: int
+  sample: 1
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_servers, runtime_command
-
-
-def admin_state(status):
-    """Map a show-stat status to the administrative state it reflects."""
-    if "MAINT" in status:
-        return "maint"
-    if "DRAIN" in status or status == "NOLB":
-        return "drain"
-    return "ready"
-
-
-def current_status(params):
-    for server in backend_servers(params["socket"], params["backend"]):
-        if server["name"] == params["server"]:
-            return server["status"]
-    raise ZdtError("backend %s has no server %s" % (params["backend"], params["server"]))
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import set_server_state
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(socket=dict(type="str", required=True), backend=dict(type="str", required=True),
                            server=dict(type="str", required=True),
-                           state=dict(type="str", required=True, choices=["ready", "drain", "maint"])),
+                           state=dict(type="str", required=True, choices=["ready", "drain", "maint"]),
+                           timeout=dict(type="float", default=5.0)),
         supports_check_mode=True,
     )
-    params = module.params
-    try:
-        before = current_status(params)
-        changed = admin_state(before) != params["state"]
-        after = before
-        if changed and not module.check_mode:
-            answer = runtime_command(params["socket"], "set server %s/%s state %s" % (params["backend"], params["server"], params["state"]))
-            if answer.strip():
-                module.fail_json(msg="HAProxy refused 'set server %s/%s state %s': %s" % (
-                    params["backend"], params["server"], params["state"], answer.strip()), before=before)
-            after = current_status(params)
-    except ZdtError as exc:
-        module.fail_json(**exc.result())
-    result = dict(changed=changed, before=before, status=after)
-    if module._diff:
-        result["diff"] = {"before": {"state": admin_state(before)}, "after": {"state": params["state"] if changed else admin_state(before)}}
-    module.exit_json(**result)
+    run_and_exit(module, lambda: set_server_state(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

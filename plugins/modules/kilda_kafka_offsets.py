@@ -21,13 +21,13 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 requirements:
   - confluent-kafka >= 2.6
+extends_documentation_fragment:
+  - zerodowntime.cluster.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Lists the groups and reports which would be deleted.
+    details: Lists the groups and reports which would be deleted; deletes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
     description: When run twice in a row with the same arguments, the second run reports no change.
@@ -115,7 +115,7 @@ failed:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import kafka_groups
 
 
@@ -140,11 +140,7 @@ def main():
     )
     if not kafka_groups.HAS_CONFLUENT_KAFKA:
         module.fail_json(msg=missing_required_lib("confluent-kafka"), exception=kafka_groups.CONFLUENT_KAFKA_IMPORT_ERROR)
-    try:
-        result = kafka_groups.run(module.params, module.check_mode)
-    except ZdtError as exc:
-        module.fail_json(**exc.result())
-    module.exit_json(**result)
+    run_and_exit(module, lambda: kafka_groups.run(module.params, module.check_mode), [module.params.get("sasl_password")])
 
 
 if __name__ == "__main__":

@@ -22,23 +22,12 @@ requirements:
   - kazoo >= 2.9
 extends_documentation_fragment:
   - zerodowntime.cluster.kilda_connection
+  - zerodowntime.cluster.kilda_connection.actiongroup_kilda
+  - zerodowntime.cluster.attributes.info_module
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: This module only reads.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: N/A
-    details: This module only reads.
   idempotent:
     description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  action_group:
-    description: Use C(group/zerodowntime.cluster.kilda) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - zerodowntime.cluster.kilda
 options:
   env:
     description:
@@ -205,7 +194,7 @@ elapsed:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import merge_specs
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, info
 
 
@@ -226,21 +215,16 @@ def main():
     )
     if not connection.HAS_KAZOO:
         module.fail_json(msg=missing_required_lib("kazoo"), exception=connection.KAZOO_IMPORT_ERROR)
-    client = None
-    try:
-        client = connection.connect(module.params, read_only=module.params["read_only"])
+
+    def read(client):
         result = info.run(client, module.params)
         result["read_only_server"] = connection.is_read_only(client)
-    except ZdtError as exc:
-        module.fail_json(**exc.result())
-    except connection.KAZOO_ERRORS as exc:
-        module.fail_json(**connection.zookeeper_error(exc, module.params).result())
-    finally:
-        if client is not None:
-            connection.close(client)
-    if result["read_only_server"]:
-        module.warn("ZooKeeper answered from a server without quorum (read-only mode): the values may be stale")
-    module.exit_json(**result)
+        if result["read_only_server"]:
+            module.warn("ZooKeeper answered from a server without quorum (read-only mode): the values may be stale")
+        return result
+
+    run_and_exit(module, lambda: connection.with_client(module.params, read, read_only=module.params["read_only"]),
+                 [module.params.get("password")])
 
 
 if __name__ == "__main__":

@@ -29,23 +29,19 @@ requirements:
   - kazoo >= 2.9
 extends_documentation_fragment:
   - zerodowntime.cluster.kilda_connection
+  - zerodowntime.cluster.kilda_connection.actiongroup_kilda
   - zerodowntime.cluster.wait
+  - zerodowntime.cluster.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The same transaction is planned from the same reads; nothing is written and nothing is waited for.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: The targets' C(signal) and C(build-version) values before and after (predicted in check mode), one C(path = value) per line.
   idempotent:
     description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  action_group:
-    description: Use C(group/zerodowntime.cluster.kilda) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - zerodowntime.cluster.kilda
 options:
   targets:
     description:
@@ -216,7 +212,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args 
     check_wait_params,
     merge_specs,
 )
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, signal
 
 
@@ -245,20 +241,8 @@ def main():
     problems = check_wait_params(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))
-    client = None
-    try:
-        client = connection.connect(module.params)
-        result = signal.run(client, module.params, module.check_mode)
-    except ZdtError as exc:
-        module.fail_json(**exc.result())
-    except connection.KAZOO_ERRORS as exc:
-        module.fail_json(**connection.zookeeper_error(exc, module.params).result())
-    finally:
-        if client is not None:
-            connection.close(client)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_and_exit(module, lambda: connection.with_client(
+        module.params, lambda client: signal.run(client, module.params, module.check_mode)), [module.params.get("password")])
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.mqtt_probe import PAHO_IMPORT_ERROR, probe
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common import mqtt_probe
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
@@ -130,18 +131,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if PAHO_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("paho-mqtt"), exception=str(PAHO_IMPORT_ERROR))
-    params = module.params
-    if params["count"] < 1 or params["timeout"] <= 0:
-        module.fail_json(msg="count must be at least 1 and timeout positive")
-    tls = {"ca_path": params["ca_path"], "validate_certs": params["validate_certs"]} if params["tls"] else None
-    result = probe(params["host"], params["port"], count=params["count"], protocol=params["protocol"],
-                   timeout=params["timeout"], username=params["username"], password=params["password"], tls=tls)
-    if params["fail_on_error"] and not result["ok"]:
-        module.fail_json(msg="MQTT probe of %s:%s failed: %s" % (params["host"], params["port"], "; ".join(result["errors"]) or
-                                                                 "%d of %d messages lost" % (result["lost"], result["sent"])), **result)
-    module.exit_json(changed=False, **result)
+    if mqtt_probe.PAHO_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("paho-mqtt"), exception=str(mqtt_probe.PAHO_IMPORT_ERROR))
+    run_and_exit(module, lambda: mqtt_probe.run(module.params), [module.params["password"]])
 
 
 if __name__ == "__main__":

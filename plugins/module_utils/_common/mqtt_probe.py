@@ -11,6 +11,8 @@ import threading
 import time
 import uuid
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ValidationError, ZdtError
+
 try:
     import paho.mqtt.client as mqtt
 except ImportError as exc:
@@ -121,4 +123,19 @@ def probe(host, port, count=10, protocol="5", timeout=10.0, username=None, passw
         result["latency_ms"] = {"p50": round(latencies[len(latencies) // 2], 1), "max": round(latencies[-1], 1)}
     result["elapsed_ms"] = round((time.monotonic() - started) * 1000, 1)
     result["ok"] = not errors and result["sent"] == count and result["lost"] == 0
+    return result
+
+
+def run(params):
+    """The mqtt_probe module's work: one probe from the module's options. With fail_on_error, a
+    probe that is not OK raises ZdtError (the task fails with the whole report)."""
+    if params["count"] < 1 or params["timeout"] <= 0:
+        raise ValidationError("count must be at least 1 and timeout positive")
+    tls = {"ca_path": params["ca_path"], "validate_certs": params["validate_certs"]} if params["tls"] else None
+    result = probe(params["host"], params["port"], count=params["count"], protocol=params["protocol"],
+                   timeout=params["timeout"], username=params["username"], password=params["password"], tls=tls)
+    if params["fail_on_error"] and not result["ok"]:
+        why = "; ".join(result["errors"]) or "%d of %d messages lost" % (result["lost"], result["sent"])
+        raise ZdtError("MQTT probe of %s:%s failed: %s" % (params["host"], params["port"], why), **result)
+    result["changed"] = False
     return result

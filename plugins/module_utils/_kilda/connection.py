@@ -95,6 +95,20 @@ def connect(params, read_only=False):
     return client
 
 
+def with_client(params, action, read_only=False):
+    """``action(client)`` on a started client that is always closed afterwards; what kazoo raises
+    and the services did not handle becomes a ZdtError (see zookeeper_error)."""
+    client = None
+    try:
+        client = connect(params, read_only=read_only)
+        return action(client)
+    except KAZOO_ERRORS as exc:
+        raise zookeeper_error(exc, params) from exc
+    finally:
+        if client is not None:
+            close(client)
+
+
 def check_tls(params):
     """The first server ("host:port") that completed a TLS handshake (None when none could be
     reached at all); fails at once, saying why, when every server that answered refused these

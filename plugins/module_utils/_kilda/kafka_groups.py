@@ -85,7 +85,11 @@ def _error(what, exc, **details):
 
 def run(params, check_mode, admin=None):
     timeout = float(params["request_timeout"])
-    admin = admin or AdminClient(admin_config(params))
+    if admin is None:
+        try:
+            admin = AdminClient(admin_config(params))
+        except KafkaException as exc:
+            raise _error("cannot create a Kafka admin client for %s" % params["bootstrap_servers"], exc)
     patterns = colour_patterns(params["colour"], params.get("naming_prefix") or "",
                                params.get("topologies") or layout.TOPOLOGIES, params.get("patterns"))
     try:
