@@ -17,14 +17,16 @@ def run_and_exit(module, work, secrets=()):
     """Exit ``module`` with the dict ``work()`` returns.
 
     A ZdtError fails the task with its details; any other exception fails it with the trace for
-    -vvv. ``secrets`` (values Ansible does not know are secret) are masked in failures."""
-    secrets = [s for s in secrets if s]
+    -vvv. ``secrets`` (values Ansible does not know are secret) are masked in failures; it may be
+    a list that ``work`` appends to."""
+    # Read at failure time: ``work`` may add a secret it obtained (a session token) to the list.
     try:
         result = work()
     except ZdtError as exc:
-        module.fail_json(**redact(exc.result(), secrets))
-    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv
-        module.fail_json(msg="unexpected error: %s" % redact(str(exc), secrets), exception=traceback.format_exc())
+        module.fail_json(**redact(exc.result(), [s for s in secrets if s]))
+    except Exception as exc:  # unexpected: say what failed, with the trace for -vvv (it quotes the message too)
+        masked = [s for s in secrets if s]
+        module.fail_json(msg="unexpected error: %s" % redact(str(exc), masked), exception=redact(traceback.format_exc(), masked))
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff

@@ -11,6 +11,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import check_wait_params
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.http import HTTPX_IMPORT_ERROR
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.redact import redact
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon.client import XenonConnection
 
@@ -22,25 +23,27 @@ def connect(params):
 
 
 def run(module, work):
-    """work(connection) -> result dict; every failure becomes fail_json naming what went wrong."""
+    """work(connection) -> result dict; every failure becomes fail_json naming what went wrong,
+    with the password and the session token masked."""
     if HTTPX_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("httpx"), exception=str(HTTPX_IMPORT_ERROR))
     problems = check_wait_params(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))
-    connection = None
     secrets = [module.params.get("password")]
-    try:
-        connection = connect(module.params)
-        result = work(connection)
-        secrets.append(connection.token)
-    except ZdtError as exc:
-        if connection is not None:
+
+    def work_on_a_connection():
+        try:
+            connection = connect(module.params)
+        except ValueError as exc:  # a malformed URL, said as the URL parser says it
+            raise ZdtError(str(exc)) from exc
+        try:
+            result = work(connection)
+        except ValueError as exc:
+            raise ZdtError(str(exc)) from exc
+        finally:
             secrets.append(connection.token)
-        module.fail_json(**redact(exc.result(), secrets))
-    except ValueError as exc:
-        module.fail_json(msg=redact(str(exc), secrets))
-    finally:
-        if connection is not None:
             connection.close()
-    module.exit_json(**redact(result, secrets))
+        return redact(result, [s for s in secrets if s])
+
+    run_and_exit(module, work_on_a_connection, secrets)

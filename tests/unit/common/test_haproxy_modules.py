@@ -13,10 +13,7 @@ import pytest
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common import haproxy
 from ansible_collections.zerodowntime.cluster.plugins.modules import haproxy_backend_info, haproxy_server
 
-try:
-    from module_args_compat import patch_module_args  # pylint: disable=import-error
-except ImportError:
-    from ansible.module_utils.testing import patch_module_args
+from module_args_compat import patch_module_args  # pylint: disable=import-error
 
 STAT_HEADER = "# pxname,svname,scur,stot,status,weight,check_status,lastchg\n"
 STATE_HEADER = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "

@@ -7,10 +7,7 @@ import pytest
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common import mqtt_probe as probe_utils
 from ansible_collections.zerodowntime.cluster.plugins.modules import mqtt_probe
 
-try:
-    from module_args_compat import patch_module_args  # pylint: disable=import-error
-except ImportError:
-    from ansible.module_utils.testing import patch_module_args
+from module_args_compat import patch_module_args  # pylint: disable=import-error
 
 ARGS = {"host": "127.0.0.1", "port": 1, "count": 2, "timeout": 1.0, "username": "probe", "password": "mqtt-s3cret"}
 

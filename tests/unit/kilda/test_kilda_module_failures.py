@@ -10,10 +10,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, info, kafka_groups, signal
 from ansible_collections.zerodowntime.cluster.plugins.modules import kilda_kafka_offsets, kilda_zk_info, kilda_zk_signal
 
-try:
-    from module_args_compat import patch_module_args  # pylint: disable=import-error
-except ImportError:
-    from ansible.module_utils.testing import patch_module_args
+from module_args_compat import patch_module_args  # pylint: disable=import-error
 
 SIGNAL_ARGS = {"hosts": "127.0.0.1:1", "targets": [{"component": "network", "env": "green"}], "signal": "START",
                "wait": False, "password": "zk-s3cret", "username": "ops"}
