@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.version import parse_version
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.discovery import version_of_image
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.images import version_of_image
 
 
 def expected_version(image):

@@ -7,13 +7,12 @@ read from the Deployment's image tag."""
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.connection import (
     ApiException,
     Urllib3Error,
     api_error,
 )
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.images import version_of_image
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.resources import (
     GROUP,
     KNOWN_VERSIONS,
@@ -30,7 +29,6 @@ CRDS = {"EMQX": "emqxes." + GROUP, "Rebalance": "rebalances." + GROUP}
 OPERATOR_SELECTOR = "control-plane=controller-manager"
 OPERATOR_NAMESPACE = "emqx-operator-system"
 OPERATOR_NAME = "emqx-operator-controller-manager"
-_TAG = re.compile(r":v?(\d+\.\d+\.\d+[-.\w]*)$")
 
 
 def crd_from_object(obj):
@@ -58,12 +56,6 @@ def crd_versions(client, kind):
     return {"installed": bool(served), "source": "discovery",
             "versions": [{"name": v, "served": True, "storage": None} for v in served],
             "served": served, "storage": None, "known": list(KNOWN_VERSIONS[kind])}
-
-
-def version_of_image(image):
-    """'emqx/emqx-operator-controller:2.2.29' -> '2.2.29'; None for digests and non-version tags."""
-    match = _TAG.search(image or "")
-    return match.group(1) if match else None
 
 
 def is_operator(deployment):

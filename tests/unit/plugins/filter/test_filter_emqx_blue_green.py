@@ -1,0 +1,129 @@
+"""The emqx_blue_green role's filters: HAProxy pool checks and sessions left on a colour."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.zerodowntime.cluster.plugins.filter.emqx_blue_green import (
+    FilterModule, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
+
+SERVERS = {"emqx@b1": "blue1", "emqx@b2": "blue2", "emqx@g1": "green1", "emqx@g2": "green2"}
+
+
+def server(name, status="UP", check_status="L7OK"):
+    return {"name": name, "status": status, "check_status": check_status, "current_sessions": 0, "total_sessions": 0,
+            "weight": 1, "last_change_s": 10}
+
+
+def backend(*servers):
+    """A haproxy_backend_info result."""
+    return {"changed": False, "servers": list(servers), "by_name": {s["name"]: s for s in servers}}
+
+
+HEALTHY = backend(server("blue1"), server("blue2"), server("green1", "DOWN", "L7STS"), server("green2", "DOWN", "L4CON"))
+ALL = ["emqx@b1", "emqx@b2", "emqx@g1", "emqx@g2"]
+BLUE = ["emqx@b1", "emqx@b2"]
+
+
+def test_pool_check_passes_for_a_backend_ready_for_the_move():
+    check = emqx_lb_pool_check(HEALTHY, SERVERS, ALL, BLUE, BLUE)
+    assert check == {
+        "ok": True,
+        "servers": ["blue1", "blue2", "green1", "green2"],
+        "missing": [],
+        "not_http_checked": [],
+        "not_up": [],
+        "found": [["blue1", "UP", "L7OK"], ["blue2", "UP", "L7OK"], ["green1", "DOWN", "L7STS"], ["green2", "DOWN", "L4CON"]],
+    }
+
+
+def test_pool_check_reports_missing_servers_once_and_not_as_unchecked_or_down():
+    lb = backend(server("blue1"), server("green1"))
+    check = emqx_lb_pool_check(lb, SERVERS, ALL + ["emqx@b2"], BLUE, BLUE)
+    assert check["ok"] is False
+    assert check["missing"] == ["blue2", "green2"]
+    assert check["not_http_checked"] == [] and check["not_up"] == []
+    assert check["servers"] == ["blue1", "blue2", "green1", "green2", "blue2"]
+
+
+def test_pool_check_counts_a_node_without_a_server_name_as_missing():
+    check = emqx_lb_pool_check(HEALTHY, {"emqx@b1": "blue1", "emqx@b2": ""}, BLUE, BLUE, BLUE)
+    assert check["missing"] == [""] and check["servers"] == ["blue1", ""] and not check["ok"]
+
+
+def test_pool_check_wants_a_layer7_check_on_the_running_blue_nodes_only():
+    lb = backend(server("blue1", check_status="L4OK"), server("blue2", check_status=None), server("green1", check_status="L4OK"),
+                 server("green2", check_status="* L7OK"))
+    check = emqx_lb_pool_check(lb, SERVERS, ALL, BLUE + ["emqx@g2"], [])
+    # L4 checks and no check at all are not HTTP checks; "* L7OK" (a check in progress) does not start with L7 either
+    assert check["not_http_checked"] == ["blue1", "blue2", "green2"]
+    assert check["not_up"] == [] and not check["ok"]
+
+
+def test_pool_check_wants_idle_blue_nodes_up():
+    lb = backend(server("blue1", "MAINT"), server("blue2", "DRAIN"), server("green1"), server("green2"))
+    assert emqx_lb_pool_check(lb, SERVERS, ALL, BLUE, ["emqx@b2"])["not_up"] == ["blue2"]
+    assert emqx_lb_pool_check(lb, SERVERS, ALL, BLUE, [])["ok"] is True  # both are being evacuated
+
+
+def test_pool_check_of_an_empty_backend_and_no_nodes():
+    empty = backend()
+    assert emqx_lb_pool_check(empty, {}, [], [], []) == {
+        "ok": True, "servers": [], "missing": [], "not_http_checked": [], "not_up": [], "found": []}
+    check = emqx_lb_pool_check(empty, SERVERS, BLUE, BLUE, BLUE)
+    assert check["missing"] == ["blue1", "blue2"] and check["found"] == [] and not check["ok"]
+
+
+def test_pool_check_reads_the_servers_list_when_by_name_is_absent():
+    lb = {"servers": [server("blue1"), server("blue2", "DOWN")]}
+    check = emqx_lb_pool_check(lb, SERVERS, BLUE, BLUE, BLUE)
+    assert check["not_up"] == ["blue2"] and check["found"] == [["blue1", "UP", "L7OK"], ["blue2", "DOWN", "L7OK"]]
+
+
+def test_pool_check_of_a_failed_read_fails_with_its_message():
+    with pytest.raises(AnsibleFilterError, match="not read.*Connection refused"):
+        emqx_lb_pool_check({"failed": True, "msg": "HAProxy runtime API at /x.sock: Connection refused"}, SERVERS, BLUE)
+    with pytest.raises(AnsibleFilterError, match="expected a haproxy_backend_info result"):
+        emqx_lb_pool_check(None, SERVERS, BLUE)
+
+
+def test_nodes_up_in_the_order_asked():
+    lb = backend(server("blue1", "DOWN"), server("blue2"), server("green1"), server("green2", "NOLB"))
+    assert emqx_lb_nodes_up(lb, SERVERS, ["emqx@g1", "emqx@b2", "emqx@b1", "emqx@g2"]) == ["emqx@g1", "emqx@b2"]
+    assert emqx_lb_nodes_up(lb, SERVERS, []) == []
+
+
+@pytest.mark.parametrize("status", ["DOWN", "MAINT", "DRAIN", "NOLB", "", None])
+def test_only_up_is_in_the_pool(status):
+    assert emqx_lb_nodes_up(backend(server("blue1", status)), SERVERS, ["emqx@b1"]) == []
+
+
+def test_nodes_up_fails_for_a_missing_server_or_a_node_without_one():
+    with pytest.raises(AnsibleFilterError, match="no server blue2 for node emqx@b2 \\(it has blue1\\)"):
+        emqx_lb_nodes_up(backend(server("blue1")), SERVERS, BLUE)
+    with pytest.raises(AnsibleFilterError, match="node emqx@x1 has no HAProxy server"):
+        emqx_lb_nodes_up(HEALTHY, SERVERS, ["emqx@x1"])
+    with pytest.raises(AnsibleFilterError, match="it has none"):
+        emqx_lb_nodes_up(backend(), SERVERS, ["emqx@b1"])
+
+
+def info(*nodes):
+    return {"nodes": [{"name": n, "status": s, "connections": 0, "sessions": k} for n, s, k in nodes]}
+
+
+def test_sessions_left_counts_running_nodes_of_the_colour():
+    cluster = info(("emqx@b1", "running", 7), ("emqx@b2", "stopped", 50), ("emqx@g1", "running", 100))
+    assert emqx_sessions_left(cluster, BLUE) == 7
+    assert emqx_sessions_left(cluster, ["emqx@g1", "emqx@b1"]) == 107
+
+
+def test_sessions_left_edge_cases():
+    cluster = info(("emqx@b1", "running", None), ("emqx@g1", "running", 3))
+    assert emqx_sessions_left(cluster, BLUE) == 0  # no count, and emqx@b2 is not listed at all
+    assert emqx_sessions_left(cluster, []) == 0
+    assert emqx_sessions_left({"nodes": []}, BLUE) == 0
+    with pytest.raises(AnsibleFilterError):
+        emqx_sessions_left({"failed": True}, BLUE)
+
+
+def test_filters_are_registered_under_their_names():
+    assert FilterModule().filters() == {"emqx_lb_pool_check": emqx_lb_pool_check, "emqx_lb_nodes_up": emqx_lb_nodes_up,
+                                        "emqx_sessions_left": emqx_sessions_left}
