@@ -38,3 +38,38 @@ def test_every_entry_point_loads_with_duplicate_keys_fatal(tmp_path):
     assert run.returncode == 0, output[-4000:]
     assert "duplicate" not in output.lower(), output[-4000:]
     assert output.count("skipping: [localhost]") >= len(entries), output[-4000:]
+
+
+DUMMIES = {"str": "x", "path": "/nonexistent", "int": 1, "float": 1.0, "bool": False, "list": ["x"], "dict": {"x": "x"}, "raw": "x"}
+
+
+def test_every_entry_point_refuses_a_misspelt_input_before_anything_runs(tmp_path):
+    """``-e emqx_blue_green_reconect_budget=100`` would run the default budget without a word:
+    every entry point refuses it first, naming the input that was meant."""
+    tasks, expected = [], []
+    for role, entry in _entry_points():
+        with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as handle:
+            options = yaml.safe_load(handle)["argument_specs"][entry]["options"]
+        required = {name: DUMMIES[spec.get("type", "str")] for name, spec in options.items() if spec.get("required")}
+        meant = sorted(name for name in options if not name.startswith(role + "__") and len(name) > len(role) + 8)[0]
+        typo = meant[:-3] + meant[-2:]  # one letter dropped near the end
+        expected.append((role, entry, typo, meant))
+        tasks.append({"name": "Try %s %s" % (role, entry), "block": [
+            {"name": "Run %s %s" % (role, entry), "ansible.builtin.include_role":
+             {"name": "zerodowntime.cluster." + role, "tasks_from": entry}, "vars": dict(required, **{typo: 1})},
+            {"name": "Not reached", "ansible.builtin.fail": {"msg": "%s %s ran with %s" % (role, entry, typo)}}],
+            "rescue": [{"name": "Say why %s %s stopped" % (role, entry),
+                        "ansible.builtin.debug": {"msg": "STOPPED %s %s: {{ ansible_failed_result.msg }}" % (role, entry)}}]})
+    playbook = tmp_path / "typos.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Misspelt inputs", "hosts": "localhost", "gather_facts": False,
+                                         "tasks": tasks}], sort_keys=False))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"))
+    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                          str(playbook)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    for role, entry, typo, meant in expected:
+        assert "STOPPED %s %s: %s is not an input of zerodowntime.cluster.%s; did you mean %s?" % (role, entry, typo, role, meant) \
+            in output, output[-4000:]
+    assert "ran with" not in output
