@@ -136,3 +136,41 @@ def test_bad_role_input_is_rejected_before_anything_changes(lab_factory, report_
     assert "emqx_blue_green_strategy" in run.stdout and "emqx_blue_green_reconnect_budget" in run.stdout
     time.sleep(0.5)
     assert cluster(lab)["running_nodes"] == node_names(lab.description, "blue"), "green must not have been started"
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 2, "--green", 2)
+    inventory, evars = inputs(lab, report_dir)
+    before = cluster(lab)
+    started = time.monotonic()
+    run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars, extra_args=["--check"])
+    took = time.monotonic() - started
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "Check mode: nothing was changed. A run would deploy green (hook), drain for about" in run.stdout, run.stdout[-3000:]
+    assert "predicted drain" in run.stdout
+    assert took < 60, "check mode took %.0f s" % took
+    after = cluster(lab)
+    assert sorted(after["running_nodes"]) == sorted(before["running_nodes"]) and after["evacuations"] == []
+    assert not os.path.exists(os.path.join(report_dir, "report.json"))
+
+
+def test_a_hook_that_is_not_a_file_is_refused_before_anything_changes(lab_factory, report_dir, tmp_path):
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1)
+    gone = str(tmp_path / "no-such-hook.yml")
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_remove_blue_tasks=gone)
+    run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+    assert run.returncode != 0
+    assert "Refused before anything changed: emqx_blue_green_remove_blue_tasks names %s, which is not a file" % gone in run.stdout, \
+        run.stdout[-3000:]
+    assert cluster(lab)["evacuations"] == []
+
+
+def test_a_wrong_mqtt_address_is_refused_before_anything_changes(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1)
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_mqtt_port=1)
+    run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+    assert run.returncode != 0
+    host = lab.description["lb"]["mqtt_host"]
+    assert "Refused before anything changed: an MQTT probe to %s:1 (emqx_blue_green_mqtt_host, emqx_blue_green_mqtt_port) failed:" % host \
+        in run.stdout, run.stdout[-3000:]
+    assert cluster(lab)["evacuations"] == []

@@ -34,7 +34,7 @@ def create_ready(lab, strategy=None):
     assert rc == 0, result
 
 
-def playbook(lab, name, report_dir, **extra):
+def playbook(lab, name, report_dir, check=False, **extra):
     evars = {"emqx_operator_upgrade_name": "emqx-ee", "emqx_operator_upgrade_wait_timeout": 300,
              "emqx_operator_upgrade_stall_timeout": 60, "emqx_operator_upgrade_poll_interval": 1.0,
              "emqx_operator_upgrade_decision_timeout": 30, "emqx_operator_upgrade_report_dir": report_dir}
@@ -45,7 +45,7 @@ def playbook(lab, name, report_dir, **extra):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=ansible_run.COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="False", K8S_AUTH_KUBECONFIG=lab.description["kubeconfig"])
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-e", "@" + path,
-            os.path.join(ansible_run.ROOT, "playbooks", name)]
+            os.path.join(ansible_run.ROOT, "playbooks", name)] + (["--check"] if check else [])
     return subprocess.run(argv, env=env, timeout=280, text=True, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -179,3 +179,18 @@ def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     # the blue node, evacuated by the upgrade, resumed that evacuation when the revert brought it back
     assert [s["node"] for s in rolled["rollback"]["stopped_evacuations"]] == blue, rolled["rollback"]
     assert users["sessions_lost"] == 0, users
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(lab_factory, tmp_path):
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
+    create_ready(lab)
+    before = kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")
+    report_dir = str(tmp_path / "report")
+    run = playbook(lab, "emqx_operator_upgrade.yml", report_dir, check=True, emqx_operator_upgrade_image=NEW,
+                   emqx_operator_upgrade_update_strategy=FAST)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "Check mode: nothing was changed. A run would ask the operator for %s" % NEW in run.stdout, run.stdout[-3000:]
+    assert "estimated drain" in run.stdout
+    after = kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")
+    assert json.loads(after)["spec"] == json.loads(before)["spec"], "check mode changed the EMQX resource"
+    assert not os.path.exists(os.path.join(report_dir, "report.json"))

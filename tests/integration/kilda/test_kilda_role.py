@@ -1,6 +1,7 @@
 """The kilda_blue_green role through its playbooks against the lab: full upgrade checked with
 the seed's own zkCli.sh reads, rollback, and a re-run after the playbook was killed."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -201,3 +202,49 @@ def test_deploy_over_the_serving_colour_is_refused(ensemble, estate_factory, pre
     assert rc != 0
     (task, msg), = failures(out)
     assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg
+
+
+@pytest.mark.parametrize("name", ["kilda_upgrade.yml", "kilda_deploy_green.yml", "kilda_promote.yml", "kilda_rollback.yml"])
+def test_check_mode_prints_the_plan_and_changes_nothing(ensemble, estate_factory, prefix, name):
+    estate = estate_factory(prefix)
+    zk = zk_client(ensemble.description["hosts"])
+    try:
+        before = tree(zk, prefix)
+        started = time.monotonic()
+        rc, out = playbook(os.path.join(PLAYBOOKS, name), estate.extra_vars(kilda_blue_green_build_version=NEW), check=True)
+        took = time.monotonic() - started
+        # (a phase's refusal is caught and reported as the plan: no host failed)
+        assert rc == 0 and out["stats"]["localhost"]["failures"] == 0, failures(out)
+        assert tree(zk, prefix) == before, "check mode changed ZooKeeper"
+    finally:
+        zk.stop()
+        zk.close()
+    said = "\n".join(messages(out))
+    assert "check mode: nothing was changed" in said.lower(), said[-2000:]
+    if name != "kilda_promote.yml":
+        assert re.search(r"up to \d+(\.\d+)? s in all", said), "the plan gives its longest duration: %s" % said[-2000:]
+    if name in ("kilda_promote.yml", "kilda_upgrade.yml"):
+        # nothing is deployed: a promote now would be refused, and the plan says why
+        assert "A promote now would be refused" in said and "green is not ready" in said, said[-2000:]
+    assert took < 60, "check mode took %.0f s" % took
+    assert not os.path.exists(estate.extra_vars()["kilda_blue_green_journal_path"]), "check mode wrote the journal"
+
+
+def test_a_hook_that_is_not_set_or_not_a_file_is_refused_before_anything_changes(ensemble, estate_factory, prefix, tmp_path):
+    estate = estate_factory(prefix)
+    zk = zk_client(ensemble.description["hosts"])
+    try:
+        before = tree(zk, prefix)
+        gone = str(tmp_path / "no-such-hook.yml")
+        rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_deploy_green.yml"),
+                           estate.extra_vars(kilda_blue_green_build_version=NEW, kilda_blue_green_hook_deploy_grpc=gone,
+                                             kilda_blue_green_hook_deploy_northbound=""))
+        assert rc != 0
+        said = "\n".join(messages(out))
+        assert "Phase deploy refused before anything changed: kilda_blue_green_hook_deploy_grpc names %s, which is not a file" % gone \
+            in said, said[-2000:]
+        assert "kilda_blue_green_hook_deploy_northbound is not set" in said
+        assert tree(zk, prefix) == before
+    finally:
+        zk.stop()
+        zk.close()

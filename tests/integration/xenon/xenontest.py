@@ -56,13 +56,13 @@ def finish_module(proc, path, timeout=240):
         return parse(handle.read(), rc=proc.returncode)
 
 
-def run_playbook(playbook, extra_vars, timeout=280):
+def run_playbook(playbook, extra_vars, timeout=280, extra_args=()):
     vars_file = tempfile.NamedTemporaryFile("w", prefix="xenon-vars-", suffix=".json", delete=False)
     json.dump(extra_vars, vars_file)
     vars_file.close()
     env = ansible_env()
     return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook,
-                           "-e", "@" + vars_file.name], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
+                           "-e", "@" + vars_file.name] + list(extra_args), capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
                           check=False)
 
 
