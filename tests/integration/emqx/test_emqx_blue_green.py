@@ -174,3 +174,12 @@ def test_a_wrong_mqtt_address_is_refused_before_anything_changes(lab_factory, re
     assert "Refused before anything changed: an MQTT probe to %s:1 (emqx_blue_green_mqtt_host, emqx_blue_green_mqtt_port) failed:" % host \
         in run.stdout, run.stdout[-3000:]
     assert cluster(lab)["evacuations"] == []
+
+
+def test_an_empty_green_group_is_named_as_the_cause(lab_factory, report_dir):
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1)
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_green_group="emqx_green_typo")
+    run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+    assert run.returncode != 0
+    assert "Refused before anything changed: inventory group emqx_green_typo (green) is empty or missing." in run.stdout, run.stdout[-3000:]
+    assert "credentials" not in run.stdout.split("Refused before anything changed")[1][:300]

@@ -1,5 +1,6 @@
 """The kilda_blue_green role through its playbooks against the lab: full upgrade checked with
 the seed's own zkCli.sh reads, rollback, and a re-run after the playbook was killed."""
+import json
 import os
 import re
 import signal
@@ -139,11 +140,25 @@ def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory,
         zk.close()
 
 
-def after_an_upgrade(ensemble, estate, name, build_version=NEW):
+def reports(estate):
+    """{file name: content} of the role's reports in the estate: the latest (journal-report.json, beside the
+    journal) and one per phase run that changed Kilda (journal-report-<UTC time>.json)."""
+    found = {}
+    for name in sorted(os.listdir(estate.root)):
+        if re.match(r"^journal-report(-\d{8}T\d{6}Z)?\.json$", name):
+            with open(os.path.join(estate.root, name)) as handle:
+                found[name] = handle.read()
+    return found
+
+
+def after_an_upgrade(ensemble, estate, name, build_version=NEW, upgraded=None):
     """Upgrade completely, then run playbook ``name``: return (rc, out) once it is checked that the
-    second run wrote nothing to ZooKeeper, ran no hook and left every unit as it was."""
+    second run wrote nothing to ZooKeeper, ran no hook and left every unit as it was. ``upgraded``, a
+    dict, receives the reports as the upgrade left them."""
     run("kilda_upgrade.yml", estate, kilda_blue_green_build_version=NEW)
     units = estate.units()
+    if upgraded is not None:
+        upgraded.update(reports(estate))
     zk = zk_client(ensemble.description["hosts"])
     try:
         before = tree(zk, estate.prefix)
@@ -190,9 +205,26 @@ def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_them(e
 
 @pytest.mark.slow
 def test_upgrade_rerun_after_success_changes_nothing(ensemble, estate_factory, prefix):
-    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_upgrade.yml")
+    estate = estate_factory(prefix)
+    upgraded = {}
+    rc, out = after_an_upgrade(ensemble, estate, "kilda_upgrade.yml", upgraded=upgraded)
     assert rc == 0 and not failures(out), failures(out)
     assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
+    # The upgrade ran two phases that changed Kilda: each kept its own report, the latest is the promote's.
+    runs = sorted(name for name in upgraded if name != "journal-report.json")
+    assert len(runs) == 2, sorted(upgraded)
+    deployed, promoted = (json.loads(upgraded[name]) for name in runs)
+    assert (deployed["phase"], promoted["phase"]) == ("deploy", "promote"), runs
+    assert upgraded["journal-report.json"] == upgraded[runs[1]]
+    assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
+    assert runs[1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
+    with open(os.path.join(estate.root, "journal.json")) as handle:
+        assert json.load(handle)["reports"]["promote"] == {"file": os.path.join(os.path.realpath(estate.root), runs[1]),
+                                                          "at": promoted["finished_at"]}
+    # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
+    assert reports(estate) == upgraded
+    said = "\n".join(messages(out))
+    assert "Already upgraded on %s, report: %s" % (promoted["finished_at"], promoted["report_file"]) in said, said
 
 
 @pytest.mark.slow
@@ -248,3 +280,17 @@ def test_a_hook_that_is_not_set_or_not_a_file_is_refused_before_anything_changes
     finally:
         zk.stop()
         zk.close()
+
+
+def test_refusals_name_the_actual_cause(ensemble, estate_factory, prefix):
+    estate = estate_factory(prefix)
+    rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_deploy_green.yml"), estate.extra_vars())
+    said = "\n".join(messages(out))
+    assert rc != 0
+    assert "Refused before anything changed: kilda_blue_green_build_version is not set: phase deploy needs the build-version" in said, said
+    assert "colours must differ" not in said and "Floodlight region" not in said
+    # nothing deployed: the decision point lists what is wrong, never an empty list
+    rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_decision.yml"), estate.extra_vars(kilda_blue_green_build_version=NEW))
+    said = "\n".join(messages(out))
+    assert rc != 0 and "Decision point: green is not ready: " in said, said
+    assert "Problems: []" not in said and "network/green" in said, said
