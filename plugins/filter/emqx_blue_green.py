@@ -2,7 +2,8 @@
 # Copyright (c) zerodowntime.cluster contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters used by the emqx_blue_green role: what HAProxy and the cluster show about a set of
-EMQX nodes, computed here instead of in chains of map/extract/selectattr in the role's tasks."""
+EMQX nodes, computed here instead of in chains of map/extract/selectattr in the role's tasks, and
+the lines its summary prints."""
 
 from __future__ import annotations
 
@@ -77,10 +78,80 @@ def emqx_sessions_left(info, nodes):
                if node.get("name") in wanted and node.get("status") == "running")
 
 
+def _number(value):
+    """A float from a report value (numbers may come back as strings from templating), else None."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _seconds(value):
+    return ("%.1f" % value).rstrip("0").rstrip(".") if value is not None else "?"
+
+
+def emqx_blue_green_report_lines(report):
+    """What a blue-green run did, in three lines: its outcome, its drain, its gate. A run that did not
+    drain (a finalize after a manual approval, for example) says so and names the phases it went through;
+    a drain is compared with the plan's theoretical minimum only when both belong to the same move."""
+    if not isinstance(report, dict):
+        raise AnsibleFilterError("expected an emqx_blue_green report (a dict), got %s" % type(report).__name__)
+    phases = []
+    for event in report.get("events") or []:
+        phase = str(event.get("phase") or "")
+        if phase and phase not in phases:
+            phases.append(phase)
+    moves = [phase for phase in phases if phase.startswith("draining")]
+    outcome = "outcome: %s after %s s" % (report.get("outcome"), _seconds(_number(report.get("duration_s"))))
+
+    drain_s = _number(report.get("drain_s"))
+    minimum = _number((report.get("plan") or {}).get("theoretical_minimum_s"))
+    if drain_s is None:
+        did = ("it went through " + ", ".join(phases)) if phases else "it changed nothing"
+        if report.get("outcome") == "upgraded" and "finalizing" in phases:
+            did = "blue was drained by an earlier run; this one removed it (" + ", ".join(phases) + ")"
+        drain = "no drain in this run: " + did
+    elif drain_s < 0:
+        # a second move in the same run (a rollback after a failed gate) may be timed from the first one's end
+        drain = "drain (%s): its duration was not measured" % (moves[-1] if moves else "drain")
+    elif moves and moves[-1] != "draining blue":
+        drain = "drain %s s (%s)" % (_seconds(drain_s), moves[-1])
+    elif minimum is not None and minimum > 0:
+        ratio = _number(report.get("drain_vs_minimum"))
+        ratio = ratio if ratio is not None else drain_s / minimum
+        drain = "drain %s s vs theoretical minimum %s s (%sx)" % (_seconds(drain_s), _seconds(minimum), ("%.2f" % ratio))
+    elif minimum is not None:
+        drain = "drain %s s (nothing to move: theoretical minimum 0 s)" % _seconds(drain_s)
+    else:
+        drain = "drain %s s" % _seconds(drain_s)
+
+    gate = report.get("gate") or {}
+    if not gate:
+        gate_line = "gate: not part of this run"
+    else:
+        facts = "%s probes, %s failed, reconnect ratio %s, connections %s at the start of the soak and %s at the lowest" % (
+            gate.get("probes"), gate.get("probe_failures"), gate.get("reconnect_ratio"), gate.get("connections_at_start"),
+            gate.get("min_connections"))
+        if _truthy(gate.get("passed")):
+            gate_line = "gate passed: " + facts
+        else:
+            gate_line = "gate FAILED: %s (%s)" % ("; ".join(str(r) for r in gate.get("reasons") or []) or "no reason given", facts)
+    return [outcome, drain, gate_line]
+
+
+def _truthy(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return bool(value)
+
+
 class FilterModule:
     def filters(self):
         return {
             "emqx_lb_pool_check": emqx_lb_pool_check,
             "emqx_lb_nodes_up": emqx_lb_nodes_up,
             "emqx_sessions_left": emqx_sessions_left,
+            "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
         }

@@ -24,6 +24,8 @@ description:
     or at once when the old revision scales up again (operator bug fixed in 2.2.29).
   - Refuses a template change when C(clusterDomain) is not C(cluster.local) unless O(allow_custom_cluster_domain=true)
     - the operator (2.2) then removes old core nodes without evacuating them.
+  - While it waits it prints a progress line every O(progress_interval) seconds - phase, percent, elapsed time and an
+    ETA that counts down (see O(progress_interval)). C(delegate_to) and the task's connection apply to every run.
   - With O(stop_stale_evacuations=true) and an EMQX API (O(emqx_api_url)), it reads C(global_status) while waiting
     and stops every evacuation the operator did not start - listed before the new revision is C(Available), on a node
     that was not running when the task started, or still listed once the resource is C(Ready). That is what happens
@@ -42,7 +44,8 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reports which fields would change and whether that starts a blue-green update; patches and waits nothing.
+      - Reports which fields would change and whether that starts a blue-green update; patches and waits nothing
+        (the module runs once).
   diff_mode:
     support: full
   idempotent:
@@ -108,6 +111,24 @@ options:
         answer, the module keeps waiting and asks again 10 seconds later; what failed is in RV(evacuation_api_errors).
       - Can also be set with the E(EMQX_API_URL) environment variable.
     type: str
+  progress_interval:
+    description:
+      - Seconds between two progress lines while the task waits. An action plugin on the controller runs this module
+        again and again, each run waiting for up to this long, and prints after each run where the update stands - the
+        phase (new revision pods ready, evacuations with the connections and sessions left on each old pod, old pods
+        deleted), percent, elapsed time and an ETA that counts down.
+      - Every run after the first only observes; the deadline (O(wait_timeout)) and the stall clock (O(stall_timeout))
+        run on from the first. The result is that of one wait.
+      - With O(poll_interval) longer than this, every observation prints a line.
+    type: float
+    default: 10.0
+  wait_slice:
+    description:
+      - Internal, set by the action plugin between its runs of the module - do not set it. The state of a wait the
+        previous run handed over, with the time that has passed and the time left; with it the module changes nothing
+        and goes on with that wait for up to O(progress_interval) seconds. Without it (the module run on its own) the
+        whole wait happens in one run.
+    type: dict
 seealso:
   - module: zerodowntime.cluster.emqx_operator_info
   - module: zerodowntime.cluster.emqx_operator_rebalance
@@ -126,6 +147,7 @@ EXAMPLES = r"""
       wait_takeover: 10
     wait_timeout: 3600
     stall_timeout: 600
+    progress_interval: 30
   register: update
 
 - name: Roll back to the previous image, stopping evacuations that come back with the old nodes' volumes
@@ -207,6 +229,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.connection import (
     K8S_ARGS,
@@ -216,7 +239,11 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operato
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.emqx import EMQX_API_ARGS, EMQX_API_TOGETHER, emqx_api_factory
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.resources import Objects, resolve
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.stale import StaleEvacuations
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import EmqxUpdate
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import (
+    EmqxUpdate,
+    continue_unreachable,
+    update_problems,
+)
 
 
 def argument_spec():
@@ -236,6 +263,8 @@ def argument_spec():
         stall_timeout=dict(type="int", default=300),
         allow_custom_cluster_domain=dict(type="bool", default=False),
         stop_stale_evacuations=dict(type="bool", default=False),
+        progress_interval=dict(type="float", default=10.0),
+        wait_slice=dict(type="dict"),
     ), EMQX_API_ARGS)
 
 
@@ -247,21 +276,27 @@ def main():
     if KUBERNETES_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     problems = check_wait_params(module.params)
-    if module.params["stall_timeout"] <= 0:
-        problems.append("stall_timeout must be a positive number of seconds")
+    problems.extend(update_problems(module.params))
     if problems:
         module.fail_json(msg="; ".join(problems))
+    wait_slice = module.params["wait_slice"]
+    going_on = bool(wait_slice and wait_slice.get("state")) and not module.check_mode
 
     def work():
-        client = connect(module.params)
-        resource, version = resolve(client, "EMQX", module.params["api_version"])
+        try:
+            client = connect(module.params)
+            resource, version = resolve(client, "EMQX", module.params["api_version"])
+        except ApiError as exc:
+            if going_on:  # the API server is away for a moment: the wait goes on until its deadline
+                return continue_unreachable(wait_slice, module.params, exc)
+            raise
         stale = None
         if module.params["stop_stale_evacuations"]:
             stale = StaleEvacuations(emqx_api_factory(module.params), time.monotonic)
         result = EmqxUpdate(Objects(resource, module.params["namespace"]), module.params, check_mode=module.check_mode,
-                            stale=stale).run()
+                            stale=stale, wait_slice=wait_slice).run()
         result["api_version"] = "apps.emqx.io/%s" % version
-        for hazard in result["hazards"]:
+        for hazard in result.get("hazards") or []:
             module.warn(hazard)
         for stopped in result.get("stopped_evacuations") or []:
             module.warn("stopped the evacuation of %s (state %s) after %ss: %s - a node restarted with its old data "

@@ -12,15 +12,22 @@ what the status shows (pitfalls 17-20)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
     ApiError,
     TerminalFailure,
     ValidationError,
+    WaitTimeout,
     ZdtError,
 )
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import eta_seconds, poll
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import eta_seconds
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update_progress import (
+    MAX_SAMPLES,
+    old_pod_count,
+    progress_of,
+)
 
 # module option -> updateStrategy path
 STRATEGY = (
@@ -32,6 +39,18 @@ STRATEGY = (
 )
 TEMPLATE_FIELDS = ("image", "clusterDomain", "coreTemplate", "replicantTemplate")
 DEFAULT_DOMAIN = "cluster.local"
+# The ETA of an evacuation comes from the rate over this many recent samples (polling.eta_seconds).
+ETA_POINTS = 10
+
+
+def update_problems(params):
+    """Problems with the options that the wait options' check does not cover (empty when fine)."""
+    problems = []
+    if params.get("stall_timeout") is not None and params["stall_timeout"] <= 0:
+        problems.append("stall_timeout must be a positive number of seconds")
+    if params.get("progress_interval") is not None and params["progress_interval"] <= 0:
+        problems.append("progress_interval must be a positive number of seconds, got %s" % params["progress_interval"])
+    return problems
 
 
 def desired_patch(params):
@@ -160,16 +179,28 @@ def sample_of(obj, elapsed, history):
 
 
 class EmqxUpdate:
-    def __init__(self, resource, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, stale=None):
+    """Patch the spec and supervise the update. ``wait_slice`` (from the action plugin of the same
+    name as the module) makes one run wait for at most ``progress_interval`` seconds and hand the
+    state of the wait back in ``wait_slice``, to be continued by the next run; without it the whole
+    wait happens in this run."""
+
+    def __init__(self, resource, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, stale=None, wait_slice=None):
         self.resource = resource  # get(name) / patch(name, body) / status reads, plain dicts
         self.stale = stale  # optional StaleEvacuations: stops evacuations the operator did not start
         self.params = params
         self.check_mode = check_mode
         self.clock = clock
         self.sleep = sleep
+        self.wait_slice = wait_slice
         self.where = "EMQX %s/%s" % (params["namespace"], params["name"])
 
     def run(self):
+        if self.wait_slice and self.wait_slice.get("state") and not self.check_mode:
+            # a later run of a sliced wait: the first run changed what there was to change
+            out = {"changed": False}
+            out.update(self._wait(self.wait_slice["state"]))
+            self._add_stale(out)
+            return out
         before = self.resource.get(self.params["name"])
         if before is None:
             raise ValidationError("%s does not exist" % self.where)
@@ -192,13 +223,16 @@ class EmqxUpdate:
             return out
         current = self._patch(patch) if changed_paths else before
         if self.params["wait"] and (template and changed_paths or not is_ready(current)):
-            out.update(self._wait(before, template and bool(changed_paths)))
+            out.update(self._wait(self._first_state(before, template and bool(changed_paths))))
         else:
             out["after"] = {"spec": current.get("spec"), "revisions": self._revisions(current)}
+        self._add_stale(out)
+        return out
+
+    def _add_stale(self, out):
         if self.stale is not None:
             out["stopped_evacuations"] = self.stale.stopped
             out["evacuation_api_errors"] = self.stale.errors
-        return out
 
     def _patch(self, patch):
         try:
@@ -223,13 +257,30 @@ class EmqxUpdate:
         revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
         return {"current": revisions.get("currentRevision"), "update": revisions.get("updateRevision")}
 
-    def _wait(self, before, expect_new_revision):
-        old_update = self._revisions(before)["update"]
-        history = []
+    def _first_state(self, before, expect_new_revision):
+        """The state of a wait that starts now: all a later run needs to go on with it (a few values)."""
+        return {"old_update": self._revisions(before)["update"], "new_revision_seen": not expect_new_revision,
+                "old_nodes": sorted(str(n) for n in self._running_nodes(before)), "old_pods": old_pod_count(before),
+                "stall_key": None, "stall_since": 0.0, "peak_current": None, "history": [], "stale_quiet_until": None}
+
+    def _wait(self, state):
+        """Wait from ``state``; times count from the start of the wait (``wait_slice.elapsed`` had
+        passed when this run began)."""
+        state = dict(state, history=list(state.get("history") or []))
+        sliced = self.wait_slice is not None
+        offset = float((self.wait_slice or {}).get("elapsed") or 0.0)
+        remaining = float(self.wait_slice["remaining"]) if sliced else float(self.params["wait_timeout"])
+        # the last run ends at the deadline; the others hand over when the next look would pass progress_interval
+        final = not sliced or remaining <= self.params["progress_interval"]
+        budget = remaining if final else float(self.params["progress_interval"])
+        interval = float(self.params["poll_interval"])
         started = self.clock()
-        old_nodes = self._running_nodes(before)
-        progress = {"key": None, "since": self.clock(), "new_revision_seen": not expect_new_revision,
-                    "peak_current": None}
+        old_nodes = set(state["old_nodes"])
+        if self.stale is not None and state.get("stale_quiet_until") is not None:
+            self.stale.quiet_until = started + state["stale_quiet_until"] - offset
+
+        def now():
+            return round(offset + self.clock() - started, 3)
 
         def fetch():
             obj = self.resource.get(self.params["name"])
@@ -237,57 +288,97 @@ class EmqxUpdate:
                 raise TerminalFailure("%s was deleted during the update" % self.where)
             status = obj.get("status") or {}
             revisions = status.get("coreNodesStatus") or {}
-            if not progress["new_revision_seen"] and (revisions.get("updateRevision") != old_update or not any(
+            if not state["new_revision_seen"] and (revisions.get("updateRevision") != state["old_update"] or not any(
                     c.get("type") == "Ready" for c in conditions_of(status))):
-                progress["new_revision_seen"] = True
+                state["new_revision_seen"] = True
             # a Ready from before the operator saw the change says nothing about evacuations (pitfall 21)
-            finished = progress["new_revision_seen"] and is_ready(obj)
-            if self.stale is not None and self.stale.check(obj, old_nodes, finished, round(self.clock() - started, 1)):
+            finished = state["new_revision_seen"] and is_ready(obj)
+            if self.stale is not None and self.stale.check(obj, old_nodes, finished, round(now(), 1)):
                 obj = self.resource.get(self.params["name"]) or obj
                 status = obj.get("status") or {}
-            key = progress_key(status)
-            if key != progress["key"]:
-                progress["key"], progress["since"] = key, self.clock()
+            key = json.dumps(progress_key(status), sort_keys=True, default=str)
+            if key != state["stall_key"]:
+                state["stall_key"], state["stall_since"] = key, now()
             return obj
 
         def done(obj):
-            return progress["new_revision_seen"] and is_ready(obj)
+            return state["new_revision_seen"] and is_ready(obj)
 
         def failed(obj):
             revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
             current = revisions.get("currentReplicas")
-            if current is not None and progress["new_revision_seen"] and revisions.get("currentRevision") != revisions.get("updateRevision"):
-                if progress["peak_current"] is not None and current > progress["peak_current"]:
+            if current is not None and state["new_revision_seen"] and revisions.get("currentRevision") != revisions.get("updateRevision"):
+                peak = state["peak_current"]
+                if peak is not None and current > peak:
                     return ("scale-up loop: the old revision %s went from %s to %s replicas during the update (operator bug "
-                            "#1105, fixed in 2.2.29); stop and upgrade the operator" % (
-                                revisions.get("currentRevision"), progress["peak_current"], current))
-                progress["peak_current"] = current if progress["peak_current"] is None else min(progress["peak_current"], current)
-            stalled_for = self.clock() - progress["since"]
+                            "#1105, fixed in 2.2.29); stop and upgrade the operator" % (revisions.get("currentRevision"), peak, current))
+                state["peak_current"] = current if peak is None else min(peak, current)
+            stalled_for = now() - state["stall_since"]
             if stalled_for >= self.params["stall_timeout"]:
                 return diagnose(obj, stalled_for, self.params.get("image"))
             return None
 
-        def sample(obj, elapsed):
-            point = sample_of(obj, elapsed, history)
-            history.append(point)
-            return point
+        def ended(obj, samples, t, handover):
+            out = {"timeline": samples, "elapsed": t,
+                   "evacuated_nodes": sorted({e["node"] for s in samples for e in s["evacuations"]})}
+            if obj is not None and not handover:
+                out["after"] = {"spec": obj.get("spec"), "revisions": self._revisions(obj)}
+            if sliced:
+                if self.stale is not None and self.stale.quiet_until is not None:
+                    state["stale_quiet_until"] = round(offset + self.stale.quiet_until - started, 3)
+                out["wait_slice"] = {
+                    "state": state if handover else None, "run_s": round(self.clock() - started, 3),
+                    "progress": None if obj is None else progress_of(obj, state["new_revision_seen"], not handover, old_nodes,
+                                                                     state["old_pods"])}
+            return out
 
+        samples = []
+        last = last_error = None
         try:
-            result = self._poll(fetch, done, failed, sample)
+            while True:
+                try:
+                    last = fetch()
+                    last_error = None
+                except ApiError as exc:  # transient: look again until the deadline
+                    last_error = exc
+                else:
+                    t = now()
+                    point = sample_of(last, t, state["history"])
+                    if point["remaining"] is not None:
+                        state["history"] = (state["history"] + [{"t": t, "remaining": point["remaining"]}])[-ETA_POINTS:]
+                    samples.append(point)
+                    if len(samples) > MAX_SAMPLES:
+                        samples[1:] = samples[1::2]  # keep the first sample and thin the rest so long waits stay bounded
+                    if done(last):
+                        return ended(last, samples, t, handover=False)
+                    reason = failed(last)
+                    if reason:
+                        raise TerminalFailure(reason, last=last, elapsed=t, samples=samples)
+                spent = self.clock() - started
+                if final and spent >= budget:
+                    state_text = last if last is None else "conditions %s, revisions %s" % (
+                        [c.get("type") for c in conditions_of(last.get("status") or {})], self._revisions(last))
+                    msg = "timed out after %.0fs waiting; last observed: %s" % (now(), state_text)
+                    if last_error is not None:
+                        msg += "; last error: %s" % last_error
+                    raise WaitTimeout(msg, last=last, elapsed=now(), samples=samples)
+                if not final and spent + interval > budget:
+                    return ended(last, samples, samples[-1]["t"] if samples else now(), handover=True)
+                self.sleep(min(interval, budget - spent))
         except ZdtError as exc:
             if self.stale is not None:
                 exc.details.update(stopped_evacuations=self.stale.stopped, evacuation_api_errors=self.stale.errors)
             raise
-        after = result.value
-        evacuated = sorted({e["node"] for s in result.samples for e in s["evacuations"]})
-        return {"after": {"spec": after.get("spec"), "revisions": self._revisions(after)}, "timeline": result.samples,
-                "elapsed": result.elapsed, "evacuated_nodes": evacuated}
 
-    def _poll(self, fetch, done, failed, sample):
-        return poll(fetch, done, failed=failed, timeout=self.params["wait_timeout"], interval=self.params["poll_interval"],
-                    sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
-                    describe=lambda obj: "conditions %s, revisions %s" % (
-                        [c.get("type") for c in conditions_of(obj.get("status") or {})], self._revisions(obj)))
+
+def continue_unreachable(wait_slice, params, error):
+    """A later run of a sliced wait that could not reach the Kubernetes API: the wait goes on
+    (as it does when a read fails within one run) until its deadline."""
+    if float(wait_slice["remaining"]) <= params["progress_interval"]:
+        raise WaitTimeout("timed out after %.0fs waiting; last error: %s" % (float(wait_slice.get("elapsed") or 0.0), error),
+                          elapsed=wait_slice.get("elapsed"))
+    return {"changed": False, "timeline": [], "elapsed": wait_slice.get("elapsed"), "evacuated_nodes": [],
+            "wait_slice": {"state": wait_slice["state"], "run_s": 0.0, "progress": None, "error": str(error)}}
 
 
 def _merged(spec, patch):

@@ -1,6 +1,7 @@
 """The emqx_blue_green playbooks end to end against the lab, under real MQTT load, with faults."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,15 @@ FAST = {"emqx_blue_green_wait_health_check": 2, "emqx_blue_green_wait_takeover":
 
 def inputs(lab, report_dir, **overrides):
     return emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir, **dict(FAST, **overrides))
+
+
+def saved(report_dir):
+    """{file name: content} of what the role keeps in the report directory."""
+    found = {}
+    for name in sorted(os.listdir(report_dir)):
+        with open(os.path.join(report_dir, name)) as handle:
+            found[name] = handle.read()
+    return found
 
 
 def cluster(lab):
@@ -51,11 +61,25 @@ def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory,
     with open(os.path.join(report_dir, "connections.svg")) as handle:
         svg = handle.read()
     assert svg.startswith("<svg") and svg.count("<polyline") == 4
-    # Running it again finds the move done: nothing changes.
+    # The summary reads as words: the drain against the plan, the gate (no raw dict), the report of this run.
+    stamp = re.sub(r"[-:]", "", report["finished_at"])
+    run_report = os.path.join(os.path.realpath(report_dir), "report-%s.json" % stamp)
+    assert report["report_file"] == run_report
+    assert re.search(r"drain [\d.]+ s vs theoretical minimum [\d.]+ s \([\d.]+x\)", run.stdout), run.stdout[-3000:]
+    assert "gate passed: " in run.stdout and "{'passed'" not in run.stdout, run.stdout[-3000:]
+    assert "report: %s and connections-%s.svg" % (run_report, stamp) in run.stdout, run.stdout[-3000:]
+    upgraded = saved(report_dir)
+    assert sorted(upgraded) == ["connections-%s.svg" % stamp, "connections.svg", "journal.json", "report-%s.json" % stamp, "report.json"]
+    assert upgraded["report.json"] == upgraded["report-%s.json" % stamp]
+    assert json.loads(upgraded["journal.json"])["report_file"] == run_report
+    # Running it again finds the move done: nothing changes, not even the report or the journal of the run that did it.
     again = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "already done" in again.stdout
     assert " changed=0 " in again.stdout.split("PLAY RECAP")[-1], again.stdout.split("PLAY RECAP")[-1]
+    assert "Already upgraded on %s, report: %s" % (report["finished_at"], run_report) in again.stdout, again.stdout[-3000:]
+    assert saved(report_dir) == upgraded
+    assert "drain - s" not in again.stdout and "(-x)" not in again.stdout
 
 
 @pytest.mark.slow
@@ -121,10 +145,21 @@ def test_manual_approval_stops_before_the_point_of_no_return(lab_factory, report
         assert "emqx_blue_green_finalize.yml" in first.stdout
         info = cluster(lab)
         assert len(info["running_nodes"]) == 2 and info["evacuations"][0]["state"] == "prohibiting"
+        waiting = saved(report_dir)
         approve = emqx_bluegreen.playbook("emqx_blue_green_finalize.yml", inventory, evars)
         assert approve.returncode == 0, approve.stdout[-3000:]
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
     assert cluster(lab)["running_nodes"] == node_names(lab.description, "green")
+    # Two runs that did work, two reports: the finalize kept the first one and its own is now report.json.
+    reports = saved(report_dir)
+    runs = sorted(name for name in reports if re.match(r"^report-\d{8}T\d{6}Z\.json$", name))
+    assert len(runs) == 2 and reports[runs[0]] == waiting["report.json"], sorted(reports)
+    assert json.loads(reports[runs[0]])["outcome"] == "awaiting approval"
+    assert json.loads(reports[runs[1]])["outcome"] == "upgraded" and reports["report.json"] == reports[runs[1]]
+    # The finalize drained nothing: its summary says what it did instead of printing placeholders.
+    assert "no drain in this run: blue was drained by an earlier run; this one removed it" in approve.stdout, approve.stdout[-3000:]
+    assert "gate: not part of this run" in approve.stdout
+    assert "drain - s" not in approve.stdout and "(-x)" not in approve.stdout
 
 
 @pytest.mark.slow

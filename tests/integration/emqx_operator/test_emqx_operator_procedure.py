@@ -4,6 +4,7 @@ after the finished update stops the evacuations the old nodes resume from their 
 directories (pitfall 2) and completes."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,15 @@ def report(report_dir):
         return json.load(handle)
 
 
+def saved(report_dir):
+    """{file name: content} of what the role keeps in the report directory."""
+    found = {}
+    for name in sorted(os.listdir(report_dir)):
+        with open(os.path.join(report_dir, name)) as handle:
+            found[name] = handle.read()
+    return found
+
+
 def image_of(lab):
     return kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.spec.image}")
 
@@ -82,6 +92,29 @@ def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeo
     assert users["sessions_lost"] == 0
 
 
+SUPERVISING = "TASK [zerodowntime.cluster.emqx_operator_upgrade : Change the spec and supervise the operator's blue-green update]"
+PROGRESS = re.compile(r"^EMQX default/emqx-ee update (\d+)%: ([^;]+);.*; elapsed ([\d.]+) s; ETA (>= )?([\d.]+) s$")
+
+
+def check_progress_lines(stdout, old_nodes):
+    """The supervising task printed where the update stood while it ran (progress_interval 3 s): the
+    phase, pods, the evacuation of each old pod with what it had left, percent, elapsed and an ETA."""
+    task = stdout[stdout.index(SUPERVISING):]
+    task = task[:task.index("\nTASK [", 1)]
+    lines = [line for line in task.splitlines() if line.startswith("EMQX default/emqx-ee update ")]
+    matches = [PROGRESS.match(line) for line in lines]
+    assert len(lines) >= 4 and all(matches), task
+    percents = [int(m.group(1)) for m in matches]
+    elapsed = [float(m.group(3)) for m in matches]
+    etas = [float(m.group(5)) for m in matches]
+    assert percents == sorted(percents) and percents[-1] == 100, lines
+    assert matches[-1].group(2) == "update finished" and etas[-1] == 0.0 and "old pods deleted 2/2" in lines[-1], lines
+    assert elapsed == sorted(elapsed) and max(b - a for a, b in zip(elapsed, elapsed[1:])) <= 10.0, lines
+    assert any(m.group(2) == "evacuating old pods" and any(" %s " % node in line for node in old_nodes)
+               for m, line in zip(matches, lines)), lines
+    assert "new revision pods ready 2/2" in lines[-1], lines
+
+
 @pytest.mark.slow
 def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
@@ -93,9 +126,15 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=30).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
-        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST)
+        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST,
+                           emqx_operator_upgrade_progress_interval=3)
         assert upgrade.returncode == 0, upgrade.stdout[-4000:]
         upgraded = report(report_dir)
+        kept = saved(report_dir)
+        # a re-run finds the upgrade done: it keeps the report and the journal of the run that did it
+        again = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST)
+        assert again.returncode == 0, again.stdout[-4000:]
+        assert saved(report_dir) == kept
         # the green nodes answer the EMQX API while the blue ones come back (as the dashboard Service would)
         rollback = playbook(lab, "emqx_operator_rollback.yml", report_dir, emqx_operator_upgrade_emqx_api_url=green_url,
                             emqx_operator_upgrade_emqx_api_key=emqx["credentials"]["api_key"],
@@ -107,6 +146,7 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert upgraded["versions_before"] == ["5.8.6"] and upgraded["versions_after"] == ["5.10.4"]
     assert upgraded["evacuated_nodes"] == blue and upgraded["revisions_before"]["current"] != upgraded["revisions_after"]["current"]
     assert upgraded["evacuation_timeline"] and upgraded["estimate"]["old_pods"] == 2
+    check_progress_lines(upgrade.stdout, blue)
 
     assert rollback.returncode == 0, rollback.stdout[-4000:]
     rolled = report(report_dir)
@@ -117,6 +157,20 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert rolled["outcome"] == "rolled back" and rolled["rollback"]["decision"]["passed"] is True
     assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
     assert rolled["rollback"]["revisions_after"]["current"] == upgraded["revisions_before"]["current"]
+    # the summary names the image, versions and revision before and after the rollback, and its checks line by line
+    assert "rollback to %s (from the journal): image %s -> %s, versions 5.10.4 -> 5.8.6, revision %s -> %s" % (
+        OLD, NEW, OLD, upgraded["revisions_after"]["current"], upgraded["revisions_before"]["current"]) in rollback.stdout, rollback.stdout[-3000:]
+    assert "Rollback checks passed" in rollback.stdout and "{'passed'" not in rollback.stdout
+    assert (rolled["image_before"], rolled["versions_before"]) == (NEW, ["5.10.4"])
+
+    # the upgrade and the rollback each kept their report (named after the time they finished), report.json is the latest
+    stamp = re.sub(r"[-:]", "", upgraded["finished_at"])
+    assert upgraded["report_file"] == os.path.join(os.path.realpath(report_dir), "report-%s.json" % stamp)
+    assert "Already upgraded to %s on %s, report: %s" % (NEW, upgraded["finished_at"], upgraded["report_file"]) in again.stdout, again.stdout[-3000:]
+    runs = sorted(name for name in saved(report_dir) if re.match(r"^report-\d{8}T\d{6}Z\.json$", name))
+    assert runs == sorted([os.path.basename(upgraded["report_file"]), os.path.basename(rolled["report_file"])]), runs
+    assert saved(report_dir)[os.path.basename(upgraded["report_file"])] == kept["report.json"]
+    assert saved(report_dir)["report.json"] == saved(report_dir)[os.path.basename(rolled["report_file"])]
     assert users["sessions_lost"] == 0, users
 
 

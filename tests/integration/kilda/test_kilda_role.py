@@ -13,7 +13,7 @@ import seed
 from estate import Estate
 from kildatest import ROOT, TOPOLOGIES, ansible_env, failures, messages, playbook, playbook_argv, tree, zk_client
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(480)  # a whole upgrade takes about 200 s with four workers on two cores
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
 HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
 NEW = "green-1"
@@ -219,8 +219,8 @@ def test_upgrade_rerun_after_success_changes_nothing(ensemble, estate_factory, p
     assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
     assert runs[1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
     with open(os.path.join(estate.root, "journal.json")) as handle:
-        assert json.load(handle)["reports"]["promote"] == {"file": os.path.join(os.path.realpath(estate.root), runs[1]),
-                                                          "at": promoted["finished_at"]}
+        recorded = json.load(handle)["reports"]["promote"]
+    assert recorded == {"file": os.path.join(os.path.realpath(estate.root), runs[1]), "at": promoted["finished_at"]}
     # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
     assert reports(estate) == upgraded
     said = "\n".join(messages(out))

@@ -36,6 +36,11 @@ def lab_json(lab, tmp_path):
     return path
 
 
+def run_reports(directory):
+    """The per-run reports (report-<UTC time>.json) in ``directory``."""
+    return sorted(name for name in os.listdir(str(directory)) if re.match(r"^report-\d{8}T\d{6}Z\.json$", name))
+
+
 def changed(proc):
     """changed=N of the play recap."""
     found = re.search(r"^localhost\s*:\s*ok=\d+\s+changed=(\d+)", proc.stdout, re.M)
@@ -137,10 +142,26 @@ def test_rerun_after_success_changes_nothing_and_says_when_it_was_done(lab_facto
     group, link = served_by(lab, "written-to-green")
     assert group == "green"
 
+    # the run keeps its own report, named after the time it finished; report.json is a copy of it
+    kept = run_reports(tmp_path)
+    assert len(kept) == 1, kept
+    run_report = os.path.join(str(tmp_path), kept[0])
+    with open(run_report) as handle:
+        first_report = handle.read()
+    with open(report_path) as handle:
+        assert handle.read() == first_report
+    done_at = json.loads(first_report)["finished_at"]
+    assert kept[0] == "report-%s.json" % re.sub(r"[-:]", "", done_at), (kept, done_at)
+
     again = run_playbook(PLAYBOOK, extra)
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
     assert changed(again) == 0, again.stdout[-4000:]
-    assert "Already upgraded on " in again.stdout and "report: %s" % report_path in again.stdout, again.stdout[-3000:]
+    # the re-run names the run that did the upgrade and leaves its report alone
+    assert "Already upgraded on %s, report: %s" % (done_at, run_report) in again.stdout, again.stdout[-3000:]
+    assert run_reports(tmp_path) == kept
+    for path in (run_report, report_path):
+        with open(path) as handle:
+            assert handle.read() == first_report, path
     # nothing was copied again, the window stayed open and green still serves what it accepted
     assert migration_tasks(lab) == tasks
     assert haproxy.show(lab.description["load_balancer"]["socket"])["window"] == "open"

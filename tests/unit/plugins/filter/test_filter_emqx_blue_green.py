@@ -1,9 +1,9 @@
-"""The emqx_blue_green role's filters: HAProxy pool checks and sessions left on a colour."""
+"""The emqx_blue_green role's filters: HAProxy pool checks, sessions left on a colour, the summary lines."""
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.zerodowntime.cluster.plugins.filter.emqx_blue_green import (
-    FilterModule, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
+    FilterModule, emqx_blue_green_report_lines, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
 
 SERVERS = {"emqx@b1": "blue1", "emqx@b2": "blue2", "emqx@g1": "green1", "emqx@g2": "green2"}
 
@@ -126,4 +126,65 @@ def test_sessions_left_edge_cases():
 
 def test_filters_are_registered_under_their_names():
     assert FilterModule().filters() == {"emqx_lb_pool_check": emqx_lb_pool_check, "emqx_lb_nodes_up": emqx_lb_nodes_up,
-                                        "emqx_sessions_left": emqx_sessions_left}
+                                        "emqx_sessions_left": emqx_sessions_left,
+                                        "emqx_blue_green_report_lines": emqx_blue_green_report_lines}
+
+
+GATE = {"passed": True, "reasons": [], "probes": 3, "probe_failures": 0, "reconnect_ratio": 0.0, "connections_at_start": 200,
+        "min_connections": 198, "green_down": []}
+
+
+def report(**overrides):
+    """A report as the role writes it after a full run."""
+    out = {"outcome": "upgraded", "duration_s": 61.23, "drain_s": 21.4, "plan": {"theoretical_minimum_s": 20.0},
+           "drain_vs_minimum": 1.07, "gate": GATE,
+           "events": [{"t": 0.5, "phase": "deploying green"}, {"t": 9.1, "phase": "draining blue"}, {"t": 31.0, "phase": "soaking"},
+                      {"t": 40.2, "phase": "finalizing"}, {"t": 55.0, "phase": "done"}]}
+    out.update(overrides)
+    return out
+
+
+def test_a_full_run_compares_its_drain_with_the_plan_and_reads_its_gate():
+    assert emqx_blue_green_report_lines(report()) == [
+        "outcome: upgraded after 61.2 s",
+        "drain 21.4 s vs theoretical minimum 20 s (1.07x)",
+        "gate passed: 3 probes, 0 failed, reconnect ratio 0.0, connections 200 at the start of the soak and 198 at the lowest",
+    ]
+
+
+def test_a_run_without_a_drain_says_what_it_did_instead_of_placeholders():
+    # the finalize entry point after a manual approval: blue was drained by the first run
+    lines = emqx_blue_green_report_lines(report(drain_s=None, plan={}, drain_vs_minimum=None, gate={},
+                                                events=[{"t": 0.4, "phase": "finalizing"}, {"t": 3.0, "phase": "done"}]))
+    assert lines[1] == "no drain in this run: blue was drained by an earlier run; this one removed it (finalizing, done)"
+    assert lines[2] == "gate: not part of this run"
+    assert not any(" - " in line or "-x" in line or "None" in line for line in lines), lines
+    nothing = emqx_blue_green_report_lines(report(outcome="rolled back", drain_s=None, plan={}, gate={}, events=[]))
+    assert nothing[1] == "no drain in this run: it changed nothing"
+
+
+def test_a_rollback_drain_is_not_compared_with_the_plan_of_the_drain_of_blue():
+    events = report()["events"][:3] + [{"t": 45.0, "phase": "rolling back"}, {"t": 46.0, "phase": "draining green back"},
+                                       {"t": 60.0, "phase": "rolled back"}]
+    failed = dict(GATE, passed=False, reasons=["green nodes stopped: emqx@g1", "4 of 7 probes failed"], probe_failures=4, probes=7)
+    lines = emqx_blue_green_report_lines(report(outcome="rolled back", drain_s=8.0, drain_vs_minimum=None, gate=failed, events=events))
+    assert lines[1] == "drain 8 s (draining green back)"
+    # a negative duration (the rollback's drain timed from the end of the first drain) is not printed as one
+    unmeasured = emqx_blue_green_report_lines(report(outcome="rolled back", drain_s=-67.1, drain_vs_minimum=None, gate=failed, events=events))
+    assert unmeasured[1] == "drain (draining green back): its duration was not measured"
+    assert lines[2] == ("gate FAILED: green nodes stopped: emqx@g1; 4 of 7 probes failed (7 probes, 4 failed, reconnect ratio 0.0, "
+                        "connections 200 at the start of the soak and 198 at the lowest)")
+
+
+def test_a_drain_with_nothing_to_move_and_values_that_came_back_as_text():
+    assert emqx_blue_green_report_lines(report(plan={"theoretical_minimum_s": 0}, drain_s="0.5"))[1] == \
+        "drain 0.5 s (nothing to move: theoretical minimum 0 s)"
+    assert emqx_blue_green_report_lines(report(plan={}, drain_s=3.25, drain_vs_minimum=None))[1] == "drain 3.2 s"
+    assert emqx_blue_green_report_lines(report(drain_vs_minimum=None, gate=dict(GATE, passed="True")))[1:] == [
+        "drain 21.4 s vs theoretical minimum 20 s (1.07x)",
+        "gate passed: 3 probes, 0 failed, reconnect ratio 0.0, connections 200 at the start of the soak and 198 at the lowest"]
+
+
+def test_report_lines_need_a_report():
+    with pytest.raises(AnsibleFilterError, match="expected an emqx_blue_green report"):
+        emqx_blue_green_report_lines("upgraded")
