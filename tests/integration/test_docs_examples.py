@@ -11,9 +11,8 @@ import sys
 
 import yaml
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.role_inputs import known_inputs
+from collection_files import ROOT, role_inputs  # pylint: disable=import-error
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))) \
     + sorted(glob.glob(os.path.join(ROOT, "roles", "*", "README.md")))
 ROLES = sorted(os.listdir(os.path.join(ROOT, "roles")))
@@ -22,19 +21,6 @@ ROLE_VAR = re.compile(r"\b(%s)_[a-z0-9]\w*" % "|".join(ROLES))
 # what the roles set for their hooks and callers (see each entry point's role_inputs_check)
 OUTPUTS = {"emqx_blue_green_nodes", "xenon_side_by_side_report", "kilda_blue_green_cleanup_result",
            "kilda_blue_green_decision_from", "kilda_blue_green_decision_to", "kilda_blue_green_rollback_result"}
-
-
-def _yaml(*parts):
-    path = os.path.join(ROOT, *parts)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as handle:
-        return yaml.safe_load(handle) or {}
-
-
-def _inputs(role):
-    return known_inputs(_yaml("roles", role, "meta", "argument_specs.yml").get("argument_specs"),
-                        _yaml("roles", role, "defaults", "main.yml"), _yaml("roles", role, "vars", "main.yml"), OUTPUTS)
 
 
 def _blocks():
@@ -46,7 +32,7 @@ def _blocks():
 
 
 def test_every_role_variable_in_an_example_is_an_input_of_its_role():
-    inputs = {role: _inputs(role) for role in ROLES}
+    inputs = {role: role_inputs(role, OUTPUTS) for role in ROLES}
     wrong = []
     for path, _lang, body in _blocks():
         for match in ROLE_VAR.finditer(body):

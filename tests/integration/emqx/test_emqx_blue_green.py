@@ -11,6 +11,8 @@ import pytest
 
 from conftest import LABS, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
+from collection_files import saved  # pylint: disable=import-error
+
 pytestmark = pytest.mark.timeout(600)
 
 FAST = {"emqx_blue_green_wait_health_check": 2, "emqx_blue_green_wait_takeover": 2, "emqx_blue_green_soak_seconds": 4, "emqx_blue_green_probe_interval": 2,
@@ -19,15 +21,6 @@ FAST = {"emqx_blue_green_wait_health_check": 2, "emqx_blue_green_wait_takeover":
 
 def inputs(lab, report_dir, **overrides):
     return emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir, **dict(FAST, **overrides))
-
-
-def saved(report_dir):
-    """{file name: content} of what the role keeps in the report directory."""
-    found = {}
-    for name in sorted(os.listdir(report_dir)):
-        with open(os.path.join(report_dir, name)) as handle:
-            found[name] = handle.read()
-    return found
 
 
 def cluster(lab):

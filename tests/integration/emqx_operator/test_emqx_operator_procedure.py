@@ -17,6 +17,8 @@ import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-posi
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
+from collection_files import saved  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
 pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
 OLD, NEW = "emqx/emqx-enterprise:5.8.6", "emqx/emqx-enterprise:5.10.4"
@@ -53,15 +55,6 @@ def playbook(lab, name, report_dir, check=False, **extra):
 def report(report_dir):
     with open(os.path.join(report_dir, "report.json")) as handle:
         return json.load(handle)
-
-
-def saved(report_dir):
-    """{file name: content} of what the role keeps in the report directory."""
-    found = {}
-    for name in sorted(os.listdir(report_dir)):
-        with open(os.path.join(report_dir, name)) as handle:
-            found[name] = handle.read()
-    return found
 
 
 def image_of(lab):

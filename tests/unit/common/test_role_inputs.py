@@ -3,7 +3,6 @@ the user most likely meant."""
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.role_inputs import (
     describe,
@@ -11,16 +10,9 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.role_
     unknown_inputs,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from collection_files import ROOT, read_yaml, role_inputs  # pylint: disable=import-error
+
 ROLES = sorted(name for name in os.listdir(os.path.join(ROOT, "roles")) if not name.startswith("."))
-
-
-def _yaml(*parts):
-    path = os.path.join(ROOT, *parts)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as handle:
-        return yaml.safe_load(handle) or {}
 
 
 def test_inputs_are_every_entry_points_options_the_defaults_the_vars_and_the_extras():
@@ -46,10 +38,10 @@ def test_nothing_is_found_when_every_variable_is_an_input():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_entry_point_starts_by_checking_the_inputs(role):
-    specs = _yaml("roles", role, "meta", "argument_specs.yml").get("argument_specs") or {}
+    specs = read_yaml("roles", role, "meta", "argument_specs.yml").get("argument_specs") or {}
     assert specs, "role %s has no argument specs" % role
     for entry in specs:
-        tasks = _yaml("roles", role, "tasks", entry + ".yml")
+        tasks = read_yaml("roles", role, "tasks", entry + ".yml")
         first = tasks[0] if tasks else {}
         check = first.get("zerodowntime.cluster.role_inputs_check")
         assert check, "the first task of %s/tasks/%s.yml is %s, not the inputs check" % (role, entry, first.get("name"))
@@ -58,8 +50,7 @@ def test_every_entry_point_starts_by_checking_the_inputs(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_any_one_letter_typo_of_a_real_input_is_caught_and_the_input_suggested(role):
-    known = known_inputs(_yaml("roles", role, "meta", "argument_specs.yml").get("argument_specs"),
-                         _yaml("roles", role, "defaults", "main.yml"), _yaml("roles", role, "vars", "main.yml"))
+    known = role_inputs(role)
     prefix = role + "_"
     inputs = sorted(name for name in known if name.startswith(prefix) and not name.startswith(prefix + "_"))
     assert inputs
