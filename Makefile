@@ -53,6 +53,17 @@ $(VENV)/.stamp: requirements.txt tests/requirements.txt
 	$(PY) -m pip install -q -r requirements.txt -r tests/requirements.txt
 	touch $@
 
+# Test-only bytecode cache for the modules Ansible imports from AnsiballZ zips (see the file):
+# installed with a .pth line that imports it at start-up; active only where ZDT_ANSIBALLZ_CACHE
+# is set (the test suite and Molecule).
+ANSIBALLZ_CACHE := $(CURDIR)/$(BUILD)/ansiballz-cache
+$(VENV)/.ansiballz-cache.stamp: $(VENV)/.stamp tests/tools/zdt_ansiballz_bytecode_cache.py
+	site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+	cp tests/tools/zdt_ansiballz_bytecode_cache.py $$site/
+	echo "import zdt_ansiballz_bytecode_cache" > $$site/zdt_ansiballz_bytecode_cache.pth
+	rm -rf $(ANSIBALLZ_CACHE)
+	touch $@
+
 # ansible-core releases that meta/runtime.yml admits and this Python runs, besides the newest
 # (the main venv, which also runs the integration tests and Molecule). Sanity and unit tests
 # run on each of them too.
@@ -67,7 +78,7 @@ $(VENV)-core%/.stamp: requirements.txt tests/requirements.txt
 	$(VENV)-core$*/bin/python -m pip install -q "ansible-core==$*.*" -r requirements.txt -r $(VENV)-core$*/requirements.txt
 	touch $@
 
-venv: $(VENV)/.stamp $(foreach v,$(OLDER_VENVS),$(v)/.stamp)
+venv: $(VENV)/.stamp $(VENV)/.ansiballz-cache.stamp $(foreach v,$(OLDER_VENVS),$(v)/.stamp)
 
 # The repository root is the collection root; Ansible and pytest find it through this link.
 collection-link:
@@ -134,7 +145,7 @@ molecule: deps venv collection-link images
 	logs=$(BUILD)/molecule; rm -rf $$logs; mkdir -p $$logs
 	echo "== molecule test, $(MOLECULE_WORKERS) at a time:" $$scenarios
 	printf '%s\n' $$scenarios | xargs -P $(MOLECULE_WORKERS) -I{} bash -c \
-	  'start=$$(date +%s); if $(VENV)/bin/molecule test -s {} > '$$logs'/{}.log 2>&1; then r=passed; else r=FAILED; fi; \
+	  'start=$$(date +%s); if ZDT_ANSIBALLZ_CACHE=$(ANSIBALLZ_CACHE) $(VENV)/bin/molecule test -s {} > '$$logs'/{}.log 2>&1; then r=passed; else r=FAILED; fi; \
 	   echo "{} $$r $$(( $$(date +%s) - start ))s" | tee '$$logs'/{}.result'
 	failed=0
 	for s in $$scenarios; do
