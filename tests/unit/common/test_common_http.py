@@ -95,3 +95,26 @@ def test_tls_verification_is_on_by_default():
     assert tls_context().verify_mode == ssl.CERT_REQUIRED
     assert tls_context().check_hostname is True
     assert tls_context(validate_certs=False).verify_mode == ssl.CERT_NONE
+
+
+def test_plain_http_loads_no_certificate_store_and_would_fail_closed():
+    import ssl
+
+    plain = tls_context(base_url="http://127.0.0.1:18083")
+    assert plain.cert_store_stats()["x509_ca"] == 0
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname is True
+    secure = tls_context(base_url="HTTPS://emqx.example:18084")
+    assert secure.verify_mode == ssl.CERT_REQUIRED and secure.check_hostname is True
+
+
+def test_httpx_command_line_is_not_imported_with_the_client():
+    """A module run pays for importing the client, not httpx's CLI (rich, click, pygments)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; import ansible_collections.zerodowntime.cluster.plugins.module_utils._common.http as h; "
+            "print(h.httpx is not None, sorted(m for m in ('rich', 'click', 'pygments') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.stdout == "True []\n", out.stderr
