@@ -16,7 +16,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-fast demo deps venv collection-link sanity lint unit integration integration-fast molecule images bench package-check clean help
+.PHONY: test test-fast demo setup deps venv collection-link sanity lint unit integration integration-fast molecule images bench package-check clean help
 
 # Parallel workers overlap one test's waits on its lab (drains, soaks, timeouts) with another's
 # work; each test's lab has its own workdir and ports reserved across processes
@@ -79,6 +79,12 @@ $(VENV)-core%/.stamp: requirements.txt tests/requirements.txt
 	touch $@
 
 venv: $(VENV)/.stamp $(VENV)/.ansiballz-cache.stamp $(foreach v,$(OLDER_VENVS),$(v)/.stamp)
+
+# Everything the tests need installed. The virtualenvs (mostly pip unpacking, one core each) and
+# the image are built side by side, each one's output printed when it is done.
+setup:
+	@$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory -j2 --output-sync=target venv collection-link images
 
 # The repository root is the collection root; Ansible and pytest find it through this link.
 collection-link:
@@ -170,9 +176,8 @@ test-fast:
 define run_stages
 mkdir -p $(BUILD); times=$(BUILD)/stages.txt; : > $$times; status=0; total_start=$$(date +%s)
 for stage in $(1); do
-  target=$$stage; [ $$stage = setup ] && target="deps venv collection-link images"
   start=$$(date +%s)
-  if $(MAKE) --no-print-directory $$target; then result=passed; else result=FAILED; status=1; fi
+  if $(MAKE) --no-print-directory $$stage; then result=passed; else result=FAILED; status=1; fi
   printf '%-18s %5ss  %s\n' $$stage $$(( $$(date +%s) - start )) $$result >> $$times
   [ $$stage != setup ] || [ $$status = 0 ] || break
 done
@@ -186,15 +191,20 @@ endef
 # ansible-lint's production profile over the roles and playbooks (no skips, no ignore file), then
 # what Galaxy runs on upload. ansible-lint installs the collection
 # under .ansible/ to resolve its FQCNs; that copy is not linted twice.
+# The two mostly use one core each, so they run side by side; each one's output is printed whole.
 lint: venv collection-link
 	@status=0
 	rm -rf .ansible
 	# Its own HOME: a copy of this collection that Molecule installs in ~/.ansible/collections would
 	# otherwise be used to resolve the FQCNs instead of the checkout.
 	mkdir -p $(BUILD)/lint-home
-	HOME=$(CURDIR)/$(BUILD)/lint-home $(VENV)/bin/ansible-lint --profile production --nocolor -f pep8 roles/ playbooks/ || status=1
-	rm -rf .ansible
+	log=$(BUILD)/ansible-lint.log
+	( HOME=$(CURDIR)/$(BUILD)/lint-home $(VENV)/bin/ansible-lint --profile production --nocolor -f pep8 roles/ playbooks/ > $$log 2>&1 ) &
+	lint=$$!
 	$(MAKE) --no-print-directory package-check || status=1
+	wait $$lint || status=1
+	echo "== ansible-lint --profile production"; cat $$log
+	rm -rf .ansible
 	exit $$status
 
 # What Galaxy and Automation Hub do on upload: build the artifact and run galaxy-importer on it

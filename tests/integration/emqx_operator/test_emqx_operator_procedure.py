@@ -109,6 +109,7 @@ def check_progress_lines(stdout, old_nodes):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(560)  # three playbooks of up to 280 s each; together about 200 s with four workers on two cores
 def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)

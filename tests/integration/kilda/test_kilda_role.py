@@ -151,14 +151,10 @@ def reports(estate):
     return found
 
 
-def after_an_upgrade(ensemble, estate, name, build_version=NEW, upgraded=None):
-    """Upgrade completely, then run playbook ``name``: return (rc, out) once it is checked that the
-    second run wrote nothing to ZooKeeper, ran no hook and left every unit as it was. ``upgraded``, a
-    dict, receives the reports as the upgrade left them."""
-    run("kilda_upgrade.yml", estate, kilda_blue_green_build_version=NEW)
+def changing_nothing(ensemble, estate, name, build_version=NEW):
+    """Run playbook ``name``; return (rc, out) once it is checked that the run wrote nothing to
+    ZooKeeper, ran no hook and left every unit as it was."""
     units = estate.units()
-    if upgraded is not None:
-        upgraded.update(reports(estate))
     zk = zk_client(ensemble.description["hosts"])
     try:
         before = tree(zk, estate.prefix)
@@ -172,14 +168,49 @@ def after_an_upgrade(ensemble, estate, name, build_version=NEW, upgraded=None):
     return rc, out
 
 
+@pytest.mark.timeout(600)  # a whole upgrade, then three runs that change nothing
 @pytest.mark.slow
-def test_rollback_after_a_completed_promote_is_refused_before_anything_changes(ensemble, estate_factory, prefix):
-    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_rollback.yml")
+def test_after_a_completed_upgrade_a_rerun_changes_nothing_and_unsafe_phases_are_refused(ensemble, estate_factory, prefix):
+    """One completed upgrade (deploy and promote), then three runs that must each change nothing: a re-run
+    of the upgrade, a rollback past the promote, and the next release's deploy with the last upgrade's colours.
+    (They share the upgrade because none of them changes what it left.)"""
+    estate = estate_factory(prefix)
+    run("kilda_upgrade.yml", estate, kilda_blue_green_build_version=NEW)
+    upgraded = reports(estate)
+
+    # A re-run finds the upgrade done.
+    rc, out = changing_nothing(ensemble, estate, "kilda_upgrade.yml")
+    assert rc == 0 and not failures(out), failures(out)
+    assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
+    # The upgrade ran two phases that changed Kilda: each kept its own report, the latest is the promote's.
+    runs = sorted(name for name in upgraded if name != "journal-report.json")
+    assert len(runs) == 2, sorted(upgraded)
+    deployed, promoted = (json.loads(upgraded[name]) for name in runs)
+    assert (deployed["phase"], promoted["phase"]) == ("deploy", "promote"), runs
+    assert upgraded["journal-report.json"] == upgraded[runs[1]]
+    assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
+    assert runs[1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
+    with open(os.path.join(estate.root, "journal.json")) as handle:
+        recorded = json.load(handle)["reports"]["promote"]
+    assert recorded == {"file": os.path.join(os.path.realpath(estate.root), runs[1]), "at": promoted["finished_at"]}
+    # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
+    assert reports(estate) == upgraded
+    said = "\n".join(messages(out))
+    assert "Already upgraded on %s, report: %s" % (promoted["finished_at"], promoted["report_file"]) in said, said
+
+    # A rollback after the promote is refused before anything changes; the reason names what was found
+    # and what to do instead.
+    rc, out = changing_nothing(ensemble, estate, "kilda_rollback.yml")
     assert rc != 0
     (task, msg), = failures(out)
-    # The reason names what was found and what to do instead.
     assert "nothing was changed" in msg and "flowhs/blue" in msg and "network/green" in msg, msg
     assert "terminated by the promote" in msg and "deploy the old release as a new colour" in msg, msg
+
+    # The next release with the colours of the last upgrade: green serves, so the deploy must not touch it.
+    rc, out = changing_nothing(ensemble, estate, "kilda_deploy_green.yml", build_version="green-2")
+    assert rc != 0
+    (task, msg), = failures(out)
+    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg
 
 
 @pytest.mark.timeout(360)  # three playbooks
@@ -201,39 +232,6 @@ def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_them(e
     finally:
         zk.stop()
         zk.close()
-
-
-@pytest.mark.slow
-def test_upgrade_rerun_after_success_changes_nothing(ensemble, estate_factory, prefix):
-    estate = estate_factory(prefix)
-    upgraded = {}
-    rc, out = after_an_upgrade(ensemble, estate, "kilda_upgrade.yml", upgraded=upgraded)
-    assert rc == 0 and not failures(out), failures(out)
-    assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
-    # The upgrade ran two phases that changed Kilda: each kept its own report, the latest is the promote's.
-    runs = sorted(name for name in upgraded if name != "journal-report.json")
-    assert len(runs) == 2, sorted(upgraded)
-    deployed, promoted = (json.loads(upgraded[name]) for name in runs)
-    assert (deployed["phase"], promoted["phase"]) == ("deploy", "promote"), runs
-    assert upgraded["journal-report.json"] == upgraded[runs[1]]
-    assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
-    assert runs[1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
-    with open(os.path.join(estate.root, "journal.json")) as handle:
-        recorded = json.load(handle)["reports"]["promote"]
-    assert recorded == {"file": os.path.join(os.path.realpath(estate.root), runs[1]), "at": promoted["finished_at"]}
-    # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
-    assert reports(estate) == upgraded
-    said = "\n".join(messages(out))
-    assert "Already upgraded on %s, report: %s" % (promoted["finished_at"], promoted["report_file"]) in said, said
-
-
-@pytest.mark.slow
-def test_deploy_over_the_serving_colour_is_refused(ensemble, estate_factory, prefix):
-    # The next release with the colours of the last upgrade: green serves, so the deploy must not touch it.
-    rc, out = after_an_upgrade(ensemble, estate_factory(prefix), "kilda_deploy_green.yml", build_version="green-2")
-    assert rc != 0
-    (task, msg), = failures(out)
-    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg
 
 
 @pytest.mark.parametrize("name", ["kilda_upgrade.yml", "kilda_deploy_green.yml", "kilda_promote.yml", "kilda_rollback.yml"])
