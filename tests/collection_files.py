@@ -1,5 +1,7 @@
 """Reading the collection's own files in tests: YAML under the repository root, the inputs a role
-knows (as role_inputs_check computes them), and what a role left in its report directory."""
+knows (as role_inputs_check computes them), what a role left in its report directory, and what a
+run handed to the job's artifacts."""
+import json
 import os
 
 import yaml
@@ -31,3 +33,18 @@ def saved(report_dir):
         with open(os.path.join(report_dir, name)) as handle:
             found[name] = handle.read()
     return found
+
+
+# What AWX and ansible-runner keep as a job's artifacts, as the default callback prints it with
+# ANSIBLE_SHOW_CUSTOM_STATS=1: a "CUSTOM STATS" banner, then "\tRUN: <JSON on one line>".
+SHOW_CUSTOM_STATS = {"ANSIBLE_SHOW_CUSTOM_STATS": "1"}
+
+
+def custom_stats(stdout):
+    """The set_stats data of a run (per_host: false) from ansible-playbook's output; {} if none."""
+    if "CUSTOM STATS" not in stdout:
+        return {}
+    for line in stdout.split("CUSTOM STATS", 1)[1].splitlines():
+        if line.strip().startswith("RUN:"):
+            return json.loads(line.split("RUN:", 1)[1])
+    return {}

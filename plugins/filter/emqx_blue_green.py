@@ -141,6 +141,29 @@ def emqx_blue_green_report_lines(report):
     return [outcome, drain, gate_line]
 
 
+def emqx_gate_reasons(soak, max_probe_failures, max_reconnect_ratio, probe_target="the load balancer"):
+    """Why a soak window fails the automated gate, one sentence per cause; [] when it passes.
+
+    ``soak`` holds what the window saw: ``green_down`` (green nodes that stopped), ``probes`` and
+    ``probe_failures`` (MQTT probes through the load balancer), ``probe_error`` (the last failure's
+    error) and ``reconnect_ratio`` (the share of connections lost at the lowest point)."""
+    if not isinstance(soak, dict):
+        raise AnsibleFilterError("expected the soak window's figures (a dict), got %s" % type(soak).__name__)
+    reasons = []
+    green_down = list(soak.get("green_down") or [])
+    if green_down:
+        reasons.append("green nodes stopped: %s" % ", ".join(str(node) for node in green_down))
+    failures = int(_number(soak.get("probe_failures")) or 0)
+    if failures > int(_number(max_probe_failures) or 0):
+        reasons.append("%d of %d probes to %s failed (last error: %s)" % (
+            failures, int(_number(soak.get("probes")) or 0), probe_target, soak.get("probe_error") or "not recorded"))
+    ratio = float(_number(soak.get("reconnect_ratio")) or 0.0)
+    limit = float(_number(max_reconnect_ratio) or 0.0)
+    if ratio > limit:
+        reasons.append("reconnect ratio %.3f above %.3f" % (ratio, limit))
+    return reasons
+
+
 def _truthy(value):
     if isinstance(value, str):
         return value.strip().lower() in ("true", "yes", "1")
@@ -154,4 +177,5 @@ class FilterModule:
             "emqx_lb_nodes_up": emqx_lb_nodes_up,
             "emqx_sessions_left": emqx_sessions_left,
             "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
+            "emqx_gate_reasons": emqx_gate_reasons,
         }

@@ -21,7 +21,8 @@ description:
   - While waiting it samples C(status.nodeEvacuationsStatus) (connections and sessions left on the node being
     evacuated, with an ETA) and fails with a precise reason when nothing moves for O(stall_timeout) seconds - new
     nodes that never become ready (a bad image), an evacuation that does not finish, old nodes left in the cluster -
-    or at once when the old revision scales up again (operator bug fixed in 2.2.29).
+    or within seconds when the old revision scales up again and stays up (the operator's scale-up loop, fixed in
+    2.2.29; a single look that counts a stopping old node once more is not that).
   - Refuses a template change when C(clusterDomain) is not C(cluster.local) unless O(allow_custom_cluster_domain=true)
     - the operator (2.2) then removes old core nodes without evacuating them.
   - While it waits it prints a progress line every O(progress_interval) seconds - phase, percent, elapsed time and an

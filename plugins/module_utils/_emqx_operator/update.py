@@ -41,6 +41,9 @@ TEMPLATE_FIELDS = ("image", "clusterDomain", "coreTemplate", "replicantTemplate"
 DEFAULT_DOMAIN = "cluster.local"
 # The ETA of an evacuation comes from the rate over this many recent samples (polling.eta_seconds).
 ETA_POINTS = 10
+# How long the old revision's replicas must stay above their low before that is the scale-up loop
+# (at least three looks): longer than a stopping node's readiness lags, far shorter than the loop lasts.
+RISE_CONFIRM_S = 5.0
 
 
 def update_problems(params):
@@ -261,7 +264,8 @@ class EmqxUpdate:
         """The state of a wait that starts now: all a later run needs to go on with it (a few values)."""
         return {"old_update": self._revisions(before)["update"], "new_revision_seen": not expect_new_revision,
                 "old_nodes": sorted(str(n) for n in self._running_nodes(before)), "old_pods": old_pod_count(before),
-                "stall_key": None, "stall_since": 0.0, "peak_current": None, "history": [], "stale_quiet_until": None}
+                "stall_key": None, "stall_since": 0.0, "peak_current": None, "rise_since": None, "history": [],
+                "stale_quiet_until": None}
 
     def _wait(self, state):
         """Wait from ``state``; times count from the start of the wait (``wait_slice.elapsed`` had
@@ -304,15 +308,26 @@ class EmqxUpdate:
         def done(obj):
             return state["new_revision_seen"] and is_ready(obj)
 
+        # The old revision's replicas only fall during an update. A status can count an old node once more
+        # while it stops (its readiness lags), so only a rise that lasts is the operator's scale-up loop,
+        # which brings old pods back for good.
+        rise_confirm = max(3 * interval, RISE_CONFIRM_S)
+
         def failed(obj):
             revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
             current = revisions.get("currentReplicas")
             if current is not None and state["new_revision_seen"] and revisions.get("currentRevision") != revisions.get("updateRevision"):
-                peak = state["peak_current"]
-                if peak is not None and current > peak:
-                    return ("scale-up loop: the old revision %s went from %s to %s replicas during the update (operator bug "
-                            "#1105, fixed in 2.2.29); stop and upgrade the operator" % (revisions.get("currentRevision"), peak, current))
-                state["peak_current"] = current if peak is None else min(peak, current)
+                low = state["peak_current"]  # the fewest old replicas seen so far
+                if low is not None and current > low:
+                    if state.get("rise_since") is None:
+                        state["rise_since"] = now()
+                    if now() - state["rise_since"] >= rise_confirm:
+                        return ("scale-up loop: the old revision %s went from %s to %s replicas during the update and stayed there "
+                                "for %.0f s (operator bug #1105, fixed in 2.2.29); stop and upgrade the operator" % (
+                                    revisions.get("currentRevision"), low, current, now() - state["rise_since"]))
+                else:
+                    state["rise_since"] = None
+                    state["peak_current"] = current if low is None else min(low, current)
             stalled_for = now() - state["stall_since"]
             if stalled_for >= self.params["stall_timeout"]:
                 return diagnose(obj, stalled_for, self.params.get("image"))

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import LABS, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
-from collection_files import saved  # pylint: disable=import-error
+from collection_files import SHOW_CUSTOM_STATS, custom_stats, saved  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -34,8 +34,10 @@ def cluster(lab):
 
 
 @pytest.mark.slow
-def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory, report_dir):
+def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory, report_dir, monkeypatch):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
+    for name, value in SHOW_CUSTOM_STATS.items():
+        monkeypatch.setenv(name, value)
     inventory, evars = inputs(lab, report_dir)
     with mqtt_load(lab.description, clients=200, rate=60) as users:
         run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
@@ -73,6 +75,14 @@ def test_upgrade_under_load_loses_nothing_and_rerun_changes_nothing(lab_factory,
     assert "Already upgraded on %s, report: %s" % (report["finished_at"], run_report) in again.stdout, again.stdout[-3000:]
     assert saved(report_dir) == upgraded
     assert "drain - s" not in again.stdout and "(-x)" not in again.stdout
+    # Both runs hand their outcome to the job's artifacts (AWX keeps them after the job's files are gone).
+    stats = custom_stats(run.stdout)["emqx_blue_green"]
+    assert stats["outcome"] == "upgraded" and stats["changed"] is True and stats["gate_passed"] is True, stats
+    assert stats["report_file"] == run_report and stats["summary"][0].startswith("outcome: upgraded") and stats["sessions_left_on_blue"] == 0, stats
+    assert stats["drain_vs_minimum"] == report["drain_vs_minimum"] and stats["theoretical_minimum_s"] == report["plan"]["theoretical_minimum_s"]
+    assert custom_stats(again.stdout)["emqx_blue_green"] == {
+        "outcome": "already upgraded", "changed": False, "report_file": run_report, "upgraded_at": report["finished_at"],
+        "green_nodes": sorted(node_names(lab.description, "green"))}
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-posi
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
-from collection_files import saved  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from collection_files import SHOW_CUSTOM_STATS, custom_stats, saved  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
@@ -46,7 +46,7 @@ def playbook(lab, name, report_dir, check=False, **extra):
     with open(path, "w") as handle:
         json.dump(evars, handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=ansible_run.COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", K8S_AUTH_KUBECONFIG=lab.description["kubeconfig"])
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="False", K8S_AUTH_KUBECONFIG=lab.description["kubeconfig"], **SHOW_CUSTOM_STATS)
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-e", "@" + path,
             os.path.join(ansible_run.ROOT, "playbooks", name)] + (["--check"] if check else [])
     return subprocess.run(argv, env=env, timeout=280, text=True, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -120,13 +120,15 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=30).start()
     try:
         assert gen.wait_ready(30), gen.snapshot()
-        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST,
+        # each old pod's 30 clients leave at 5/s: its evacuation lasts longer than two progress lines apart
+        watched = dict(FAST, conn_evict_rate=5)
+        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched,
                            emqx_operator_upgrade_progress_interval=3)
         assert upgrade.returncode == 0, upgrade.stdout[-4000:]
         upgraded = report(report_dir)
         kept = saved(report_dir)
         # a re-run finds the upgrade done: it keeps the report and the journal of the run that did it
-        again = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST)
+        again = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched)
         assert again.returncode == 0, again.stdout[-4000:]
         assert saved(report_dir) == kept
         # the green nodes answer the EMQX API while the blue ones come back (as the dashboard Service would)
@@ -166,6 +168,14 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert saved(report_dir)[os.path.basename(upgraded["report_file"])] == kept["report.json"]
     assert saved(report_dir)["report.json"] == saved(report_dir)[os.path.basename(rolled["report_file"])]
     assert users["sessions_lost"] == 0, users
+    # each run handed its outcome to the job's artifacts (AWX keeps them after the job's files are gone)
+    stats = custom_stats(upgrade.stdout)["emqx_operator_upgrade"]
+    assert (stats["outcome"], stats["changed"], stats["image_before"], stats["image_after"]) == ("upgraded", True, OLD, NEW), stats
+    assert stats["report_file"] == upgraded["report_file"] and stats["summary"] and stats["resource"] == upgraded["resource"], stats
+    assert custom_stats(again.stdout)["emqx_operator_upgrade"] == {
+        "outcome": "already upgraded", "changed": False, "resource": upgraded["resource"], "image": NEW,
+        "report_file": upgraded["report_file"], "upgraded_at": upgraded["finished_at"]}
+    assert custom_stats(rollback.stdout)["emqx_operator_upgrade"]["outcome"] == "rolled back"
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def _entries(cache_dir):
 
 
 def test_without_the_variable_nothing_is_cached(tmp_path):
-    zip_path, _ = _payload(tmp_path, 1)
+    zip_path = _payload(tmp_path, 1)[0]
     proc = _run(zip_path)
     assert proc.stdout.splitlines() == ["1"]
     assert not (tmp_path / "cache").exists()
@@ -60,14 +60,14 @@ def test_the_cached_code_is_what_runs_and_a_changed_source_is_compiled_again(tmp
     assert _run(zip_path, cache).stdout.splitlines() == ["from the cache"]
 
     # Another source never gets that entry.
-    other_zip, _ = _payload(tmp_path, 2)
+    other_zip = _payload(tmp_path, 2)[0]
     assert _run(other_zip, cache).stdout.splitlines() == ["2"]
     assert len(_entries(cache)) == 2
 
 
 def test_tracebacks_keep_their_line_numbers_and_a_broken_entry_is_replaced(tmp_path):
     cache = tmp_path / "cache"
-    zip_path, _ = _payload(tmp_path, 1)
+    zip_path = _payload(tmp_path, 1)[0]
     uncached = _run(zip_path)
     _run(zip_path, cache)
     [entry] = _entries(cache)

@@ -3,7 +3,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.zerodowntime.cluster.plugins.filter.emqx_blue_green import (
-    FilterModule, emqx_blue_green_report_lines, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
+    FilterModule, emqx_blue_green_report_lines, emqx_gate_reasons, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
 
 SERVERS = {"emqx@b1": "blue1", "emqx@b2": "blue2", "emqx@g1": "green1", "emqx@g2": "green2"}
 
@@ -127,7 +127,8 @@ def test_sessions_left_edge_cases():
 def test_filters_are_registered_under_their_names():
     assert FilterModule().filters() == {"emqx_lb_pool_check": emqx_lb_pool_check, "emqx_lb_nodes_up": emqx_lb_nodes_up,
                                         "emqx_sessions_left": emqx_sessions_left,
-                                        "emqx_blue_green_report_lines": emqx_blue_green_report_lines}
+                                        "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
+                                        "emqx_gate_reasons": emqx_gate_reasons}
 
 
 GATE = {"passed": True, "reasons": [], "probes": 3, "probe_failures": 0, "reconnect_ratio": 0.0, "connections_at_start": 200,
@@ -188,3 +189,24 @@ def test_a_drain_with_nothing_to_move_and_values_that_came_back_as_text():
 def test_report_lines_need_a_report():
     with pytest.raises(AnsibleFilterError, match="expected an emqx_blue_green report"):
         emqx_blue_green_report_lines("upgraded")
+
+
+def test_gate_reasons_name_each_cause_with_the_probes_target_and_last_error():
+    passing = {"green_down": [], "probes": 4, "probe_failures": 0, "probe_error": "", "reconnect_ratio": 0.01}
+    assert emqx_gate_reasons(passing, 0, 0.05, "127.0.0.1:1883") == []
+    failing = {"green_down": ["emqx@g2"], "probes": "7", "probe_failures": "2",
+               "probe_error": "connection refused", "reconnect_ratio": "0.125"}
+    assert emqx_gate_reasons(failing, 1, 0.05, "lb.example:1883") == [
+        "green nodes stopped: emqx@g2",
+        "2 of 7 probes to lb.example:1883 failed (last error: connection refused)",
+        "reconnect ratio 0.125 above 0.050",
+    ]
+    # tolerated failures do not fail the gate; a failure with no error recorded says so
+    assert emqx_gate_reasons(dict(failing, green_down=[], reconnect_ratio=0), 2, 0.05) == []
+    assert emqx_gate_reasons(dict(failing, green_down=[], reconnect_ratio=0, probe_error=""), 0, 0.05) == [
+        "2 of 7 probes to the load balancer failed (last error: not recorded)"]
+
+
+def test_gate_reasons_refuse_what_is_not_the_soak_figures():
+    with pytest.raises(AnsibleFilterError):
+        emqx_gate_reasons(["emqx@g2"], 0, 0.05)
