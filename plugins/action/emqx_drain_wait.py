@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import validate_own_options
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.drain import (
     DRAIN_ARGS,
@@ -45,12 +45,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        # Only the drain options are checked here: connection options may come from the target's
-        # environment, which only the module sees.
-        checked = ArgumentSpecValidator(DRAIN_ARGS).validate({k: v for k, v in args.items() if k in DRAIN_ARGS})
-        if checked.error_messages:
-            return dict(result, failed=True, msg="invalid options: " + "; ".join(checked.error_messages))
-        params = checked.validated_parameters
+        params, errors = validate_own_options(DRAIN_ARGS, args)
+        if errors:
+            return dict(result, failed=True, msg="invalid options: " + "; ".join(errors))
         problems = drain_problems(params)
         if problems:
             return dict(result, failed=True, msg="invalid options: " + "; ".join(problems), problems=problems)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import time
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import WAIT_ARGS, check_wait_params, merge_specs
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import (
+    WAIT_ARGS, check_wait_params, merge_specs, validate_own_options)
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update import update_problems
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update_progress import (
     UpdateProgress,
@@ -54,10 +54,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = {k: v for k, v in self._task.args.items() if k not in INTERNAL}
-        checked = ArgumentSpecValidator(SLICE_ARGS).validate({k: v for k, v in args.items() if k in SLICE_ARGS})
-        if checked.error_messages:
-            return dict(result, failed=True, msg="invalid options: " + "; ".join(checked.error_messages))
-        params = checked.validated_parameters
+        params, errors = validate_own_options(SLICE_ARGS, args)
+        if errors:
+            return dict(result, failed=True, msg="invalid options: " + "; ".join(errors))
         if self._task.async_val or self._task.check_mode or not params["wait"]:
             # nothing to follow: the module as it is, in one run
             wrap_async = bool(self._task.async_val) and not self._connection.has_native_async

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 WAIT_ARGS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),
@@ -31,3 +33,12 @@ def check_wait_params(params):
     if params.get("poll_interval") is not None and params["poll_interval"] <= 0:
         problems.append("poll_interval must be a positive number of seconds, got %s" % params["poll_interval"])
     return problems
+
+
+def validate_own_options(spec, args):
+    """(validated parameters, error messages) for the options of ``args`` that ``spec`` names.
+
+    For action plugins that check their own options before they run a module: the others (connection
+    options, say) may come from the target's environment, which only the module sees."""
+    checked = ArgumentSpecValidator(spec).validate({k: v for k, v in args.items() if k in spec})
+    return checked.validated_parameters, checked.error_messages

@@ -319,7 +319,7 @@ class EmqxUpdate:
             if current is not None and state["new_revision_seen"] and revisions.get("currentRevision") != revisions.get("updateRevision"):
                 low = state["peak_current"]  # the fewest old replicas seen so far
                 if low is not None and current > low:
-                    if state.get("rise_since") is None:
+                    if state["rise_since"] is None:
                         state["rise_since"] = now()
                     if now() - state["rise_since"] >= rise_confirm:
                         return ("scale-up loop: the old revision %s went from %s to %s replicas during the update and stayed there "

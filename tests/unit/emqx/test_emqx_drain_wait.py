@@ -349,3 +349,12 @@ def test_bad_options_fail_on_the_controller_before_any_run(monkeypatch):
     harness = Harness(monkeypatch, FakeEmqx(), dict(DRAIN, poll_interval=0))
     result = harness.run()
     assert result["failed"] and "poll_interval must be a positive number" in result["msg"] and harness.runs == []
+
+
+def test_the_action_refuses_a_bad_drain_option_before_any_module_run(monkeypatch):
+    # connection options are the module's to check (they may come from the target's environment)
+    harness = Harness(monkeypatch, FakeEmqx(), dict(DRAIN, poll_interval="often", api_timeout="not a connection option"))
+    result = harness.run()
+    assert result["failed"] and result["msg"].startswith("invalid options: ") and "poll_interval" in result["msg"], result
+    assert "api_timeout" not in result["msg"]
+    assert harness.runs == []
