@@ -29,14 +29,21 @@ def _install(cache_dir):
         return  # another Python: leave imports as they are
     flavour = "%s-O%d" % (sys.implementation.cache_tag, sys.flags.optimize)
 
+    # zipimport asks for each file's code twice (to find it, then to run it): the second answer
+    # comes from memory, not from reading and unmarshalling the cached file again.
+    loaded = {}
+
     def cached_compile_source(pathname, source):
         path = os.path.join(cache_dir, "%s.%s" % (hashlib.sha256(source).hexdigest(), flavour))
+        if path in loaded:
+            return loaded[path]
         try:
             with open(path, "rb") as handle:
-                return marshal.load(handle)
+                loaded[path] = marshal.load(handle)
+                return loaded[path]
         except (OSError, EOFError, ValueError, TypeError):
             pass
-        code = compile_source(pathname, source)
+        code = loaded[path] = compile_source(pathname, source)
         try:
             os.makedirs(cache_dir, exist_ok=True)
             partial = "%s.%d.partial" % (path, os.getpid())

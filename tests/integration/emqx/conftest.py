@@ -72,6 +72,16 @@ def connection(description, node_index=0, api="v5"):
     return {"api_url": node["api_url"], "api_key": creds["api_key"], "api_secret": creds["api_secret"]}
 
 
+def cluster(description):
+    """The cluster as emqx_cluster_info sees it through whichever node answers (some are stopped by then)."""
+    for node in description["nodes"]:
+        rc, info = run_module("emqx_cluster_info", {"api_url": node["api_url"], "api_key": description["credentials"]["api_key"],
+                                                    "api_secret": description["credentials"]["api_secret"]})
+        if rc == 0:
+            return info
+    raise AssertionError("no node of the lab answers")
+
+
 def node_names(description, colour=None):
     return [n["name"] for n in description["nodes"] if colour is None or n["colour"] == colour]
 

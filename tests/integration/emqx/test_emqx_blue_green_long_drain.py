@@ -13,7 +13,9 @@ import pytest
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_servers
 
-from conftest import LABS, connection, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from conftest import LABS, cluster, connection, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+
+from collection_files import saved  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -39,14 +41,17 @@ def run_timed(name, inventory, evars):
 
 
 def check_long_wait(lines, report, phase):
-    """At least 2,000 observations, the last 100 as cheap as the first 100, progress throughout."""
+    """At least 2,000 observations, the last 100 about as cheap as the first 100, progress throughout."""
     text = "\n".join(pair[1] for pair in lines)
     waits = [w for w in report["drain_waits"] if w["phase"] == phase]
     assert len(waits) == 1, report["drain_waits"]
     wait = waits[0]
     assert wait["observations"] >= OBSERVATIONS, (wait, text[-3000:])
+    # Both windows are wall time on a shared machine, and either may hold a module start-up (about one
+    # run per 200 observations): one slow start-up alone made the last window 1.6 times the first in CI.
+    # A cost that grew with the count would be many times higher after 2,000 observations.
     cost = wait["seconds_per_observation"]
-    assert cost["window"] == 100 and cost["last"] <= 1.5 * cost["first"], wait
+    assert cost["window"] == 100 and cost["last"] <= 3 * cost["first"], wait
     arrivals, progress = [], []
     for at, line in lines:
         if PROGRESS.match(line):
@@ -85,9 +90,10 @@ def health_check_wait(description, clients):
     return int(min(90, max(3, OBSERVATIONS / per_second - clients)))
 
 
-def run_long_drain(lab, report_dir, playbook, clients, drained):
+def run_long_drain(lab, report_dir, playbook, clients, drained, then=None):
     """Run ``playbook`` under MQTT load, its drain of about ``drained`` clients made long enough for
-    2,000 observations; nothing may be lost. Return the timed output lines and report.json."""
+    2,000 observations, then ``then(inventory, evars)`` under the same load; nothing may be lost.
+    Return the timed output lines, report.json of ``playbook`` and what ``then`` returned."""
     wait = health_check_wait(lab.description, drained)
     inventory, evars = emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir,
                                                    **dict(LONG, emqx_blue_green_wait_health_check=wait))
@@ -95,16 +101,44 @@ def run_long_drain(lab, report_dir, playbook, clients, drained):
         emqx_bluegreen.wait_for_clients(lab.description, clients)
         code, lines = run_timed(playbook, inventory, evars)
         assert code == 0, "\n".join(pair[1] for pair in lines[-60:])
+        with open(os.path.join(report_dir, "report.json")) as handle:
+            report = json.load(handle)
+        after = then(inventory, evars) if then else None
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
-    with open(os.path.join(report_dir, "report.json")) as handle:
-        return lines, json.load(handle)
+    return lines, report, after
 
 
-def test_a_drain_of_thousands_of_observations_completes_at_a_flat_cost(lab_factory, report_dir):
+def approve(lab, report_dir):
+    """With approval manual, the drained blue stays in the cluster (evacuated, clients on green)
+    until emqx_blue_green_finalize.yml: run it and return its output."""
+    def run(inventory, evars):
+        info = cluster(lab.description)
+        assert len(info["running_nodes"]) == 2 and info["evacuations"][0]["state"] == "prohibiting", info
+        approved = emqx_bluegreen.playbook("emqx_blue_green_finalize.yml", inventory, evars)
+        assert approved.returncode == 0, approved.stdout[-3000:]
+        return approved
+    return run
+
+
+@pytest.mark.timeout(480)  # the drain is made long enough for this machine as busy as it is, then the finalize
+def test_a_drain_of_thousands_of_observations_completes_at_a_flat_cost_then_waits_for_approval(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
-    lines, report = run_long_drain(lab, report_dir, "emqx_blue_green.yml", clients=35, drained=35)
+    lines, report, approved = run_long_drain(lab, report_dir, "emqx_blue_green.yml", clients=35, drained=35,
+                                             then=approve(lab, report_dir))
     assert report["outcome"] == "awaiting approval"
+    assert "emqx_blue_green_finalize.yml" in "\n".join(pair[1] for pair in lines)
     check_long_wait(lines, report, "draining blue")
+    # The manual approval removed blue: two runs that did work, two reports, the finalize's is now report.json.
+    assert cluster(lab.description)["running_nodes"] == node_names(lab.description, "green")
+    reports = saved(report_dir)
+    runs = sorted(name for name in reports if re.match(r"^report-\d{8}T\d{6}Z\.json$", name))
+    assert len(runs) == 2 and json.loads(reports[runs[0]]) == report, sorted(reports)
+    assert json.loads(reports[runs[1]])["outcome"] == "upgraded" and reports["report.json"] == reports[runs[1]]
+    # The finalize drained nothing: its summary says what it did instead of printing placeholders.
+    text = approved.stdout
+    assert "no drain in this run: blue was drained by an earlier run; this one removed it" in text, text[-3000:]
+    assert "gate: not part of this run" in text
+    assert "drain - s" not in text and "(-x)" not in text
 
 
 def green_in_pool(description, timeout=30.0):
@@ -123,7 +157,7 @@ def test_a_rollback_of_thousands_of_observations_completes_at_a_flat_cost(lab_fa
     # Green already runs and takes about half of the clients: the rollback drains it back into blue.
     lab = lab_factory("emqx", "--blue", 1, "--green", 1, "--start-green")
     green_in_pool(lab.description)
-    lines, report = run_long_drain(lab, report_dir, "emqx_blue_green_rollback.yml", clients=60, drained=25)
+    lines, report, _after = run_long_drain(lab, report_dir, "emqx_blue_green_rollback.yml", clients=60, drained=25)
     assert report["outcome"] == "rolled back"
     assert report["samples"][0]["connections"][node_names(lab.description, "green")[0]] >= 15, "green held clients"
     assert [n["name"] for n in report["nodes_after"] if n["status"] == "running"] == node_names(lab.description, "blue")

@@ -1,7 +1,7 @@
 """The emqx_operator_upgrade playbooks end to end on the k8s lab under live MQTT load: the
-preflight refuses before anything changes, an upgrade passes its decision point, and a rollback
-after the finished update stops the evacuations the old nodes resume from their data
-directories (pitfall 2) and completes."""
+preflight refuses before anything changes, an upgrade passes its decision point and waits for
+approval, and a rollback after the finished update stops the evacuations the old nodes resume
+from their data directories (pitfall 2) and completes."""
 import json
 import os
 import re
@@ -109,8 +109,12 @@ def check_progress_lines(stdout, old_nodes):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(560)  # three playbooks of up to 280 s each; together about 200 s with four workers on two cores
-def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
+@pytest.mark.timeout(600)  # four playbooks of up to 280 s each; together about 230 s with four workers on two cores
+def test_upgrade_held_for_approval_is_finalized_and_a_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
+    """Approval manual: the upgrade stops after its decision point, the finalize (an AWX workflow's
+    approval step) accepts it, a re-run finds it done, and a rollback after all that stops the
+    evacuations the old nodes resume and completes. (The upgrade without approval and its
+    idempotence run are the Molecule scenario emqx_operator_upgrade.)"""
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)
     emqx = lab.description["emqx"]
@@ -122,10 +126,16 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
         assert gen.wait_ready(30), gen.snapshot()
         # each old pod's 30 clients leave at 5/s: its evacuation lasts longer than two progress lines apart
         watched = dict(FAST, conn_evict_rate=5)
-        upgrade = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched,
-                           emqx_operator_upgrade_progress_interval=3)
-        assert upgrade.returncode == 0, upgrade.stdout[-4000:]
+        held = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched,
+                        emqx_operator_upgrade_progress_interval=3, emqx_operator_upgrade_approval="manual")
+        assert held.returncode == 0, held.stdout[-4000:]
+        waiting = report(report_dir)
+        # the approval step of an AWX workflow runs with the same extra vars and report directory
+        finalized = playbook(lab, "emqx_operator_finalize.yml", report_dir, emqx_operator_upgrade_approval="manual")
+        assert finalized.returncode == 0, finalized.stdout[-4000:]
         upgraded = report(report_dir)
+        with open(os.path.join(report_dir, "journal.json")) as handle:
+            assert json.load(handle)["phase"] == "upgraded"
         kept = saved(report_dir)
         # a re-run finds the upgrade done: it keeps the report and the journal of the run that did it
         again = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched)
@@ -137,12 +147,17 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
                             emqx_operator_upgrade_emqx_api_secret=emqx["credentials"]["api_secret"])
     finally:
         users = gen.stop()
-    assert "Decision checks passed" in upgrade.stdout
-    assert upgraded["outcome"] == "upgraded" and upgraded["decision"]["passed"] is True
-    assert upgraded["versions_before"] == ["5.8.6"] and upgraded["versions_after"] == ["5.10.4"]
-    assert upgraded["evacuated_nodes"] == blue and upgraded["revisions_before"]["current"] != upgraded["revisions_after"]["current"]
-    assert upgraded["evacuation_timeline"] and upgraded["estimate"]["old_pods"] == 2
-    check_progress_lines(upgrade.stdout, blue)
+    # the held run did the update and passed its decision point; only the acceptance waited
+    assert "Decision checks passed" in held.stdout
+    assert "Run playbooks/emqx_operator_finalize.yml to accept %s" % NEW in held.stdout
+    assert waiting["outcome"] == "awaiting approval" and waiting["phase"] == "awaiting approval"
+    assert waiting["approval"] == "manual" and waiting["decision"]["passed"] is True
+    assert waiting["versions_before"] == ["5.8.6"] and waiting["image_after"] == NEW and waiting["versions_after"] == ["5.10.4"]
+    assert waiting["evacuated_nodes"] == blue and waiting["revisions_before"]["current"] != waiting["revisions_after"]["current"]
+    assert waiting["evacuation_timeline"] and waiting["estimate"]["old_pods"] == 2
+    check_progress_lines(held.stdout, blue)
+    assert upgraded["outcome"] == "upgraded" and upgraded["phase"] == "upgraded" and upgraded["decision"]["passed"] is True
+    assert (upgraded["image_before"], upgraded["image_target"], upgraded["image_after"]) == (OLD, NEW, NEW)
 
     assert rollback.returncode == 0, rollback.stdout[-4000:]
     rolled = report(report_dir)
@@ -152,60 +167,32 @@ def test_upgrade_passes_the_decision_and_rollback_stops_resumed_evacuations(lab_
     assert "Stopped the evacuation of %s" % blue[0] in rollback.stdout
     assert rolled["outcome"] == "rolled back" and rolled["rollback"]["decision"]["passed"] is True
     assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
-    assert rolled["rollback"]["revisions_after"]["current"] == upgraded["revisions_before"]["current"]
+    assert rolled["rollback"]["revisions_after"]["current"] == waiting["revisions_before"]["current"]
     # the summary names the image, versions and revision before and after the rollback, and its checks line by line
     assert "rollback to %s (from the journal): image %s -> %s, versions 5.10.4 -> 5.8.6, revision %s -> %s" % (
-        OLD, NEW, OLD, upgraded["revisions_after"]["current"], upgraded["revisions_before"]["current"]) in rollback.stdout, rollback.stdout[-3000:]
+        OLD, NEW, OLD, waiting["revisions_after"]["current"], waiting["revisions_before"]["current"]) in rollback.stdout, rollback.stdout[-3000:]
     assert "Rollback checks passed" in rollback.stdout and "{'passed'" not in rollback.stdout
     assert (rolled["image_before"], rolled["versions_before"]) == (NEW, ["5.10.4"])
 
-    # the upgrade and the rollback each kept their report (named after the time they finished), report.json is the latest
+    # the held run, the finalize and the rollback each kept their report (named after the time they finished),
+    # report.json is the latest
     stamp = re.sub(r"[-:]", "", upgraded["finished_at"])
     assert upgraded["report_file"] == os.path.join(os.path.realpath(report_dir), "report-%s.json" % stamp)
     assert "Already upgraded to %s on %s, report: %s" % (NEW, upgraded["finished_at"], upgraded["report_file"]) in again.stdout, again.stdout[-3000:]
     runs = sorted(name for name in saved(report_dir) if re.match(r"^report-\d{8}T\d{6}Z\.json$", name))
-    assert runs == sorted([os.path.basename(upgraded["report_file"]), os.path.basename(rolled["report_file"])]), runs
+    assert runs == sorted(os.path.basename(r["report_file"]) for r in (waiting, upgraded, rolled)), runs
     assert saved(report_dir)[os.path.basename(upgraded["report_file"])] == kept["report.json"]
     assert saved(report_dir)["report.json"] == saved(report_dir)[os.path.basename(rolled["report_file"])]
     assert users["sessions_lost"] == 0, users
     # each run handed its outcome to the job's artifacts (AWX keeps them after the job's files are gone)
-    stats = custom_stats(upgrade.stdout)["emqx_operator_upgrade"]
+    assert custom_stats(held.stdout)["emqx_operator_upgrade"]["outcome"] == "awaiting approval"
+    stats = custom_stats(finalized.stdout)["emqx_operator_upgrade"]
     assert (stats["outcome"], stats["changed"], stats["image_before"], stats["image_after"]) == ("upgraded", True, OLD, NEW), stats
     assert stats["report_file"] == upgraded["report_file"] and stats["summary"] and stats["resource"] == upgraded["resource"], stats
     assert custom_stats(again.stdout)["emqx_operator_upgrade"] == {
         "outcome": "already upgraded", "changed": False, "resource": upgraded["resource"], "image": NEW,
         "report_file": upgraded["report_file"], "upgraded_at": upgraded["finished_at"]}
     assert custom_stats(rollback.stdout)["emqx_operator_upgrade"]["outcome"] == "rolled back"
-
-
-@pytest.mark.slow
-def test_manual_approval_stops_after_the_decision_and_finalize_accepts(lab_factory, tmp_path):
-    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
-    create_ready(lab)
-    report_dir = str(tmp_path / "report")
-    gen = LoadGenerator("127.0.0.1", lab.description["emqx"]["lb"]["mqtt_port"], clients=10, rate=10).start()
-    try:
-        assert gen.wait_ready(30), gen.snapshot()
-        held = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST,
-                        emqx_operator_upgrade_approval="manual")
-        assert held.returncode == 0, held.stdout[-4000:]
-        waiting = report(report_dir)
-        # the approval step of an AWX workflow runs with the same extra vars and report directory
-        finalized = playbook(lab, "emqx_operator_finalize.yml", report_dir, emqx_operator_upgrade_approval="manual")
-    finally:
-        users = gen.stop()
-    assert "Run playbooks/emqx_operator_finalize.yml to accept %s" % NEW in held.stdout
-    assert waiting["outcome"] == "awaiting approval" and waiting["phase"] == "awaiting approval"
-    assert waiting["approval"] == "manual" and waiting["decision"]["passed"] is True
-    assert waiting["image_after"] == NEW and waiting["versions_after"] == ["5.10.4"]  # only the acceptance waits
-
-    assert finalized.returncode == 0, finalized.stdout[-4000:]
-    done = report(report_dir)
-    assert done["outcome"] == "upgraded" and done["phase"] == "upgraded" and done["decision"]["passed"] is True
-    assert (done["image_before"], done["image_target"], done["image_after"]) == (OLD, NEW, NEW)
-    with open(os.path.join(report_dir, "journal.json")) as handle:
-        assert json.load(handle)["phase"] == "upgraded"
-    assert users["sessions_lost"] == 0, users
 
 
 @pytest.mark.slow

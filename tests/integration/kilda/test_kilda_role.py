@@ -55,12 +55,46 @@ def hook_actions(out):
     return [name for name in names if name.startswith("Is ")]
 
 
+def deploy_killed_half_way_then_rerun(ensemble, estate):
+    """Start the deploy, kill -9 it (and its workers) once green is half way - topologies started,
+    the network not switched yet - and run it again: the re-run must go forward, not start over."""
+    prefix = estate.prefix
+    argv = playbook_argv(os.path.join(PLAYBOOKS, "kilda_deploy_green.yml"), estate.extra_vars(kilda_blue_green_build_version=NEW))
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ansible_env(),  # pylint: disable=consider-using-with
+                            start_new_session=True)
+    zk = zk_client(ensemble.description["hosts"])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if zk.exists(prefix + "/flowhs/green/signal") and zk.get(prefix + "/flowhs/green/signal")[0] == b"START":
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the playbook ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        assert zk.get(prefix + "/network/green/signal")[0] != b"START"
+
+        out = run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
+        assert zk.get(prefix + "/network/green/signal")[0] == b"START"
+        assert zk.get(prefix + "/network/blue/state")[0] == b"0"
+        # The re-run went forward: green's topologies were never sent back to SHUTDOWN.
+        assert "Step 1 - pre-set green to SHUTDOWN with build-version %s" % NEW not in changed_tasks(out)
+    finally:
+        zk.stop()
+        zk.close()
+
+
+@pytest.mark.timeout(600)  # a deploy killed half way, its re-run, one more, the promote, then three runs that change nothing
 @pytest.mark.slow
-def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
+def test_upgrade_killed_mid_deploy_completes_reads_as_the_seed_expects_and_then_changes_nothing(ensemble, estate_factory):
+    """The deploy (killed half way and run again) and the promote as separate playbooks, checked with the
+    seed's own zkCli.sh reads; then three runs that must each change nothing: a re-run of the upgrade, a
+    rollback past the promote, and the next release's deploy with the last upgrade's colours.
+    (kilda_upgrade.yml in one go, and its idempotence, is the Molecule scenario kilda_blue_green.)"""
     # The seed's commands use /kilda verbatim, so this test (alone) uses the default chroot.
     estate = estate_factory("/kilda")
     hosts = ensemble.description["hosts"]
-    run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
+    deploy_killed_half_way_then_rerun(ensemble, estate)
 
     green = ["/kilda/%s/green/build-version" % t for t in ["northbound", "grpc"] + seed.SEED_TOPOLOGIES]
     green_state = ["/kilda/%s/green/state" % t for t in seed.SEED_TOPOLOGIES]
@@ -84,60 +118,41 @@ def test_upgrade_end_to_end_reads_as_the_seed_expects(ensemble, estate_factory):
     assert got["/kilda/floodlight/2/build-version"] == NEW and got["/kilda/floodlight/2/state"] == "6"
     assert all(got["/kilda/%s/blue/state" % t] == "0" for t in seed.SEED_TOPOLOGIES), got
     assert "topologies-blue" not in estate.units() and "topologies-green" in estate.units()
+    upgraded = reports(estate)
 
+    # A re-run finds the upgrade done.
+    rc, out = changing_nothing(ensemble, estate, "kilda_upgrade.yml")
+    assert rc == 0 and not failures(out), failures(out)
+    assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
+    # Each phase run before the upgrade was done kept its own report (the deploy's re-run too: it checked
+    # green again), the latest is the promote's.
+    runs = sorted(name for name in upgraded if name != "journal-report.json")
+    assert [json.loads(upgraded[name])["phase"] for name in runs] == ["deploy", "deploy", "promote"], runs
+    promoted = json.loads(upgraded[runs[-1]])
+    assert upgraded["journal-report.json"] == upgraded[runs[-1]]
+    assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
+    assert runs[-1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
+    with open(os.path.join(estate.root, "journal.json")) as handle:
+        recorded = json.load(handle)["reports"]["promote"]
+    assert recorded == {"file": os.path.join(os.path.realpath(estate.root), runs[-1]), "at": promoted["finished_at"]}
+    # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
+    assert reports(estate) == upgraded
+    said = "\n".join(messages(out))
+    assert "Already upgraded on %s, report: %s" % (promoted["finished_at"], promoted["report_file"]) in said, said
 
-@pytest.mark.slow
-def test_rollback_restores_blue_including_what_the_doc_leaves_out(ensemble, estate_factory, prefix):
-    estate = estate_factory(prefix)
-    run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
-    run("kilda_rollback.yml", estate, kilda_blue_green_build_version=NEW)
-    zk = zk_client(ensemble.description["hosts"])
-    try:
-        def get(path):
-            return zk.get(prefix + path)[0].decode()
-        assert get("/network/blue/signal") == "START"
-        assert get("/network/blue/state") == get("/network/blue/expected_state")
-        assert get("/network/green/signal") == "SHUTDOWN" and get("/network/green/state") == "0"
-        assert get("/floodlight/1/build-version") == OLD and get("/floodlight/1/state") == "6"
-        assert get("/func_test/func_test_run_id/build-version") == OLD
-        assert all(get("/%s/green/state" % t) == "0" for t in TOPOLOGIES)
-    finally:
-        zk.stop()
-        zk.close()
-    assert "topologies-green" not in estate.units()
-    # The restarted Floodlight 1 runs the old release's version again.
-    fl1 = estate.status("floodlight-1")["members"][0]["components"][0]
-    assert fl1["build_version"] == OLD and fl1["active"] == 6
+    # A rollback after the promote is refused before anything changes; the reason names what was found
+    # and what to do instead.
+    rc, out = changing_nothing(ensemble, estate, "kilda_rollback.yml")
+    assert rc != 0
+    (task, msg), = failures(out)
+    assert "nothing was changed" in msg and "flowhs/blue" in msg and "network/green" in msg, msg
+    assert "terminated by the promote" in msg and "deploy the old release as a new colour" in msg, msg
 
-
-@pytest.mark.slow
-def test_rerun_after_the_playbook_was_killed_completes(ensemble, estate_factory, prefix):
-    estate = estate_factory(prefix)
-    extra = estate.extra_vars(kilda_blue_green_build_version=NEW)
-    argv = playbook_argv(os.path.join(PLAYBOOKS, "kilda_deploy_green.yml"), extra)
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ansible_env(),
-                            start_new_session=True)
-    zk = zk_client(ensemble.description["hosts"])
-    try:
-        # Kill it once green is half way: topologies started but the network not switched yet.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if zk.exists(prefix + "/flowhs/green/signal") and zk.get(prefix + "/flowhs/green/signal")[0] == b"START":
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the playbook ended before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        assert zk.get(prefix + "/network/green/signal")[0] != b"START"
-
-        out = run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
-        assert zk.get(prefix + "/network/green/signal")[0] == b"START"
-        assert zk.get(prefix + "/network/blue/state")[0] == b"0"
-        # The re-run went forward: green's topologies were never sent back to SHUTDOWN.
-        assert "Step 1 - pre-set green to SHUTDOWN with build-version %s" % NEW not in changed_tasks(out)
-    finally:
-        zk.stop()
-        zk.close()
+    # The next release with the colours of the last upgrade: green serves, so the deploy must not touch it.
+    rc, out = changing_nothing(ensemble, estate, "kilda_deploy_green.yml", build_version="green-2")
+    assert rc != 0
+    (task, msg), = failures(out)
+    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg
 
 
 def reports(estate):
@@ -168,70 +183,39 @@ def changing_nothing(ensemble, estate, name, build_version=NEW):
     return rc, out
 
 
-@pytest.mark.timeout(600)  # a whole upgrade, then three runs that change nothing
-@pytest.mark.slow
-def test_after_a_completed_upgrade_a_rerun_changes_nothing_and_unsafe_phases_are_refused(ensemble, estate_factory, prefix):
-    """One completed upgrade (deploy and promote), then three runs that must each change nothing: a re-run
-    of the upgrade, a rollback past the promote, and the next release's deploy with the last upgrade's colours.
-    (They share the upgrade because none of them changes what it left.)"""
-    estate = estate_factory(prefix)
-    run("kilda_upgrade.yml", estate, kilda_blue_green_build_version=NEW)
-    upgraded = reports(estate)
-
-    # A re-run finds the upgrade done.
-    rc, out = changing_nothing(ensemble, estate, "kilda_upgrade.yml")
-    assert rc == 0 and not failures(out), failures(out)
-    assert any("already upgraded to %s on " % NEW in m.lower() for m in messages(out)), messages(out)
-    # The upgrade ran two phases that changed Kilda: each kept its own report, the latest is the promote's.
-    runs = sorted(name for name in upgraded if name != "journal-report.json")
-    assert len(runs) == 2, sorted(upgraded)
-    deployed, promoted = (json.loads(upgraded[name]) for name in runs)
-    assert (deployed["phase"], promoted["phase"]) == ("deploy", "promote"), runs
-    assert upgraded["journal-report.json"] == upgraded[runs[1]]
-    assert promoted["build_version"] == NEW and set(promoted["completed"]) == {"deployed", "promoted"}
-    assert runs[1] == "journal-report-%s.json" % re.sub(r"[-:]", "", promoted["finished_at"])
-    with open(os.path.join(estate.root, "journal.json")) as handle:
-        recorded = json.load(handle)["reports"]["promote"]
-    assert recorded == {"file": os.path.join(os.path.realpath(estate.root), runs[1]), "at": promoted["finished_at"]}
-    # The re-run wrote no report, left those of the upgrade as they were and named the promote's.
-    assert reports(estate) == upgraded
-    said = "\n".join(messages(out))
-    assert "Already upgraded on %s, report: %s" % (promoted["finished_at"], promoted["report_file"]) in said, said
-
-    # A rollback after the promote is refused before anything changes; the reason names what was found
-    # and what to do instead.
-    rc, out = changing_nothing(ensemble, estate, "kilda_rollback.yml")
-    assert rc != 0
-    (task, msg), = failures(out)
-    assert "nothing was changed" in msg and "flowhs/blue" in msg and "network/green" in msg, msg
-    assert "terminated by the promote" in msg and "deploy the old release as a new colour" in msg, msg
-
-    # The next release with the colours of the last upgrade: green serves, so the deploy must not touch it.
-    rc, out = changing_nothing(ensemble, estate, "kilda_deploy_green.yml", build_version="green-2")
-    assert rc != 0
-    (task, msg), = failures(out)
-    assert "Deploy refused, nothing was changed: blue is not the serving colour" in msg and "kilda_blue_green_from=green" in msg, msg
-
-
 @pytest.mark.timeout(360)  # three playbooks
 @pytest.mark.slow
-def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_them(ensemble, estate_factory, prefix):
+def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_blue_including_what_the_doc_leaves_out(
+        ensemble, estate_factory, prefix):
+    """A promote that failed at the Floodlights has drained and re-versioned Floodlight 2 on top of all the
+    deploy did: the rollback must restore both. (A rollback right after the deploy is the Molecule scenario
+    kilda_rollback.)"""
     estate = estate_factory(prefix)
     run("kilda_deploy_green.yml", estate, kilda_blue_green_build_version=NEW)
     rc, out = playbook(os.path.join(PLAYBOOKS, "kilda_promote.yml"), estate.extra_vars(
         kilda_blue_green_build_version=NEW, kilda_blue_green_hook_deploy_floodlight=os.path.join(HOOKS, "floodlight_deploy_fails.yml")))
     assert rc != 0 and "did not come up" in str(failures(out))
-    # Blue's topologies still run (the promote stopped before them), so the rollback can and must succeed,
-    # including Floodlight 2, which the promote had already drained and re-versioned.
+    # Blue's topologies still run (the promote stopped before them), so the rollback can and must succeed.
     run("kilda_rollback.yml", estate, kilda_blue_green_build_version=NEW)
     zk = zk_client(ensemble.description["hosts"])
     try:
-        assert zk.get(prefix + "/floodlight/2/build-version")[0].decode() == OLD
-        assert zk.get(prefix + "/floodlight/2/state")[0].decode() == "6"
-        assert zk.get(prefix + "/network/blue/signal")[0] == b"START"
+        def get(path):
+            return zk.get(prefix + path)[0].decode()
+        assert get("/network/blue/signal") == "START"
+        assert get("/network/blue/state") == get("/network/blue/expected_state")
+        assert get("/network/green/signal") == "SHUTDOWN" and get("/network/green/state") == "0"
+        assert get("/floodlight/1/build-version") == OLD and get("/floodlight/1/state") == "6"
+        assert get("/floodlight/2/build-version") == OLD and get("/floodlight/2/state") == "6"
+        assert get("/func_test/func_test_run_id/build-version") == OLD
+        assert all(get("/%s/green/state" % t) == "0" for t in TOPOLOGIES)
     finally:
         zk.stop()
         zk.close()
+    assert "topologies-green" not in estate.units()
+    # The restarted Floodlights run the old release's version again.
+    for unit in ("floodlight-1", "floodlight-2"):
+        fl = estate.status(unit)["members"][0]["components"][0]
+        assert fl["build_version"] == OLD and fl["active"] == 6, (unit, fl)
 
 
 @pytest.mark.parametrize("name", ["kilda_upgrade.yml", "kilda_deploy_green.yml", "kilda_promote.yml", "kilda_rollback.yml"])

@@ -213,14 +213,15 @@ def test_a_hung_server_neither_delays_nor_hides_a_certificate_error(tls_lab):
         good, dummy = run("kilda_zk_info", tls_args(tls_lab, hosts=hosts, env="blue", regions=["1"]))
         started = time.monotonic()
         bad, dummy = run("kilda_zk_info", tls_args(tls_lab, hosts=hosts, env="blue", ca_path=tls_lab["stranger_ca"],
-                                                   connect_timeout=30))
+                                                   connect_timeout=90))
         took = time.monotonic() - started
     assert not good.get("failed"), good.get("msg")
     assert bad.get("failed") and bad["error"] == "TLSError", bad
     assert "CERTIFICATE_VERIFY_FAILED" in bad["msg"]
     # The servers are probed at once: the hung one costs the probe's 3 s, and the certificate
-    # error is reported then instead of after connect_timeout.
-    assert took < 15, took
+    # error is reported then instead of after connect_timeout. The run's own start-up is part of
+    # the time (21 s on a loaded machine), so the bound is half of connect_timeout, not the 3 s.
+    assert took < 45, took
 
 
 @pytest.mark.slow

@@ -254,7 +254,10 @@ def test_evacuation_moves_clients_without_loss_but_a_plain_stop_loses_sessions(l
     lab.fault("stop", blue2)
     time.sleep(2)
     report = gen.stop(drain_timeout=3)
-    assert report["sessions_lost"] > 0 and report["messages_lost"] > 0, report
+    # Messages are lost too when the publisher kept publishing while those clients had no session;
+    # the publisher itself may have been on blue-2 (it connects through HAProxy) and stopped for as
+    # long as they did, so only the sessions are certain.
+    assert report["sessions_lost"] > 0, report
 
 
 @pytest.mark.slow

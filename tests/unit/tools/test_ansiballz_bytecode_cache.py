@@ -79,3 +79,25 @@ def test_tracebacks_keep_their_line_numbers_and_a_broken_entry_is_replaced(tmp_p
     assert "RuntimeError: from the zip" in cached.stderr
     with open(cache / entry, "rb") as handle:
         assert marshal.load(handle).co_filename.endswith("payload.py")
+
+
+# Counts the reads of cached code while one module is imported from a zip.
+COUNT_READS = """
+import marshal, sys, zdt_ansiballz_bytecode_cache
+reads = []
+load = marshal.load
+marshal.load = lambda handle: reads.append(handle.name) or load(handle)
+sys.path.insert(0, sys.argv[1])
+import payload
+print(payload.VALUE, len(reads))
+"""
+
+
+def test_one_import_reads_the_cached_code_once(tmp_path):
+    # Python 3.11's zipimport asks for the code once to find the module and once to run it.
+    cache = tmp_path / "cache"
+    zip_path = _payload(tmp_path, 1)[0]
+    _run(zip_path, cache)
+    env = dict(os.environ, PYTHONPATH=TOOLS, ZDT_ANSIBALLZ_CACHE=str(cache))
+    proc = subprocess.run([sys.executable, "-c", COUNT_READS, zip_path], env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert proc.stdout.split() == ["1", "1"], proc.stderr
