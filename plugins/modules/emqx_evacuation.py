@@ -42,6 +42,8 @@ attributes:
       - Starting an evacuation that already runs with the same visible parameters (rates, O(migrate_to)) reports
         no change. O(wait_takeover), O(wait_health_check) and O(redirect_to) are not shown by EMQX for a running
         evacuation and cannot be compared.
+      - EMQX shows as C(session_recipients) only the nodes of O(migrate_to) that can take sessions at that moment, so a
+        requested node that is stopped or itself evacuated for now is not a difference.
 options:
   node:
     description:

@@ -300,8 +300,8 @@ def main():
         for hazard in result.get("hazards") or []:
             module.warn(hazard)
         for stopped in result.get("stopped_evacuations") or []:
-            module.warn("stopped the evacuation of %s (state %s) after %ss: %s - a node restarted with its old data "
-                        "directory resumes its evacuation (pitfall 2)"
+            module.warn("stopped the evacuation of %s (state %s) after %ss: %s - EMQX keeps an evacuation in the node's "
+                        "data directory, so a node the operator brings back with its old data resumes evacuating"
                         % (stopped["node"], stopped["state"], stopped["t"], stopped["reason"]))
         return result
 

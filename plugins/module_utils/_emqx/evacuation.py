@@ -33,17 +33,37 @@ def build_request(params, durations):
     return body
 
 
-def mismatches(entry, body):
-    """Differences between a running evacuation and the requested one (only visible fields)."""
+def mismatches(entry, body, can_receive=None):
+    """Differences between a running evacuation and the requested one (only visible fields).
+
+    EMQX keeps the migrate_to an evacuation started with, but session_recipients shows only those
+    of them that can take sessions at the moment of the status call (emqx_node_rebalance_evacuation.erl
+    works it out again on every call). A requested node missing from it while it is stopped or
+    itself evacuating is therefore no difference; one missing while it could take sessions is.
+    ``can_receive``: the nodes that could take sessions now (None: compare what is shown as is)."""
     out = []
     pairs = (("conn_evict_rate", "connection_eviction_rate"), ("sess_evict_rate", "session_eviction_rate"))
     for option, field in pairs:
         if option in body and entry.get(field) is not None and int(entry[field]) != int(body[option]):
             out.append("%s is %s, requested %s" % (option, entry[field], body[option]))
     if "migrate_to" in body and entry.get("session_recipients") is not None:
-        if sorted(entry["session_recipients"]) != sorted(body["migrate_to"]):
-            out.append("migrate_to is %s, requested %s" % (sorted(entry["session_recipients"]), sorted(body["migrate_to"])))
+        shown, requested = set(entry["session_recipients"]), set(body["migrate_to"])
+        hidden = requested - shown
+        if can_receive is not None:
+            hidden &= set(can_receive)
+        if shown - requested or hidden:
+            out.append("migrate_to is %s, requested %s" % (sorted(shown), sorted(requested)))
     return out
+
+
+def can_receive_sessions(nodes, status, node):
+    """The members other than ``node`` that could take its sessions now: running, and with their own
+    eviction agent off (not evacuated, not a rebalance donor, not purged)."""
+    busy = {e.get("node") for e in status.get("evacuations") or []}
+    busy |= {p.get("node") for p in status.get("purges") or []}
+    for rebalance in status.get("rebalances") or []:
+        busy |= set(rebalance.get("donors") or [])
+    return [name for name, info in nodes.items() if name != node and info.get("status") == "running" and name not in busy]
 
 
 def stats_of(entry):
@@ -103,10 +123,10 @@ class Evacuation:
         before = self.api.evacuation_of(self.node, status)
         result = {"node": self.node, "api_version": self.client.version, "changed": False, "before": before}
         if self.params["state"] == "evacuated":
-            self._preflight(nodes, status)
+            self._preflight(nodes, status, already_running=before is not None)
             body = build_request(self.params, durations)
             result["request"] = body
-            result.update(self._ensure_evacuated(before, body))
+            result.update(self._ensure_evacuated(before, body, can_receive_sessions(nodes, status, self.node)))
         else:
             result.update(self._ensure_normal(before, nodes))
         result["node_info"] = nodes.get(self.node)
@@ -123,8 +143,10 @@ class Evacuation:
 
     # ---- evacuated ---------------------------------------------------------------------------
 
-    def _preflight(self, nodes, status):
-        """Everything that can be known to fail is checked before the POST."""
+    def _preflight(self, nodes, status, already_running=False):
+        """Everything that can be known to fail is checked before the POST. A recipient that is down
+        or evacuating for now does not stop a start, only when nothing is running yet: EMQX skips
+        such recipients of a running evacuation until they can take sessions again."""
         problems = []
         target = nodes.get(self.node)
         if target is None:
@@ -135,6 +157,8 @@ class Evacuation:
             member = nodes.get(name)
             if member is None:
                 problems.append("migrate_to: %s is not a member of this cluster" % name)
+            elif already_running:
+                continue
             elif member["status"] != "running":
                 problems.append("migrate_to: %s is %s, not running" % (name, member["status"]))
             elif self.api.evacuation_of(name, status):
@@ -159,11 +183,11 @@ class Evacuation:
         if problems:
             raise ValidationError("cannot evacuate %s: %s" % (self.node, "; ".join(problems)), problems=problems)
 
-    def _ensure_evacuated(self, before, body):
+    def _ensure_evacuated(self, before, body, can_receive):
         out = {}
         changed = False
         if before is not None:
-            different = mismatches(before, body)
+            different = mismatches(before, body, can_receive)
             if different and not self.params.get("restart_on_change"):
                 raise ValidationError(
                     "an evacuation of %s is already running (state %s) with other parameters: %s; set restart_on_change=true "

@@ -77,14 +77,34 @@ def _revision(entry):
             "current_replicas": entry.get("currentReplicas"), "update_replicas": entry.get("updateReplicas")}
 
 
+# EMQX reports connected clients (live_connections) from 5.1 on; before that only sessions.
+LIVE_CONNECTIONS_SINCE = "5.1"
+
+
+def node_evacuations(status):
+    """status.nodeEvacuationsStatus. Operators 2.2.0 to 2.2.25 publish it as nodEvacuationsStatus
+    (the JSON name in apis/apps/v2beta1/status.go until 2.2.26 corrected it)."""
+    found = status.get("nodeEvacuationsStatus")
+    if found is None:
+        found = status.get("nodEvacuationsStatus")
+    return found or []
+
+
 def node_entry(raw, role):
     """A status.coreNodes/replicantNodes entry: EMQX calls sessions 'connections' and connected
-    clients 'live_connections' (reference 1.7); here they are 'sessions' and 'connections'."""
+    clients 'live_connections' (reference 1.7); here they are 'sessions' and 'connections'. The
+    operator leaves out fields that are zero (omitempty in apis/apps/v2beta1/status.go), so a
+    missing live_connections on EMQX 5.1 or later means no connected client; before 5.1 EMQX has no
+    such figure and the sessions stand in for it."""
     sessions = _int(raw.get("connections"), 0)
     live = raw.get("live_connections")
+    if live is not None:
+        connections = _int(live, sessions)
+    else:
+        connections = 0 if at_least(raw.get("version"), LIVE_CONNECTIONS_SINCE) else sessions
     return {"name": raw.get("node"), "role": raw.get("role") or role, "status": str(raw.get("node_status") or "").lower(),
             "version": raw.get("version"), "edition": raw.get("edition"),
-            "connections": _int(live, sessions) if live is not None else sessions, "sessions": sessions}
+            "connections": connections, "sessions": sessions}
 
 
 def evacuation_entry(raw):
@@ -126,7 +146,7 @@ def resource_summary(obj, operator_version=None):
         "editions": sorted({n["edition"] for n in running if n["edition"]}),
         "total_connections": sum(n["connections"] for n in running),
         "total_sessions": sum(n["sessions"] for n in running),
-        "evacuations": [evacuation_entry(e) for e in status.get("nodeEvacuationsStatus") or []],
+        "evacuations": [evacuation_entry(e) for e in node_evacuations(status)],
         "update_strategy": effective_strategy(spec.get("updateStrategy"), operator_version),
         "update_strategy_set": strategy_as_set(spec.get("updateStrategy")),
     }

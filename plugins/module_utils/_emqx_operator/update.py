@@ -23,6 +23,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     ZdtError,
 )
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import eta_seconds
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import node_evacuations
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.update_progress import (
     MAX_SAMPLES,
     old_pod_count,
@@ -131,7 +132,7 @@ def progress_key(status):
     revisions = status.get("coreNodesStatus") or {}
     return (tuple(c.get("type") for c in conditions_of(status)), revisions.get("currentReplicas"), revisions.get("updateReplicas"),
             revisions.get("readyReplicas"), revisions.get("updateRevision"),
-            tuple((e.get("node"), e.get("state"), remaining([e])) for e in status.get("nodeEvacuationsStatus") or []))
+            tuple((e.get("node"), e.get("state"), remaining([e])) for e in node_evacuations(status)))
 
 
 def diagnose(obj, stalled_for, image):
@@ -139,12 +140,12 @@ def diagnose(obj, stalled_for, image):
     status = obj.get("status") or {}
     revisions = status.get("coreNodesStatus") or {}
     types = [c.get("type") for c in conditions_of(status)]
-    evacuations = status.get("nodeEvacuationsStatus") or []
+    evacuations = node_evacuations(status)
     spec = obj.get("spec") or {}
     if "Available" not in types and evacuations:
         return ("stuck update: %s evacuating (%s) while the new revision's nodes start, so they never pass their "
                 "availability check and the operator waits for ever. A node restarted with an old data directory - an "
-                "old revision scaled back up by a rollback - resumes its evacuation (pitfall 2); stop it with POST "
+                "old revision scaled back up by a rollback - resumes its evacuation, which EMQX keeps there; stop it with POST "
                 "/api/v5/load_rebalance/<node>/evacuation/stop, or give emqx_api_url so that this module does" % (
                     ", ".join(str(e.get("node")) for e in evacuations), ", ".join(str(e.get("state")) for e in evacuations)))
     if "Available" not in types:
@@ -172,7 +173,7 @@ def diagnose(obj, stalled_for, image):
 def sample_of(obj, elapsed, history):
     status = obj.get("status") or {}
     revisions = status.get("coreNodesStatus") or {}
-    evacuations = status.get("nodeEvacuationsStatus") or []
+    evacuations = node_evacuations(status)
     point = {"t": elapsed, "conditions": [c.get("type") for c in conditions_of(status)],
              "current_replicas": revisions.get("currentReplicas"), "update_replicas": revisions.get("updateReplicas"),
              "evacuations": [{"node": e.get("node"), "state": e.get("state"), "remaining": remaining([e])} for e in evacuations],
@@ -218,9 +219,9 @@ class EmqxUpdate:
                 "allow_custom_cluster_domain=true to update anyway" % (self.where, domain))
         out = {"changed": bool(changed_paths), "changed_fields": changed_paths, "blue_green": template and bool(changed_paths),
                "before": {"spec": before.get("spec"), "revisions": self._revisions(before)}, "hazards": []}
-        if (before.get("status") or {}).get("nodeEvacuationsStatus") and changed_paths and template:
-            out["hazards"].append("evacuations are already listed in %s; the operator treats the first one as its own "
-                                  "(pitfall 17)" % self.where)
+        if node_evacuations(before.get("status") or {}) and changed_paths and template:
+            out["hazards"].append("evacuations are already listed in %s; the operator takes the first one listed for its own, "
+                                  "so it may wait on it or delete the wrong pod" % self.where)
         out["diff"] = {"before": {"spec": before.get("spec")}, "after": {"spec": _merged(before.get("spec") or {}, patch)}}
         if self.check_mode:
             return out

@@ -19,6 +19,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polli
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import (
     effective_strategy,
     node_entry,
+    node_evacuations,
     true_conditions,
 )
 
@@ -96,7 +97,7 @@ def progress_of(obj, new_revision_seen, finished, old_nodes, old_pods):
     evacuations = [{"node": e.get("node"), "state": e.get("state"),
                     "connections": int((e.get("stats") or {}).get("current_connected") or 0),
                     "sessions": int((e.get("stats") or {}).get("current_sessions") or 0)}
-                   for e in status.get("nodeEvacuationsStatus") or []]
+                   for e in node_evacuations(status)]
     active = [e for e in evacuations if e["state"] != "prohibiting"]
     if finished:
         phase = "done"

@@ -180,3 +180,38 @@ def test_an_empty_green_group_is_named_as_the_cause(lab_factory, report_dir):
     assert run.returncode != 0
     assert "Refused before anything changed: inventory group emqx_green_typo (green) is empty or missing." in run.stdout, run.stdout[-3000:]
     assert "credentials" not in run.stdout.split("Refused before anything changed")[1][:300]
+
+
+def test_a_journal_relaxes_no_check_it_does_not_speak_for(lab_factory, report_dir):
+    """Issue 12: a journal that another, unfinished move left in the report directory (another cluster
+    sharing it) is refused and kept as it was; this move's journal left at finalizing excuses only the
+    stopped blue nodes it names as drained and being removed - any other may have taken sessions."""
+    lab = lab_factory("emqx", "--blue", 2, "--green", 1)
+    inventory, evars = inputs(lab, report_dir)
+    blue1, blue2 = node_names(lab.description, "blue")
+    green = node_names(lab.description, "green")
+    journal = os.path.join(report_dir, "journal.json")
+    os.makedirs(report_dir, exist_ok=True)
+
+    def run_with(entries):
+        with open(journal, "w") as handle:
+            json.dump(entries, handle)
+        run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
+        assert run.returncode != 0, run.stdout[-3000:]
+        with open(journal) as handle:
+            assert json.load(handle) == entries, "the journal was rewritten"
+        return run.stdout
+
+    other = {"phase": "draining blue", "blue": ["emqx@10.0.0.1"], "green": ["emqx@10.0.0.2"]}
+    out = run_with(other)
+    assert ("journal.json is the journal of another move, blue ['emqx@10.0.0.1'] to green ['emqx@10.0.0.2'], left at phase draining blue. "
+            "That move is not finished and needs its journal") in out, out[-3000:]
+    assert sorted(cluster(lab.description)["running_nodes"]) == sorted([blue1, blue2]), "green must not have been started"
+
+    lab.fault("stop", blue2)
+    out = run_with({"phase": "finalizing", "blue": [blue1, blue2], "green": green, "removing": [blue1]})
+    assert "Blue nodes ['%s'] are not running (the journal names only %s as drained and being removed)." % (blue2, blue1) in out, out[-3000:]
+    # A journal at finalizing that names no node (written before it recorded them) excuses none.
+    out = run_with({"phase": "finalizing", "blue": [blue1, blue2], "green": green})
+    assert "Blue nodes ['%s'] are not running. Sessions they held" % blue2 in out, out[-3000:]
+    assert cluster(lab.description)["evacuations"] == []

@@ -288,6 +288,33 @@ def test_evacuation_survives_restart_and_v5_redirect_to_is_ignored(lab_factory):
     assert api.global_status(blue2) == {"evacuations": [], "purges": [], "rebalances": []}
 
 
+@pytest.mark.timeout(60)
+def test_session_recipients_are_those_of_migrate_to_that_can_take_sessions_now(lab_factory):
+    # EMQX keeps migrate_to as started and works out on every status call which of those nodes run with
+    # their eviction agent off (apps/emqx_node_rebalance/src/emqx_node_rebalance_evacuation.erl, migrate_to/1).
+    lab = lab_factory("emqx", "--blue", 3, "--green", 0)
+    api = Api(lab.description)
+    blue1, blue2, blue3 = (api.name("blue", i) for i in (1, 2, 3))
+    reply = api.post(blue2, "/api/v5/load_rebalance/%s/evacuation/start" % blue1,
+                     {"wait_health_check": 60, "migrate_to": [blue2, blue3]})
+    assert reply.status_code == 200
+
+    def recipients():
+        return next(e for e in api.global_status(blue2)["evacuations"] if e["node"] == blue1)["session_recipients"]
+
+    assert sorted(recipients()) == [blue2, blue3]
+    # what a node does reaches the others with its next heartbeat (every 0.5 s)
+    lab.fault("stop", blue3)
+    wait_for(lambda: recipients() == [blue2], 5, "the stopped blue-3 to leave the recipients")
+    lab.fault("start", blue3)
+    wait_for(lambda: sorted(recipients()) == [blue2, blue3], 5, "the restarted blue-3 to be a recipient again")
+    # a recipient that is itself being evacuated takes no sessions either
+    assert api.post(blue2, "/api/v5/load_rebalance/%s/evacuation/start" % blue3, {"wait_health_check": 60}).status_code == 200
+    wait_for(lambda: recipients() == [blue2], 5, "the evacuating blue-3 to leave the recipients")
+    for node in (blue1, blue3):
+        assert api.post(blue2, "/api/v5/load_rebalance/%s/evacuation/stop" % node).status_code == 200
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 def test_rebalance_aborts_when_a_participant_dies_then_balances(lab_factory):

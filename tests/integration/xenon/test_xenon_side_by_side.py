@@ -67,12 +67,14 @@ def served_by(lab, name):
 
 
 @pytest.mark.slow
-def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing(lab_factory, tmp_path):
+@pytest.mark.timeout(300)  # the upgrade under writes, then a run that finds it done
+def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing_then_a_rerun_changes_nothing(lab_factory, tmp_path):
     lab = lab_factory("xenon", "--blue", 2, "--green", 2)
     seed(lab, 400)
     writer, log = start_writer(lab, tmp_path)
     report_path = os.path.join(str(tmp_path), "report.json")
-    proc = run_playbook(PLAYBOOK, {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_side_by_side_report_path": report_path})
+    extra = {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_side_by_side_report_path": report_path}
+    proc = run_playbook(PLAYBOOK, extra)
     counts = writer.stop()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
@@ -103,6 +105,39 @@ def test_upgrade_under_live_writes_loses_nothing_and_fails_nothing(lab_factory, 
         assert canonical(green[link]) == canonical(expected), link
     blue = documents(lab, "blue")
     assert set(blue) <= set(green)
+    rerun_after_success_changes_nothing_and_says_when_it_was_done(lab, tmp_path, proc, extra)
+
+
+def rerun_after_success_changes_nothing_and_says_when_it_was_done(lab, tmp_path, first, extra):
+    assert "Side-by-side upgrade done" in first.stdout and "Next: keep blue" in first.stdout, first.stdout[-3000:]
+    tasks = migration_tasks(lab)
+    group, link = served_by(lab, "written-to-green")
+    assert group == "green"
+    # the run keeps its own report, named after the time it finished; report.json is a copy of it
+    kept = run_reports(tmp_path)
+    assert len(kept) == 1, kept
+    run_report = os.path.join(str(tmp_path), kept[0])
+    with open(run_report) as handle:
+        first_report = handle.read()
+    with open(extra["xenon_side_by_side_report_path"]) as handle:
+        assert handle.read() == first_report
+    done_at = json.loads(first_report)["finished_at"]
+    assert kept[0] == "report-%s.json" % re.sub(r"[-:]", "", done_at), (kept, done_at)
+
+    again = run_playbook(PLAYBOOK, extra)
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    assert changed(again) == 0, again.stdout[-4000:]
+    # the re-run names the run that did the upgrade and leaves its report alone
+    assert "Already upgraded on %s, report: %s" % (done_at, run_report) in again.stdout, again.stdout[-3000:]
+    assert run_reports(tmp_path) == kept
+    for path in (run_report, extra["xenon_side_by_side_report_path"]):
+        with open(path) as handle:
+            assert handle.read() == first_report, path
+    # nothing was copied again, the window stayed open and green still serves what it accepted
+    assert migration_tasks(lab) == tasks
+    assert haproxy.show(lab.description["load_balancer"]["socket"])["window"] == "open"
+    assert served_by(lab, "after-rerun")[0] == "green"
+    assert link in documents(lab, "green")
 
 
 @pytest.mark.slow
@@ -131,47 +166,6 @@ def test_failure_in_the_window_rolls_back_to_blue(lab_factory, tmp_path):
     lb = lab.description["load_balancer"]["url"]
     response = httpx.post(lb + "/core/examples", json={"name": "after-rollback"}, timeout=10)
     assert response.status_code == 200 and response.headers["x-lab-group"] == "blue"
-
-
-@pytest.mark.slow
-def test_rerun_after_success_changes_nothing_and_says_when_it_was_done(lab_factory, tmp_path):
-    lab = lab_factory("xenon", "--blue", 1, "--green", 1)
-    seed(lab, 50)
-    report_path = os.path.join(str(tmp_path), "report.json")
-    extra = {"xenon_lab_json": lab_json(lab, tmp_path), "xenon_side_by_side_report_path": report_path}
-    first = run_playbook(PLAYBOOK, extra)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    tasks = migration_tasks(lab)
-    group, link = served_by(lab, "written-to-green")
-    assert group == "green"
-
-    # the run keeps its own report, named after the time it finished; report.json is a copy of it
-    kept = run_reports(tmp_path)
-    assert len(kept) == 1, kept
-    run_report = os.path.join(str(tmp_path), kept[0])
-    with open(run_report) as handle:
-        first_report = handle.read()
-    with open(report_path) as handle:
-        assert handle.read() == first_report
-    done_at = json.loads(first_report)["finished_at"]
-    assert kept[0] == "report-%s.json" % re.sub(r"[-:]", "", done_at), (kept, done_at)
-
-    again = run_playbook(PLAYBOOK, extra)
-    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
-    assert changed(again) == 0, again.stdout[-4000:]
-    # the re-run names the run that did the upgrade and leaves its report alone
-    assert "Already upgraded on %s, report: %s" % (done_at, run_report) in again.stdout, again.stdout[-3000:]
-    assert run_reports(tmp_path) == kept
-    for path in (run_report, report_path):
-        with open(path) as handle:
-            assert handle.read() == first_report, path
-    # nothing was copied again, the window stayed open and green still serves what it accepted
-    assert migration_tasks(lab) == tasks
-    assert haproxy.show(lab.description["load_balancer"]["socket"])["window"] == "open"
-    assert served_by(lab, "after-rerun")[0] == "green"
-    assert link in documents(lab, "green")
-    # the first run ended with a summary and the next step
-    assert "Side-by-side upgrade done" in first.stdout and "Next: keep blue" in first.stdout, first.stdout[-3000:]
 
 
 @pytest.mark.slow

@@ -20,7 +20,6 @@ class Evacuation:
         self.opts = dict(DEFAULTS, **{k: v for k, v in opts.items() if v is not None})
         self.state = state
         self.task = None
-        self.recipients = list(self.opts.get("migrate_to") or []) or node.available_recipients()
         counts = node.counts()
         self.stats = {"initial_connected": counts["live"], "current_connected": counts["live"],
                       "initial_sessions": counts["sessions"], "current_sessions": counts["sessions"]}
@@ -128,10 +127,7 @@ class Evacuation:
             self.stats["current_sessions"] = sessions
             if sessions == 0:
                 return
-            explicit = self.opts.get("migrate_to")
-            targets = self.node.available_recipients(explicit)
-            if not explicit:
-                self.recipients = targets
+            targets = self.recipients()
             if not targets:
                 log.warning("no_nodes_to_evacuate_sessions")
                 await asyncio.sleep(NO_NODES_RETRY)
@@ -139,13 +135,21 @@ class Evacuation:
             self.node.evict_sessions(self.opts["sess_evict_rate"], targets)
             await asyncio.sleep(1)
 
+    def recipients(self):
+        """Of the nodes migrate_to named (all other nodes when it named none), those that can take
+        sessions now: running, their own eviction agent off. EMQX keeps migrate_to as started and works
+        this out again at every eviction tick and every status call (migrate_to/1 in
+        apps/emqx_node_rebalance/src/emqx_node_rebalance_evacuation.erl), so session_recipients
+        shrinks while a recipient is down or evacuating and grows back when it returns."""
+        return self.node.available_recipients(self.opts.get("migrate_to") or None)
+
     # reporting --------------------------------------------------------------------------
     def _body(self):
         return {"state": self.state,
                 "connection_eviction_rate": self.opts["conn_evict_rate"],
                 "session_eviction_rate": self.opts["sess_evict_rate"],
                 "connection_goal": 0, "session_goal": 0,
-                "session_recipients": list(self.recipients),
+                "session_recipients": self.recipients(),
                 "stats": dict(self.stats)}
 
     def local_status(self):

@@ -31,6 +31,7 @@ Faults the operator is known for, reproduced on purpose:
   in the front condition's message) until that evacuation is stopped.
 """
 import json
+import re
 import time
 
 from k8s_lab import builtin_kinds, crds
@@ -78,6 +79,26 @@ def drop_conditions(conditions, *kinds):
     return [c for c in conditions if c["type"] not in kinds]
 
 
+# EMQXNode in apis/apps/v2beta1/status.go (operator 2.2): only these fields, zero counts left out
+# (omitempty) - a node without connected clients has no live_connections - and uptime never serialised.
+STATUS_NODE_FIELDS = ("node", "node_status", "otp_release", "version", "role", "edition", "connections", "live_connections")
+
+
+def status_node(raw, role):
+    """A coreNodes / replicantNodes entry as the operator serialises it from EMQX's /nodes entry."""
+    entry = dict(raw, role=role)
+    return {key: entry[key] for key in STATUS_NODE_FIELDS if entry.get(key) not in (None, "", 0)}
+
+
+def evacuations_key(operator_version):
+    """The JSON name of status.nodeEvacuationsStatus: operators 2.2.0 to 2.2.25 spell it
+    nodEvacuationsStatus (apis/apps/v2beta1/status.go, corrected in 2.2.26)."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(operator_version or builtin_kinds.DEFAULT_OPERATOR_VERSION))
+    if match and (2, 2, 0) <= tuple(int(part) for part in match.groups()) < (2, 2, 26):
+        return "nodEvacuationsStatus"
+    return "nodeEvacuationsStatus"
+
+
 class BlueGreen:
     """Per-resource revision bookkeeping; ``state`` is persisted by the caller."""
 
@@ -88,6 +109,7 @@ class BlueGreen:
         self.clock = clock
         self.log = log or (lambda message, **fields: None)
         self.sends_wait_health_check = crds.has_wait_health_check(operator_version or builtin_kinds.DEFAULT_OPERATOR_VERSION)
+        self.evacuations_key = evacuations_key(operator_version)
 
     # nodes ---------------------------------------------------------------------------------
     def _group(self, colour, role):
@@ -204,13 +226,13 @@ class BlueGreen:
 
         roles = {n["name"]: n.get("role", CORE) for n in self.lab.nodes}
         status = {
-            "coreNodes": [dict(fresh[n], role=CORE) for n in sorted(running) if roles.get(n, CORE) == CORE],
+            "coreNodes": [status_node(fresh[n], CORE) for n in sorted(running) if roles.get(n, CORE) == CORE],
             "coreNodesStatus": counts(CORE, st["current"]["hash"], st["update"]["hash"]),
-            "nodeEvacuationsStatus": evacuations,
+            self.evacuations_key: evacuations,
             "conditions": conditions,
         }
         if has_replicants:
-            status["replicantNodes"] = [dict(fresh[n], role=REPLICANT) for n in sorted(running) if roles.get(n) == REPLICANT]
+            status["replicantNodes"] = [status_node(fresh[n], REPLICANT) for n in sorted(running) if roles.get(n) == REPLICANT]
             status["replicantNodesStatus"] = counts(REPLICANT, replicant_revision(st["current"]["hash"]),
                                                     replicant_revision(st["update"]["hash"]))
         return status

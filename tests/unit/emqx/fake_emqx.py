@@ -36,6 +36,7 @@ class FakeEmqx:
         self.vanish_rebalance_at = None  # tick at which a rebalance disappears, as when a participant crashes
         self.keyed_global_status = False
         self.freeze = False
+        self.migrate_to = {}  # node -> the migrate_to its evacuation started with (None: all nodes)
 
     # ---- helpers for tests --------------------------------------------------------------------
 
@@ -115,6 +116,7 @@ class FakeEmqx:
         if method == "GET" and path == "/load_rebalance/global_status":
             if not self.freeze:
                 self.tick()
+            self.show_recipients()
             if self.keyed_global_status:
                 return httpx.Response(200, json={k: {e["node"]: e for e in v} for k, v in self.status.items() if k != "purges"})
             return httpx.Response(200, json=self.status)
@@ -140,7 +142,8 @@ class FakeEmqx:
             if any(target in r.get("donors", []) for r in self.status["rebalances"]):
                 return self.error(400, "BAD_REQUEST", "eviction_agent_busy", target)
             entry = self.node_entry(target)
-            recipients = body.get("migrate_to") or [n["node"] for n in self.nodes if n["node"] != target and self.running(n["node"])]
+            self.migrate_to[target] = body.get("migrate_to")
+            recipients = self.available(target, body.get("migrate_to"))
             self.status["evacuations"].append({
                 "node": target, "state": "waiting_health_check",
                 "connection_eviction_rate": body.get("conn_evict_rate", 500),
@@ -153,7 +156,22 @@ class FakeEmqx:
         if not existing:
             return self.error(400, "BAD_REQUEST", "not_started", target)
         self.status["evacuations"].remove(existing[0])
+        self.migrate_to.pop(target, None)
         return self.ok([] if self.api == "v4" else {})
+
+    def available(self, target, requested):
+        """As EMQX's migrate_to/1 (emqx_node_rebalance_evacuation.erl): of the nodes asked for (all
+        running others when none were), those that run and are not themselves being evacuated."""
+        evacuating = {e["node"] for e in self.status["evacuations"]}
+        names = requested or [n["node"] for n in self.nodes]
+        return [n for n in names if n != target and self.running(n) and n not in evacuating]
+
+    def show_recipients(self):
+        """EMQX keeps the migrate_to an evacuation started with and works out on every status call
+        which of them can take sessions now: that, not the request, is session_recipients."""
+        for entry in self.status["evacuations"]:
+            if entry["node"] in self.migrate_to:
+                entry["session_recipients"] = self.available(entry["node"], self.migrate_to[entry["node"]])
 
     def rebalance(self, coordinator, action, body):
         existing = [r for r in self.status["rebalances"] if r["node"] == coordinator]

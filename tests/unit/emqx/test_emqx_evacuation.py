@@ -51,6 +51,25 @@ def test_running_evacuation_with_other_parameters_fails_clearly(fake, clock):
     assert len(fake.changing_requests()) == 1
 
 
+def test_a_recipient_that_is_down_for_now_is_no_change_and_restarts_nothing(fake, clock):
+    # EMQX shows as session_recipients only those of migrate_to that can take sessions now.
+    evacuate(fake, clock, conn_evict_rate=10, migrate_to=["emqx@n2", "emqx@n3"], wait=False)
+    fake.node_entry("emqx@n3")["node_status"] = "stopped"
+    posts = len(fake.changing_requests())
+    for restart in (False, True):
+        again = evacuate(fake, clock, conn_evict_rate=10, migrate_to=["emqx@n2", "emqx@n3"], wait=False, restart_on_change=restart)
+        assert again["changed"] is False and "restarted" not in again, again
+        assert again["status"]["session_recipients"] == ["emqx@n2"]
+    assert len(fake.changing_requests()) == posts, "a restart would let clients back onto the node in between"
+
+
+def test_a_recipient_that_could_take_sessions_but_is_not_one_is_a_difference(fake, clock):
+    evacuate(fake, clock, conn_evict_rate=10, migrate_to=["emqx@n2"], wait=False)
+    with pytest.raises(ValidationError) as err:
+        evacuate(fake, clock, conn_evict_rate=10, migrate_to=["emqx@n2", "emqx@n3"], wait=False)
+    assert "migrate_to is ['emqx@n2'], requested ['emqx@n2', 'emqx@n3']" in err.value.msg
+
+
 def test_restart_on_change_stops_and_starts_again(fake, clock):
     evacuate(fake, clock, conn_evict_rate=10, wait=False)
     result = evacuate(fake, clock, conn_evict_rate=50, wait=False, restart_on_change=True)

@@ -33,6 +33,26 @@ def test_summary_counts_clients_and_sessions_of_running_nodes_only():
     assert out["ready"] and out["updated"] and out["cluster_domain"] == "cluster.local"
 
 
+def test_fields_the_operator_leaves_out_when_zero_are_read_as_zero():
+    # EMQXNode's counts are omitempty (apis/apps/v2beta1/status.go): no live_connections is no connected
+    # client on EMQX 5.1 or later; before 5.1 EMQX has no such figure and the sessions stand in for it.
+    idle = {"node": "emqx@a", "node_status": "running", "version": "5.8.6", "connections": 12}
+    old = {"node": "emqx@b", "node_status": "running", "version": "5.0.26", "connections": 7}
+    out = summary.resource_summary(emqx(nodes=[idle, old]))
+    assert [(n["connections"], n["sessions"]) for n in out["nodes"]] == [(0, 12), (7, 7)]
+    assert out["total_connections"] == 7 and out["total_sessions"] == 19
+
+
+def test_evacuations_are_read_under_the_name_operators_before_2_2_26_gave_them():
+    obj = emqx()
+    del obj["status"]["nodeEvacuationsStatus"]
+    obj["status"]["nodEvacuationsStatus"] = [{"node": "emqx@a", "state": "evicting_conns",
+                                              "stats": {"current_connected": 4, "current_sessions": 6}}]
+    out = summary.resource_summary(obj)
+    assert [(e["node"], e["state"], e["connections_left"]) for e in out["evacuations"]] == [("emqx@a", "evicting_conns", 4)]
+    assert hazards.resource_hazards(out) != [], "an evacuation under either name is a hazard to report"
+
+
 def test_replicants_count_and_their_revision_decides_updated():
     out = summary.resource_summary(emqx(replicants=[node("emqx@r1", sessions=3, live=3)]))
     assert [n["role"] for n in out["nodes"]] == ["core", "core", "replicant"]

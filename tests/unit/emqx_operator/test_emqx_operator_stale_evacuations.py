@@ -101,4 +101,5 @@ def test_an_unreachable_emqx_api_does_not_fail_the_update_and_is_asked_again_lat
 def test_without_the_emqx_api_a_resumed_evacuation_is_diagnosed():
     obj = {"spec": {}, "status": status(["CoreNodesProgressing"], "g", "b", ["blue-1"], ["blue-1"])}
     message = logic.diagnose(obj, 30, "e:1")
-    assert "blue-1 evacuating" in message and "pitfall 2" in message and "evacuation/stop" in message
+    assert "blue-1 evacuating" in message and "resumes its evacuation, which EMQX keeps there" in message and "evacuation/stop" in message
+    assert "pitfall" not in message, "a message must not point at a document the collection does not ship"
