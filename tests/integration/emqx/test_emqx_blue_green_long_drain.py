@@ -108,7 +108,7 @@ def run_long_drain(lab, report_dir, playbook, clients, drained, then=None):
     return lines, report, after
 
 
-def approve(lab, report_dir):
+def approve(lab):
     """With approval manual, the drained blue stays in the cluster (evacuated, clients on green)
     until emqx_blue_green_finalize.yml: run it and return its output."""
     def run(inventory, evars):
@@ -124,7 +124,7 @@ def approve(lab, report_dir):
 def test_a_drain_of_thousands_of_observations_completes_at_a_flat_cost_then_waits_for_approval(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
     lines, report, approved = run_long_drain(lab, report_dir, "emqx_blue_green.yml", clients=35, drained=35,
-                                             then=approve(lab, report_dir))
+                                             then=approve(lab))
     assert report["outcome"] == "awaiting approval"
     assert "emqx_blue_green_finalize.yml" in "\n".join(pair[1] for pair in lines)
     check_long_wait(lines, report, "draining blue")
