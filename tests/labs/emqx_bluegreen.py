@@ -83,12 +83,13 @@ def wait_for_clients(description, clients, timeout=60.0):
     raise TimeoutError("the cluster counts %d of %d clients after %.0fs" % (total, clients, timeout))
 
 
-def playbook(name, inventory_path, vars_path, timeout=900, extra_args=(), capture=True):
-    """Run playbooks/<name> with the collection from this checkout; return CompletedProcess."""
+def playbook(name, inventory_path, vars_path, timeout=900, extra_args=(), capture=True, cwd=None):
+    """Run playbooks/<name> (or the playbook at an absolute path) with the collection from this
+    checkout, from directory ``cwd`` (default: this one); return CompletedProcess."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING="False",
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_LOCALHOST_WARNING="False",
                ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory_path,
             "-e", "@" + vars_path, os.path.join(ROOT, "playbooks", name)] + list(extra_args)
-    return subprocess.run(argv, env=env, timeout=timeout, text=True, check=False,
+    return subprocess.run(argv, env=env, timeout=timeout, text=True, check=False, cwd=cwd,
                           stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None)

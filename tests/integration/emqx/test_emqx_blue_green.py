@@ -115,11 +115,11 @@ def test_playbook_killed_mid_drain_resumes_on_rerun_and_a_run_after_that_changes
     assert saved(report_dir) == upgraded
     assert "drain - s" not in again.stdout and "(-x)" not in again.stdout
     # Both runs hand their outcome to the job's artifacts (AWX keeps them after the job's files are gone).
-    stats = custom_stats(run.stdout)["emqx_blue_green"]
+    stats = custom_stats(run.stdout)["emqx_blue_green"]["emqx_blue"]  # one entry per cluster, named after its blue group
     assert stats["outcome"] == "upgraded" and stats["changed"] is True and stats["gate_passed"] is True, stats
     assert stats["report_file"] == run_report and stats["summary"][0].startswith("outcome: upgraded") and stats["sessions_left_on_blue"] == 0, stats
     assert stats["drain_vs_minimum"] == report["drain_vs_minimum"] and stats["theoretical_minimum_s"] == report["plan"]["theoretical_minimum_s"]
-    assert custom_stats(again.stdout)["emqx_blue_green"] == {
+    assert custom_stats(again.stdout)["emqx_blue_green"]["emqx_blue"] == {
         "outcome": "already upgraded", "changed": False, "report_file": run_report, "upgraded_at": report["finished_at"],
         "green_nodes": sorted(node_names(lab.description, "green"))}
 

@@ -102,7 +102,10 @@ def check_progress_lines(stdout, old_nodes):
     etas = [float(m.group(5)) for m in matches]
     assert percents == sorted(percents) and percents[-1] == 100, lines
     assert matches[-1].group(2) == "update finished" and etas[-1] == 0.0 and "old pods deleted 2/2" in lines[-1], lines
-    assert elapsed == sorted(elapsed) and max(b - a for a, b in zip(elapsed, elapsed[1:])) <= 10.0, lines
+    # A line per run of the module: its wait (3 s) plus its start-up, which a loaded machine can
+    # stretch to seconds now and then. Silence (one line at the end, the old defect) exceeds both.
+    gaps = sorted(b - a for a, b in zip(elapsed, elapsed[1:]))
+    assert elapsed == sorted(elapsed) and gaps[-1] <= max(4 * 3.0, 2 * gaps[len(gaps) // 2]), lines
     assert any(m.group(2) == "evacuating old pods" and any(" %s " % node in line for node in old_nodes)
                for m, line in zip(matches, lines)), lines
     assert "new revision pods ready 2/2" in lines[-1], lines
@@ -185,14 +188,14 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_stops_resumed_eva
     assert saved(report_dir)["report.json"] == saved(report_dir)[os.path.basename(rolled["report_file"])]
     assert users["sessions_lost"] == 0, users
     # each run handed its outcome to the job's artifacts (AWX keeps them after the job's files are gone)
-    assert custom_stats(held.stdout)["emqx_operator_upgrade"]["outcome"] == "awaiting approval"
-    stats = custom_stats(finalized.stdout)["emqx_operator_upgrade"]
+    assert custom_stats(held.stdout)["emqx_operator_upgrade"]["default/emqx-ee"]["outcome"] == "awaiting approval"
+    stats = custom_stats(finalized.stdout)["emqx_operator_upgrade"]["default/emqx-ee"]
     assert (stats["outcome"], stats["changed"], stats["image_before"], stats["image_after"]) == ("upgraded", True, OLD, NEW), stats
     assert stats["report_file"] == upgraded["report_file"] and stats["summary"] and stats["resource"] == upgraded["resource"], stats
-    assert custom_stats(again.stdout)["emqx_operator_upgrade"] == {
+    assert custom_stats(again.stdout)["emqx_operator_upgrade"]["default/emqx-ee"] == {
         "outcome": "already upgraded", "changed": False, "resource": upgraded["resource"], "image": NEW,
         "report_file": upgraded["report_file"], "upgraded_at": upgraded["finished_at"]}
-    assert custom_stats(rollback.stdout)["emqx_operator_upgrade"]["outcome"] == "rolled back"
+    assert custom_stats(rollback.stdout)["emqx_operator_upgrade"]["default/emqx-ee"]["outcome"] == "rolled back"
 
 
 @pytest.mark.slow
