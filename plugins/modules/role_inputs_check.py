@@ -18,7 +18,11 @@ description:
     C(defaults/main.yml) and C(vars/main.yml), and O(known).
   - Names that continue the prefix with a second underscore (C(emqx_blue_green__plan)) are the role's internal facts and
     are not checked.
-  - Runs on the controller only and reads the role that contains the task; it fails outside a role.
+  - Inside a role it reads the role that contains the task. With O(role), it reads that role of this collection
+    instead and runs before it, as a playbook's first task: it also refuses a play that leaves a required input of
+    O(entry_point) unset, in one line that names what is missing (the role's own argument validation would print its
+    whole argument spec after that line).
+  - Runs on the controller only.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
@@ -27,8 +31,18 @@ options:
   prefix:
     description:
       - Prefix of the role's inputs, with its trailing underscore, for example C(emqx_blue_green_).
+      - Required inside a role; with O(role), the role's name and an underscore by default.
     type: str
-    required: true
+  role:
+    description:
+      - A role of this collection (C(zerodowntime.cluster.xenon_side_by_side) or C(xenon_side_by_side)) to check the
+        play's variables against, from outside that role.
+    type: str
+  entry_point:
+    description:
+      - With O(role), the entry point whose required inputs must be set.
+    type: str
+    default: main
   known:
     description:
       - Further names that are not inputs but are fine to find, such as results the role registers for its callers.
@@ -51,7 +65,11 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Refuse misspelt inputs before anything changes
+- name: In a playbook, before the role - name a missing required input on one line
+  zerodowntime.cluster.role_inputs_check:
+    role: zerodowntime.cluster.xenon_side_by_side
+
+- name: Inside the role - refuse misspelt inputs before anything changes
   zerodowntime.cluster.role_inputs_check:
     prefix: emqx_blue_green_
     known:
@@ -65,6 +83,12 @@ unknown:
   type: list
   elements: str
   sample: [emqx_blue_green_reconect_budget]
+missing:
+  description: With O(role), the required inputs of O(entry_point) that the play does not set.
+  returned: when O(role) is set
+  type: list
+  elements: str
+  sample: [xenon_side_by_side_factories]
 suggestions:
   description: For each unknown variable that resembles an input, that input.
   returned: always

@@ -73,3 +73,31 @@ def test_every_entry_point_refuses_a_misspelt_input_before_anything_runs(tmp_pat
         assert "STOPPED %s %s: %s is not an input of zerodowntime.cluster.%s; did you mean %s?" % (role, entry, typo, role, meant) \
             in output, output[-4000:]
     assert "ran with" not in output
+
+
+def test_a_shipped_playbook_names_a_missing_required_input_on_one_line(tmp_path):
+    """Leaving out a required input (here with a misspelt name in its place) gets one line naming
+    it and the name that was meant, before the role starts; the role's own argument validation
+    would print its whole argument spec after that line. Each run below fails in its first task."""
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"))
+    runs = {
+        "xenon_side_by_side.yml": (["-e", "xenon_side_by_side_factorys=/core/examples"],
+                                   "zerodowntime.cluster.xenon_side_by_side (entry point main) needs xenon_side_by_side_source_node_group, "
+                                   "xenon_side_by_side_destination_node_group, xenon_side_by_side_factories, ",
+                                   "xenon_side_by_side_factorys is not an input of zerodowntime.cluster.xenon_side_by_side; "
+                                   "did you mean xenon_side_by_side_factories?"),
+        "emqx_operator_upgrade.yml": (["-e", "emqx_operator_upgrade_name=emqx-ee"],
+                                      "zerodowntime.cluster.emqx_operator_upgrade (entry point main) needs emqx_operator_upgrade_image, "
+                                      "which is not set.", "Its inputs: ansible-doc -t role zerodowntime.cluster.emqx_operator_upgrade."),
+        "emqx_operator_rollback.yml": ([], "zerodowntime.cluster.emqx_operator_upgrade (entry point rollback) needs "
+                                           "emqx_operator_upgrade_name, which is not set.", ""),
+    }
+    for playbook, (extra, first, second) in runs.items():
+        run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), os.path.join(ROOT, "playbooks", playbook)]
+                             + extra, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=str(tmp_path))
+        output = run.stdout + run.stderr
+        assert run.returncode != 0, output[-3000:]
+        assert "Refused before anything changed: " + first in output and second in output, output[-3000:]
+        assert "argument_spec_data" not in output and "Validating arguments against arg spec" not in output, output[-3000:]
+        assert not os.listdir(tmp_path), "the refused run wrote %s" % os.listdir(tmp_path)

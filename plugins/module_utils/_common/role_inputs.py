@@ -44,3 +44,18 @@ def describe(found, role):
     for name, close in found:
         parts.append("%s is not an input of %s%s" % (name, role, "; did you mean %s?" % close if close else "."))
     return " ".join(parts) + (" Its inputs: ansible-doc -t role %s." % role)
+
+
+def missing_required(entry_options, variables):
+    """The required options of one entry point (its ``options`` in meta/argument_specs.yml) that
+    no variable sets, in the spec's order."""
+    return [name for name, option in (entry_options or {}).items() if (option or {}).get("required") and name not in variables]
+
+
+def describe_missing(missing, role, entry_point, found=()):
+    """One line that names what is missing, instead of ansible-core's dump of the whole spec, and
+    the variables with the role's prefix that are no input (``found``, as from unknown_inputs):
+    a misspelt name is often why an input is missing."""
+    head = ("Refused before anything changed: %s (entry point %s) needs %s, which %s not set."
+            % (role, entry_point, ", ".join(missing), "is" if len(missing) == 1 else "are"))
+    return head + " " + (describe(found, role) if found else "Its inputs: ansible-doc -t role %s." % role)

@@ -6,7 +6,9 @@ import pytest
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.role_inputs import (
     describe,
+    describe_missing,
     known_inputs,
+    missing_required,
     unknown_inputs,
 )
 
@@ -60,3 +62,15 @@ def test_any_one_letter_typo_of_a_real_input_is_caught_and_the_input_suggested(r
         if typo in known:
             continue
         assert unknown_inputs([typo], prefix, known) == [(typo, name)], typo
+
+
+def test_a_missing_required_input_is_named_on_one_line_with_the_misspelt_name_that_was_meant():
+    options = {"r_url": {"required": True}, "r_groups": {"required": True, "type": "list"}, "r_wait": {"default": 1}}
+    variables = {"r_url": "https://green-1:8000", "r_grups": ["x"], "other": 1}
+    missing = missing_required(options, variables)
+    assert missing == ["r_groups"]
+    message = describe_missing(missing, "zerodowntime.cluster.r", "main", unknown_inputs(variables, "r_", set(options)))
+    assert message == ("Refused before anything changed: zerodowntime.cluster.r (entry point main) needs r_groups, which is not set. "
+                       "r_grups is not an input of zerodowntime.cluster.r; did you mean r_groups? Its inputs: ansible-doc -t role zerodowntime.cluster.r.")
+    assert "\n" not in message
+    assert not missing_required(options, dict(variables, r_groups=[]))
