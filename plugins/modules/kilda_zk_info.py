@@ -54,6 +54,11 @@ options:
         a few seconds after losing their quorum. The result says whether that happened (RV(read_only_server)).
     type: bool
     default: false
+notes:
+  - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
+    ACLs and children and write with C(multi) transactions, all of which 3.4 has, as it has digest ACLs and read-only mode.
+    TLS (O(use_tls)) needs ZooKeeper 3.5.5 or later; against an older server the task fails at once naming the server
+    and its version (from the C(srvr) four-letter word) instead of timing out.
 seealso:
   - module: zerodowntime.cluster.kilda_zk_signal
 """

@@ -79,9 +79,37 @@ options:
         when its ACL holds digest ids.
     type: bool
     default: false
+  refresh_stale_state:
+    description:
+      - What to do when a C(state) is found stale while waiting (see the notes). V(false) fails the task at once, naming
+        the components; V(true) sends them the opposite signal and then O(signal) again, waiting for each, so that every
+        task confirms anew and C(state) is written again, then waits for all targets as before.
+      - The refresh briefly reverses the components' state (a C(START)ed one stops for the time of a drain). For a
+        C(SHUTDOWN), its C(START) over a hub that is in fact still draining over-counts, which then fails the task with
+        that cause (see the notes).
+    type: bool
+    default: false
 notes:
   - Changing the signal again before the previous change has settled can leave Kilda's counters inconsistent;
     keep O(wait=true) between flips.
+  - C(START) while hubs are still draining a C(SHUTDOWN) over-counts for good. Kilda counts confirmations, and a hub
+    reactivated while draining never confirms that C(SHUTDOWN), so C(state) ends above C(expected_state) by the number
+    of such hubs for as long as the component's process runs. A C(state) above C(expected_state) that lasts 3 seconds
+    after C(START) fails the task at once (not at O(wait_timeout)), naming the components; the way out is to restart
+    their processes (redeploy the Storm topology, restart the Floodlight). When the C(START) is written over an
+    unfinished drain, C(state == expected_state) only counts as settled once it has lasted 3 seconds, because the
+    counter passes that value on its way up.
+  - Kilda writes C(state) once per confirmation and drops a write that fails on a ZooKeeper connection or session loss;
+    re-sending the same signal makes no task confirm again, so such a C(state) stays stale. When ZooKeeper drops this
+    module's own connection while it waits (every client's connection drops in a leader election) or a new leader
+    epoch shows, a pending C(state) that has not changed for 5 seconds after the connection came back is treated as
+    stale instead of slow, and the task fails at once or, with O(refresh_stale_state=true), refreshes it. A component
+    that lost its own session while this module's connection stayed up cannot be told from a hung one; the task then
+    times out after O(wait_timeout), naming it.
+  - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
+    ACLs and children and write with C(multi) transactions, all of which 3.4 has, as it has digest ACLs and read-only mode.
+    TLS (O(use_tls)) needs ZooKeeper 3.5.5 or later; against an older server the task fails at once naming the server
+    and its version (from the C(srvr) four-letter word) instead of timing out.
 seealso:
   - module: zerodowntime.cluster.kilda_zk_info
 """
@@ -199,10 +227,28 @@ diff:
   returned: always
   type: dict
 last_observed:
-  description: On a wait timeout, every component still pending with its values and the reason.
+  description: On a wait timeout or a failure waiting cannot mend, every component still pending with its values and the reason.
   returned: failure
   type: list
   elements: dict
+refreshed:
+  description: The refreshes of stale states (O(refresh_stale_state=true)), one entry per signal sent, in order.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{signal: START, targets: [network/blue], operations: []}, {signal: SHUTDOWN, targets: [network/blue], operations: []}]
+stale:
+  description: Components whose C(state) was found stale after a ZooKeeper connection loss (see the notes).
+  returned: failure, when a stale state ended the wait and O(refresh_stale_state=false)
+  type: list
+  elements: str
+  sample: [network/blue]
+overcounted:
+  description: Components whose C(state) stayed above C(expected_state) after C(START) (see the notes).
+  returned: failure, when an over-count ended the wait
+  type: list
+  elements: str
+  sample: [flowhs/blue]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -228,6 +274,7 @@ def main():
             signal=dict(type="str", choices=["START", "SHUTDOWN"]),
             build_version=dict(type="str"),
             create_missing=dict(type="bool", default=False),
+            refresh_stale_state=dict(type="bool", default=False),
         ),
     )
     module = AnsibleModule(

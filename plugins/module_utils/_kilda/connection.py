@@ -126,6 +126,15 @@ def check_tls(params):
     # One good handshake is enough to go on. Without one, a single failed handshake is fatal even
     # when the other servers are only unreachable: kazoo's connection thread dies on it.
     handshakes = diagnose.tls_handshakes(params, timeout=timeout, until_success=True)
+    if None not in handshakes.values():
+        # A 3.4 server closes the connection on a TLS hello, which looks like no answer at all.
+        old = diagnose.too_old_for_tls(params, [diagnose.server_name(h, p) for h, p in diagnose.endpoints(hosts)],
+                                       timeout=timeout)
+        if old:
+            raise ZdtError("ZooKeeper %s cannot serve TLS: TLS needs ZooKeeper %s or later (Open Kilda's own image ships "
+                           "3.4.9). Set use_tls: false for this ensemble, or upgrade it and connect to its secureClientPort"
+                           % (", ".join("%s at %s" % (v, n) for n, v in sorted(old.items())), ".".join(map(str, diagnose.TLS_SINCE))),
+                           hosts=hosts, error="TLSUnsupported", server_versions=old)
     if handshakes and None not in handshakes.values():
         raise _tls_error(params, handshakes)
     return next((name for name, reason in handshakes.items() if reason is None), None)

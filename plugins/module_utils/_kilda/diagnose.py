@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -30,6 +31,9 @@ except ImportError:
     START_ERRORS = ()
 
 PROBE_TIMEOUT = 3.0
+# ZooKeeper serves clients over TLS from 3.5.5 on (secureClientPort, Netty); 3.4 has no TLS at all.
+TLS_SINCE = (3, 5, 5)
+_VERSION = re.compile(r"Zookeeper version: (\d+)\.(\d+)\.(\d+)")
 UNREACHABLE = object()  # a probe's answer for a server it could not reach, or that did not answer in time
 
 
@@ -126,6 +130,37 @@ def _probe(context, host, port, listen, timeout, answers):
     except (OSError, ValueError):
         reason = UNREACHABLE  # refused, timed out, reset, unresolvable: not a TLS problem
     answers.put((server_name(host, port), reason))
+
+
+def server_version(host, port, timeout=PROBE_TIMEOUT):
+    """(major, minor, patch) of the ZooKeeper server at host:port from the ``srvr`` four-letter
+    word over a plain connection (3.4 answers it, 3.5+ whitelists it by default), or None when
+    it does not answer that way (a TLS-only port, a whitelist without srvr, not ZooKeeper)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(b"srvr")
+            data = b""
+            while len(data) < 4096:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, ValueError):
+        return None
+    found = _VERSION.search(data.decode("ascii", "replace"))
+    return tuple(int(part) for part in found.groups()) if found else None
+
+
+def too_old_for_tls(params, names, timeout=PROBE_TIMEOUT):
+    """{"host:port": "x.y.z"} of the servers among ``names`` whose version cannot serve TLS."""
+    out = {}
+    for host, port in endpoints(params["hosts"]):
+        name = server_name(host, port)
+        if name in names:
+            version = server_version(host, port, timeout)
+            if version is not None and version < TLS_SINCE:
+                out[name] = ".".join(str(part) for part in version)
+    return out
 
 
 def tls_failures(params, listen=False, timeout=PROBE_TIMEOUT):

@@ -8,6 +8,12 @@ After START: ``state == expected_state``, or ``state > 0`` where no ``expected_s
 written. After SHUTDOWN: ``state == 0``; a ``state`` that is missing or empty counts as 0
 because no task of that component has ever confirmed anything (a colour that is not deployed
 yet, such as green pre-set to SHUTDOWN).
+
+After START, ``state > expected_state`` is an over-count that never settles: Kilda counts
+confirmations, and a hub still draining a SHUTDOWN when START reaches it reactivates without
+ever confirming that SHUTDOWN (flowhs ``FlowProcessingService.cancelProcessing``, Floodlight's
+``kafka/Consumer``), so those hubs stay counted on top of every START confirmation for the life
+of the process, and a later SHUTDOWN stops at that excess instead of 0.
 """
 
 from __future__ import annotations
@@ -32,10 +38,23 @@ def check(snapshot, signal):
     if expected is not None and expected > 0:
         if state == expected:
             return True, "started"
+        if state > expected:
+            return False, "state=%s is %d above expected_state=%s (over-count)" % (state, state - expected, expected)
         return False, "state=%s, want expected_state=%s" % (state, expected)
     if state > 0:
         return True, "started (no expected_state, state > 0)"
     return False, "state=0, want > 0 (no expected_state)"
+
+
+def excess(snapshot, signal):
+    """By how much ``state`` is above ``expected_state`` after START (0 when it is not)."""
+    if signal != "START":
+        return 0
+    state = layout.parse_int(snapshot.value(layout.STATE))
+    expected = layout.parse_int(snapshot.value(layout.EXPECTED_STATE))
+    if state is None or expected is None or expected <= 0:
+        return 0
+    return max(0, state - expected)
 
 
 def describe(snapshot):

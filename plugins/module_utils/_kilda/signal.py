@@ -37,13 +37,29 @@ try:
         SessionExpiredError,
     )
     from kazoo.handlers.threading import KazooTimeoutError
+    from kazoo.protocol.states import KazooState
 
+    DISRUPTED = (KazooState.SUSPENDED, KazooState.LOST)
     RETRY_COMMIT = (BadVersionError, NodeExistsError, NoNodeError, RolledBackError)
     CONNECTION_ERRORS = (ConnectionLoss, SessionExpiredError, OperationTimeoutError, KazooTimeoutError)
 except ImportError:
-    RETRY_COMMIT = CONNECTION_ERRORS = ()
+    RETRY_COMMIT = CONNECTION_ERRORS = DISRUPTED = ()
 
 MAX_COMMIT_ATTEMPTS = 8
+# How long (s) ``state > expected_state`` after START must last to be an over-count rather than a
+# SHUTDOWN confirmation sent just before START arrived and not counted yet (a matter of milliseconds).
+OVERCOUNT_GRACE = 3.0
+# How long a pending state must stay unchanged after ZooKeeper dropped this module's connection
+# (and with it, in a leader election, every component's) to count as stale rather than slow.
+STALE_GRACE = 5.0
+
+
+class StaleState(TerminalFailure):
+    """States that stopped moving across a ZooKeeper connection loss (see SignalService.wait)."""
+
+    def __init__(self, msg, stale=None, **kwargs):
+        super().__init__(msg, **kwargs)
+        self.stale = stale or []
 
 
 class Op:
@@ -196,6 +212,10 @@ class SignalService:
         while not self.client.connected and self.clock() < limit:
             time.sleep(0.05)
 
+    def reread(self, deadline):
+        """``read``, riding out connection losses until ``deadline``."""
+        return self._reread(deadline)
+
     def _reread(self, deadline):
         last = None
         for dummy in range(50):
@@ -217,25 +237,77 @@ class SignalService:
             return []
         return [s for s in snapshots if s.target.reacts]
 
-    def wait(self, snapshots, timeout, interval):
+    def wait(self, snapshots, timeout, interval, before=None):
         """Until every target of ``snapshots`` (read after the commit) has been seen settled. Only
         the counters of the ones still pending are read again, so the last confirmation is noticed
-        one small read after ZooKeeper has it."""
+        one small read after ZooKeeper has it. ``before``: {key: snapshot read before the commit}.
+
+        Fails at once (TerminalFailure) on what waiting cannot mend: an over-count after START
+        (see settle) that lasted OVERCOUNT_GRACE seconds. A START written while the component was
+        still draining its SHUTDOWN may over-count, and its state passes expected_state on the way
+        up, so there equality only counts once it has lasted OVERCOUNT_GRACE seconds too.
+
+        Kilda writes ``state`` once per confirmation and drops a write that fails on a connection
+        or session loss, so after one a state may stay stale for good (the signal is not re-sent
+        to tasks that follow it already). A pending state raises StaleState instead of waiting for
+        wait_timeout when it has not changed for STALE_GRACE seconds after evidence that every
+        client lost its connection since it was written: it was last written under an earlier
+        leader epoch than the one this client sees now (a leader election came after), or this
+        module's own connection dropped during the wait and the state did not move after it came
+        back. A state that moves is only slow."""
         if not snapshots:
             return None
         settled = {}
         pending_of = {}
+        over_since = {}
+        equal_since = {}
+        draining = set(draining_when_started(before or {}, self.signal))
+        seen = {}  # key: ((state value, version), first seen at)
+        link = {"lost": None, "back": None, "epoch": self._epoch()}
+
+        def on_connection(state):
+            if state in DISRUPTED:
+                link["lost"], link["back"] = self.clock(), None
+            elif link["lost"] is not None and link["back"] is None:
+                link["back"] = self.clock()
+                self._wake.set()
+
+        def note_epoch(now):
+            epoch = self._epoch()
+            if epoch > link["epoch"]:
+                # A leader election happened since the commit: every client was disconnected.
+                link["epoch"] = epoch
+                link["lost"] = link["lost"] or now
+                link["back"] = link["back"] or now
 
         def fetch():
             self._wake.clear()
             waiting = [s for s in snapshots if s.target.key not in settled]
             pending = []
-            for snap in snapshot.read_counters(self.client, waiting, self._on_change):
+            now = self.clock()
+            counters = snapshot.read_counters(self.client, waiting, self._on_change)
+            note_epoch(now)
+            for snap in counters:
                 ok, why = settle.check(snap, self.signal)
+                key = snap.target.key
+                node = snap.nodes[layout.STATE]
+                if seen.get(key, (None,))[0] != (node.value, node.version):
+                    seen[key] = ((node.value, node.version), now)
+                if ok and key in draining:
+                    since = equal_since.setdefault(key, now)
+                    if now - since < OVERCOUNT_GRACE:
+                        ok, why = False, ("state=expected_state for %.1fs only: START came while its SHUTDOWN was still "
+                                          "draining, so it may still over-count" % (now - since))
+                else:
+                    equal_since.pop(key, None)
                 if ok:
                     settled[snap.target.key] = snap
                 else:
                     pending.append((snap, why))
+                if settle.excess(snap, self.signal):
+                    over_since.setdefault(snap.target.key, now)
+                else:
+                    over_since.pop(snap.target.key, None)
             pending_of["last"] = pending
             return {"snapshots": [settled[s.target.key] for s in snapshots if s.target.key in settled],
                     "pending": pending}
@@ -251,9 +323,48 @@ class SignalService:
             # Watches on the pending nodes wake us as soon as a state changes; the interval is a fallback.
             self._wake.wait(seconds)
 
+        def stale(observed, now):
+            found = []
+            for snap, why in observed["pending"]:
+                since = seen[snap.target.key][1]
+                mzxid = snap.nodes[layout.STATE].mzxid
+                if mzxid is not None and (mzxid >> 32) < link["epoch"]:
+                    # Last written under an earlier leader: every client lost its connection since.
+                    quiet_from = since
+                elif link["back"] is not None and since <= link["back"]:
+                    quiet_from = link["back"]
+                else:
+                    continue
+                if now - quiet_from >= STALE_GRACE:
+                    found.append((snap, why))
+            return found
+
+        def failed(observed):
+            now = self.clock()
+            over = [s for s, dummy in observed["pending"]
+                    if s.target.key in over_since and now - over_since[s.target.key] >= OVERCOUNT_GRACE]
+            if over:
+                others = [s.target.key for s, dummy in observed["pending"] if s not in over]
+                return overcount_message(over, before or {}, others)
+            found = stale(observed, now)
+            if found:
+                raise StaleState(stale_message(found, self.signal), stale=[s.target for s, dummy in found],
+                                 last=[dict(s.as_dict(), reason=why) for s, why in found])
+            return None
+
+        listen = getattr(self.client, "add_listener", None)
+        if listen is not None:
+            listen(on_connection)
         try:
-            return poll(fetch, lambda o: not o["pending"], timeout=timeout, interval=interval, describe=describe,
-                        sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
+            return poll(fetch, lambda o: not o["pending"], failed=failed, timeout=timeout, interval=interval,
+                        describe=describe, sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
+        except StaleState:
+            raise
+        except TerminalFailure as exc:
+            pending = pending_of.get("last") or []
+            raise TerminalFailure(str(exc), last=[dict(s.as_dict(), reason=why) for s, why in pending],
+                                  elapsed=exc.elapsed, samples=exc.samples,
+                                  overcounted=[s.target.key for s, dummy in pending if s.target.key in over_since])
         except WaitTimeout as exc:
             pending = pending_of.get("last") or []
             names = ", ".join(s.target.key for s, dummy in pending)
@@ -262,6 +373,62 @@ class SignalService:
                 "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s"
                 % (exc.elapsed or 0, len(pending), len(snapshots), self.signal, names or "unknown (no answer)", detail),
                 last=[dict(s.as_dict(), reason=why) for s, why in pending], elapsed=exc.elapsed, samples=exc.samples)
+        finally:
+            if listen is not None:
+                self.client.remove_listener(on_connection)
+
+    def _epoch(self):
+        """The leader epoch of the last zxid this client saw (the high 32 bits)."""
+        return int(getattr(self.client, "last_zxid", 0) or 0) >> 32
+
+
+def stale_message(found, signal):
+    """Why the states of ``found`` look stale after a ZooKeeper connection loss, and the way out."""
+    opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
+    return ("state of %d component(s) has not changed for %.0fs or more since ZooKeeper dropped the connections (a "
+            "leader election or a lost server): %s. Kilda writes state once per confirmation and drops a write that fails on a "
+            "connection or session loss (ZooKeeperBolt, ZkWriter), so these states are probably stale: the tasks follow "
+            "%s but the node kept an older count, and re-sending %s makes no task confirm again. A component that is "
+            "only slow (a hub finishing a long operation) would still change it. Way out: run this task again with "
+            "refresh_stale_state=true (the role does): it sends %s and then %s again to these components, waiting for "
+            "each, so that every task confirms anew; for a SHUTDOWN do that only once no hub of them can still be "
+            "draining (a START over a drain over-counts until the process restarts)"
+            % (len(found), STALE_GRACE, "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal,
+               opposite, signal))
+
+
+def draining_when_started(before, signal):
+    """Keys of the components of ``before`` ({key: snapshot read before the commit}) whose START is
+    written while their SHUTDOWN has not drained yet (signal SHUTDOWN, state > 0)."""
+    if signal != "START":
+        return []
+    return [key for key, snap in before.items()
+            if snap.value(layout.SIGNAL) == "SHUTDOWN" and (layout.parse_int(snap.value(layout.STATE)) or 0) > 0]
+
+
+def overcount_message(over, before, others):
+    """Why the over-counted components of ``over`` will never settle after START, and the way out."""
+    parts = []
+    for snap in over:
+        state = layout.parse_int(snap.value(layout.STATE))
+        expected = layout.parse_int(snap.value(layout.EXPECTED_STATE))
+        earlier = before.get(snap.target.key)
+        was = layout.parse_int(earlier.value(layout.STATE)) if earlier is not None else None
+        if was is not None and state - was >= expected:
+            tasks = "all %d tasks confirmed START (state rose from %d)" % (expected, was)
+        else:
+            tasks = "ZooKeeper cannot tell whether all %d tasks confirmed START" % expected
+        parts.append("%s: state=%d is %d above expected_state=%d, %s" % (snap.target.key, state, state - expected, expected, tasks))
+    msg = ("over-count after START, these component(s) will never settle: %s. Cause: Kilda counts confirmations, and the "
+           "hubs that were still draining the previous SHUTDOWN when START reached them were reactivated without ever "
+           "confirming that SHUTDOWN, so state stays that far above expected_state for as long as the component's "
+           "process runs (a later SHUTDOWN stops at the excess instead of 0). Way out: restart the process of each "
+           "(redeploy its Storm topology, restart the Floodlight) so that it counts from 0 again (it reads START at "
+           "start-up), then re-run this task; next time wait until a SHUTDOWN has settled (state 0) before sending START"
+           % "; ".join(parts))
+    if others:
+        msg += ". Also still pending: %s" % ", ".join(others)
+    return msg
 
 
 def run(client, params, check_mode):
@@ -283,12 +450,23 @@ def run(client, params, check_mode):
     }
     waited = service.waited(after)
     result["waited_for"] = [s.target.key for s in waited] if params.get("wait") and not check_mode else []
+    result["refreshed"] = []
     if params.get("wait") and not check_mode and waited:
-        remaining = max(0.001, deadline.remaining())
+        interval = params.get("poll_interval") or 2.0
         try:
-            outcome = service.wait(waited, remaining, params.get("poll_interval") or 2.0)
+            try:
+                outcome = service.wait(waited, max(0.001, deadline.remaining()), interval,
+                                       before={s.target.key: s for s in before})
+            except StaleState as exc:
+                if not params.get("refresh_stale_state"):
+                    exc.details.update(stale=[t.key for t in exc.stale])
+                    raise
+                result["refreshed"] = refresh_stale(client, prefix, exc.stale, service.signal, deadline, interval)
+                changed = result["changed"] = True
+                outcome = service.wait(service.waited(service.reread(deadline)), max(0.001, deadline.remaining()), interval)
         except (WaitTimeout, TerminalFailure) as exc:
-            exc.details.update(changed=changed, targets=result["targets"], operations=result["operations"])
+            exc.details.update(changed=changed, targets=result["targets"], operations=result["operations"],
+                               refreshed=result.get("refreshed", []))
             raise
         result["timeline"] = outcome.samples
         result["settled"] = [s.as_dict() for s in outcome.value["snapshots"]]
@@ -296,6 +474,19 @@ def run(client, params, check_mode):
         result["timeline"] = []
     result["elapsed"] = round(time.monotonic() - started, 3)
     return result
+
+
+def refresh_stale(client, prefix, targets, signal, deadline, interval):
+    """Make every task of ``targets`` confirm anew after their state was found stale: the opposite
+    signal, waited for, then ``signal`` again, waited for. Returns what each step wrote."""
+    opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
+    steps = []
+    for value in (opposite, signal):
+        service = SignalService(client, prefix, targets, value)
+        before, ops, after, dummy = service.apply(False, deadline)
+        service.wait(service.waited(after), max(0.001, deadline.remaining()), interval, before={s.target.key: s for s in before})
+        steps.append({"signal": value, "targets": [t.key for t in targets], "operations": [o.as_dict() for o in ops]})
+    return steps
 
 
 def _values(snap):

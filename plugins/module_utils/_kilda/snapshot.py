@@ -21,9 +21,10 @@ except ImportError:
 class Node:
     """One znode as read: value is None when it does not exist."""
 
-    def __init__(self, value=None, version=None):
+    def __init__(self, value=None, version=None, mzxid=None):
         self.value = value
         self.version = version
+        self.mzxid = mzxid  # the zxid of its last write; its high 32 bits are the leader epoch
 
     @property
     def exists(self):
@@ -91,7 +92,7 @@ def _read_nodes(client, paths, watch=None):
             out[path] = Node()
             missing.append(path)
         else:
-            out[path] = Node((data or b"").decode("utf-8", "replace"), stat.version)
+            out[path] = Node((data or b"").decode("utf-8", "replace"), stat.version, getattr(stat, "mzxid", None))
     if watch and missing:
         # A get sets no watch on a missing node; exists does, so its creation wakes the waiter
         # too. A node created between the two reads is reported through the watch at once.

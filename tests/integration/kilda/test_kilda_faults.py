@@ -22,10 +22,15 @@ def signal_stats(zk, prefix, items):
     return out
 
 
-def assert_one_transaction(stats, value):
+def assert_one_transaction(stats, value, refreshed=()):
     assert {v for v, dummy in stats.values()} == {value}, stats
-    # Every signal was written by the same multi: one zxid for all of them.
-    assert len({z for dummy, z in stats.values()}) == 1, stats
+    # Every signal was written by the same multi: one zxid for all of them, but for the components
+    # whose state Kilda lost in the election and the module refreshed (written again later).
+    assert len({z for key, (dummy, z) in stats.items() if key not in refreshed}) <= 1, stats
+
+
+def refreshed_keys(result):
+    return {key for step in result.get("refreshed", []) for key in step["targets"]}
 
 
 @pytest.mark.slow
@@ -33,7 +38,7 @@ def test_leader_killed_at_commit_completes_and_is_never_half_applied(healthy, bl
     items = targets("blue") + FLOODLIGHTS
     params = dict(hosts=healthy.description["hosts"], prefix=prefix, targets=items, signal="SHUTDOWN",
                   build_version=None, create_missing=False, wait=True, wait_timeout=60, poll_interval=0.2,
-                  connect_timeout=10, session_timeout=10)
+                  connect_timeout=10, session_timeout=10, refresh_stale_state=True)
     real_commit = signal.commit
     killed = []
 
@@ -49,7 +54,7 @@ def test_leader_killed_at_commit_completes_and_is_never_half_applied(healthy, bl
     finally:
         connection.close(client)
     assert killed and result["changed"]
-    assert_one_transaction(signal_stats(zk, prefix, items), "SHUTDOWN")
+    assert_one_transaction(signal_stats(zk, prefix, items), "SHUTDOWN", refreshed_keys(result))
     assert all(s["state"] == "0" for s in result["settled"])
 
 
@@ -58,8 +63,9 @@ def test_leader_kills_at_random_moments_of_playbook_flips(healthy, blue, prefix,
     items = targets("blue") + FLOODLIGHTS
     rng = random.Random(4)
     for flip in ("SHUTDOWN", "START", "SHUTDOWN"):
+        # A state write that a component attempts during the election is lost, as in Kilda: refresh it as the role does.
         args = dict(hosts=healthy.description["hosts"], prefix=prefix, targets=items, signal=flip, wait_timeout=60,
-                    poll_interval=0.2)
+                    poll_interval=0.2, refresh_stale_state=True)
         proc = subprocess.Popen(
             [os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-m",
              "zerodowntime.cluster.kilda_zk_signal", "-a", json.dumps(args)],
@@ -70,7 +76,7 @@ def test_leader_kills_at_random_moments_of_playbook_flips(healthy, blue, prefix,
         assert out.strip(), err
         result = json.loads(out)["plays"][0]["tasks"][0]["hosts"]["localhost"]
         assert not result.get("failed"), result.get("msg")
-        assert_one_transaction(signal_stats(zk, prefix, items), flip)
+        assert_one_transaction(signal_stats(zk, prefix, items), flip, refreshed_keys(result))
         for server in healthy.status()["servers"]:
             if not server["alive"]:
                 healthy.fault("start", server["name"])

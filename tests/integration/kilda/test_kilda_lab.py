@@ -17,7 +17,8 @@ def report(lab, member):
 
 @pytest.mark.slow
 def test_simulator_survives_session_expiry_and_keeps_reacting(ensemble, kilda_labs, prefix):
-    lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap")
+    # Kilda's sessions last 30 s (the lab's default); 6 s here keeps the freeze short.
+    lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap", "--session-timeout", "6")
     with open(os.path.join(lab.workdir, "lab.json")) as handle:
         pid = json.load(handle)["members"]["topologies-blue"]["pid"]
     # Frozen longer than its 6 s session timeout: the ensemble expires every session it had.

@@ -8,11 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from kazoo.exceptions import NoAuthError
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ZdtError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection
 from kildatest import BIN, ROOT, Lab, ansible_env, values, zk_client
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "labs"))
@@ -231,6 +234,55 @@ def test_tls_without_a_client_certificate_is_refused_by_the_server(tls_lab):
     result, dummy = run("kilda_zk_info", args)
     assert result.get("failed") and result["error"] == "TLSError", result
     assert "client certificate" in result["msg"] and "client_cert" in result["msg"]
+
+
+class ZooKeeper349:
+    """What a ZooKeeper 3.4.9 client port (Open Kilda's docker/zookeeper image) does with the two
+    things the module sends it: ``srvr`` gets the version; anything else, a TLS hello included,
+    reads as a request of absurd length, and the server closes the connection."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, dummy = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    if conn.recv(4) == b"srvr":
+                        conn.sendall(b"Zookeeper version: 3.4.9-1757313, built on 08/23/2016 06:50 GMT\n"
+                                     b"Latency min/avg/max: 0/0/0\nReceived: 1\nSent: 0\nConnections: 1\n"
+                                     b"Outstanding: 0\nZxid: 0x0\nMode: standalone\nNode count: 4\n")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+
+
+def test_tls_against_a_server_too_old_for_it_is_refused_naming_the_version():
+    server = ZooKeeper349()
+    params = dict(hosts="127.0.0.1:%d" % server.port, use_tls=True, validate_certs=False, connect_timeout=10,
+                  session_timeout=10, prefix="/kilda")
+    started = time.monotonic()
+    try:
+        with pytest.raises(ZdtError) as failure:
+            connection.connect(params)
+    finally:
+        server.close()
+    msg = str(failure.value)
+    assert failure.value.details["error"] == "TLSUnsupported", failure.value.details
+    assert "ZooKeeper 3.4.9 at 127.0.0.1:%d cannot serve TLS: TLS needs ZooKeeper 3.5.5 or later" % server.port in msg, msg
+    assert "use_tls: false" in msg
+    assert time.monotonic() - started < 20  # refused at once, not after connect_timeout
 
 
 # --- read-only mode (no quorum) ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Kilda component simulators on a ZooKeeper ensemble (see sim.py for their behaviour).
 
     labctl up kilda --env blue --zk HOSTS --workdir DIR [--regions 1,2] [--bootstrap] [--containers]
-                    [--zk-auth USER:PASSWORD]
+                    [--zk-auth USER:PASSWORD] [--session-timeout SECONDS]
 
 Members (each a process or container): ``topologies-<env>`` (the 15 Storm topologies),
 ``northbound-<env>``, ``grpc-<env>``, ``floodlight-<region>`` for each region, and with
@@ -9,5 +9,6 @@ Members (each a process or container): ``topologies-<env>`` (the 15 Storm topolo
 Kilda's ZooKeeper container script does (chroot + nodes with ``signal=START``).
 ``--zk-auth`` makes every lab client authenticate with ZooKeeper digest auth and gives every
 node the lab creates (chroot included) a digest ACL for that user only (see zkauth.py).
+What the simulators model of Open Kilda, with the upstream files, is in README.md.
 """
 from kilda_lab.lab import add_arguments, down, fault, status, up  # noqa: F401

@@ -2,15 +2,23 @@
 Floodlight region, northbound, grpc, ...), each component with its own ZooKeeper session as
 in Kilda.
 
-Behaviour follows the Kilda reference: nodes are created if missing (never the chroot),
-``expected_state`` is overwritten at start, ``signal`` is read once at start and then watched,
-every task gets START/SHUTDOWN at once and confirms it separately, ``state`` is the count of
-active tasks written by one tracker after each confirmation, hubs drain their in-flight work
-before confirming a SHUTDOWN, ``build-version`` is read at start and
-watched (empty values ignored), sessions are re-established after loss.
+Behaviour follows the Kilda reference and the upstream files named in README.md: nodes are
+created if missing (never the chroot), ``expected_state`` is overwritten at start, ``signal``
+is read once at start and then watched, every signal becomes one event with a new id that every
+task gets at once and handles on its own (no signal waits for the one before), ``state`` is
+written by one tracker after each confirmation and counts confirmations by event id as Kilda's
+does (see Tracker), hubs drain their in-flight work before confirming a SHUTDOWN and never
+confirm it if a START reactivates them first, ``build-version`` is read at start and watched
+(empty values ignored), sessions are re-established after loss.
 
 A component hangs while the file ``<hang dir>/<component>`` or ``<hang dir>/<component>@<env>``
-exists: its last task never confirms (a cache load or an in-flight operation that never ends).
+exists: a START handled then leaves its last task active without ever confirming it (a failed
+cache load), and the last hub's in-flight operation does not end (so its SHUTDOWN confirmation
+waits) until the file is removed, or for at most HANG_MAX seconds. A file holding ``start`` or
+``drain`` hangs only that phase. A file holding ``lose-write`` is a fault instead: the write of
+``state`` that completes the component's current transition waits until its ZooKeeper
+connection drops (kill the server it uses, e.g. the leader), is then lost as Kilda loses it, and
+the file is removed.
 """
 import argparse
 import json
@@ -22,9 +30,11 @@ import signal as signals
 import sys
 import threading
 import time
+import uuid
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import NodeExistsError
+from kazoo.exceptions import ConnectionLoss, KazooException, NodeExistsError
+from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 
 from kilda_lab import catalogue, zkauth
@@ -32,18 +42,57 @@ from kilda_lab import catalogue, zkauth
 LOG = logging.getLogger("kilda-sim")
 START, SHUTDOWN = "START", "SHUTDOWN"
 CHROOT_WAIT = 120.0  # Kilda retries forever when the chroot is missing; the lab gives up.
-START_MS = 10  # longest time a task takes to activate (cache loads included) when not hung
 HANG_MAX = 600.0  # a hung task recovers by itself after this long, so no simulator hangs forever
+LOSE_WRITE_MAX = 120.0  # how long fault lose-write waits for the connection to drop before writing anyway
 
 
 class Task:
+    """One participating bolt task (Storm) or producer/consumer (Floodlight)."""
+
     def __init__(self, kind):
         self.kind = kind
         self.active = False
+        # A hub's SHUTDOWN event whose confirmation waits for its in-flight operation to end; a
+        # START in the meantime cancels it for good (see Tracker).
+        self.deferred = None
+
+
+class Tracker:
+    """Counts confirmations the way Kilda's one tracker per topology or Floodlight does
+    (src-java/blue-green/.../ZkStateTracker.java): every signal is one event with a fresh id
+    (ZooKeeperSpout.nextTuple, Floodlight's ZooKeeperService.handle); START confirmations of the
+    event being counted add one, a START confirmation of another event while one is counted
+    restarts the count at 1; SHUTDOWN confirmations subtract one, floored at 0, and one of an
+    event other than the SHUTDOWN being counted is ignored. Any START forgets the SHUTDOWN
+    being counted and any SHUTDOWN forgets the START, so nothing resets the count between a
+    SHUTDOWN and the next START: confirmations that never come (a hub reactivated while
+    draining) leave the count off for the life of the process."""
+
+    def __init__(self):
+        self.start_event = None
+        self.shutdown_event = None
+        self.active = 0
+
+    def confirm(self, signal, event):
+        if signal == START:
+            self.shutdown_event = None
+            if self.start_event is not None and self.start_event != event:
+                self.start_event, self.active = event, 1
+            else:
+                self.start_event = event
+                self.active += 1
+        else:
+            if self.shutdown_event is None or self.shutdown_event == event:
+                self.shutdown_event = event
+                self.active = max(0, self.active - 1)
+            else:
+                LOG.error("confirmation of unknown SHUTDOWN event %s ignored", event)
+            self.start_event = None
+        return self.active
 
 
 class Component:
-    def __init__(self, hosts, prefix, name, env_id, tasks, reacts, hang_dir, drain_ms, report):
+    def __init__(self, hosts, prefix, name, env_id, tasks, reacts, hang_dir, drain_ms, report, session_timeout=30.0):
         self.name, self.env_id = name, env_id
         self.base = "%s/%s/%s" % (prefix.rstrip("/"), name, env_id)
         self.prefix = prefix
@@ -54,13 +103,15 @@ class Component:
         self.report = report
         self.build_version = None
         self.last_signal = None
-        self.counter = 0
+        self.tracker = Tracker()
+        self.lock = threading.RLock()
         self.in_flight_finished = 0
         self.session_losses = 0
+        self.lost_writes = 0
         self.signals = queue.Queue()
         self.initial_done = threading.Event()
         self.client = KazooClient(
-            hosts=hosts, timeout=6.0,
+            hosts=hosts, timeout=session_timeout,
             connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
             command_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=60),
             **zkauth.from_environment(),
@@ -101,7 +152,7 @@ class Component:
         self.build_version = data.decode()
         self.client.DataWatch(self.base + "/build-version", self._on_version)
         if self.reacts:
-            threading.Thread(target=self._worker, daemon=True, name=self.base).start()
+            threading.Thread(target=self._dispatcher, daemon=True, name=self.base).start()
             self.client.DataWatch(self.base + "/signal", self._on_signal)
         self.report()
 
@@ -114,21 +165,64 @@ class Component:
         if data is not None:
             self.signals.put(data.decode())
 
-    def _write_state(self):
-        self.client.retry(self.client.set, self.base + "/state", str(self.counter).encode())
+    def _write_state(self, value):
+        """One attempt, as Kilda makes it: ZkWriter.setData turns a ZooKeeper error (a connection or
+        session loss) into an IllegalStateException, which ZooKeeperBolt.handleInput only logs. The
+        count in memory is right, but ``state`` keeps its old value until the next confirmation,
+        and none comes for a signal the tasks already follow. Kazoo would queue the request while
+        reconnecting; Kilda's client fails it at once, so a write while disconnected is lost too."""
+        if self._write_lost_now(value):
+            self._wait_disconnected()
+        try:
+            if not self.client.connected:
+                raise ConnectionLoss("not connected")
+            self.client.set(self.base + "/state", str(value).encode())
+        except (KazooException, KazooTimeoutError) as exc:
+            self.lost_writes += 1
+            LOG.warning("%s: state %s not written (%s), kept only in memory", self.base, value, type(exc).__name__)
         self.report()
 
+    def _write_lost_now(self, value):
+        """Fault ``lose-write`` (see the module docstring): is this the write that completes the
+        transition the component is in? The marker is used up by it."""
+        if self.marker() != "lose-write":
+            return False
+        done = value == 0 if self.last_signal == SHUTDOWN else value == len(self.tasks)
+        if done:
+            for name in (self.name, "%s@%s" % (self.name, self.env_id)):
+                try:
+                    os.unlink(os.path.join(self.hang_dir, name))
+                except OSError:
+                    pass
+        return done
+
+    def _wait_disconnected(self):
+        deadline = time.monotonic() + LOSE_WRITE_MAX
+        while self.client.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     # --- lifecycle --------------------------------------------------------------------------
-    def hung(self):
-        return any(os.path.exists(os.path.join(self.hang_dir, n)) for n in (self.name, "%s@%s" % (self.name, self.env_id)))
+    def marker(self):
+        """Content of this component's file in the hang dir ("" when empty), None without one."""
+        for name in (self.name, "%s@%s" % (self.name, self.env_id)):
+            try:
+                with open(os.path.join(self.hang_dir, name)) as handle:
+                    return handle.read().strip()
+            except OSError:
+                continue
+        return None
 
-    def _wait_unhung(self, stop):
-        deadline = time.monotonic() + HANG_MAX
-        while self.hung() and not stop.is_set() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    def hung(self, phase=None):
+        """Whether a hang file applies to ``phase`` ("start" or "drain"; None: either). An empty
+        file applies to both; one holding a phase name only to that phase."""
+        only = self.marker()
+        return only is not None and (only == "" or only == phase or (phase is None and only in ("start", "drain")))
 
-    def _worker(self):
-        stop = threading.Event()
+    def _dispatcher(self):
+        """Delivers each signal to every task at once, as Storm's all-grouping broadcast of the
+        spout's event does (ZooKeeperSpout.nextTuple emits every signal as it comes, each with a
+        new id). Nothing here waits for a task: each one confirms on its own, so a task that
+        never confirms holds up neither the other tasks nor the next signal."""
         while True:
             value = self.signals.get()
             if value not in (START, SHUTDOWN):
@@ -137,62 +231,62 @@ class Component:
                 self.initial_done.set()
                 continue
             self.last_signal = value
-            if value == START:
-                self._start_tasks(stop)
-            else:
-                self._shutdown_tasks(stop)
+            event = uuid.uuid4().hex
+            hung = self.hung("start")
+            with self.lock:
+                for index, task in enumerate(self.tasks):
+                    if value == START:
+                        self._task_start(index, task, event, hung)
+                    else:
+                        self._task_shutdown(index, task, event)
             self.initial_done.set()
 
-    def _start_tasks(self, stop):
-        changing = [(index, task) for index, task in enumerate(self.tasks) if not task.active]
-        for index, task in changing:
-            task.active = True  # START on an active task is ignored: it never counts twice
-        last = len(self.tasks) - 1
+    def _task_start(self, index, task, event, hung):
+        if task.active:
+            return  # START on an active task is ignored (AbstractBolt.shouldHandleLifeCycleEvent)
+        task.active = True
+        # A hub still draining a SHUTDOWN never confirms it now: its deferred confirmation is only
+        # sent while it is inactive (flowhs FlowProcessingService.cancelProcessing, Floodlight's
+        # kafka/Consumer.run).
+        task.deferred = None
+        if hung and index == len(self.tasks) - 1:
+            # Its activation failed (e.g. a cache load): the task is active but never confirms
+            # this START (AbstractBolt.handleLifeCycleEvent sets active whatever activateAndConfirm
+            # returns; stats CacheBolt returns false when its cache load fails).
+            LOG.warning("%s: task %d active but its START is never confirmed", self.base, index)
+            return
+        self._confirm(START, event)
 
-        def confirm(task):
-            self.counter += 1
+    def _task_shutdown(self, index, task, event):
+        if not task.active:
+            return  # SHUTDOWN on an inactive task is ignored
+        task.active = False  # stop accepting new work at once
+        if task.kind != "hub":
+            self._confirm(SHUTDOWN, event)
+            return
+        # Deferred shutdown: the operation already in flight runs to its end first; the last hub's
+        # may never end while the component is hung.
+        task.deferred = event
+        may_hang = index == max(i for i, t in enumerate(self.tasks) if t.kind == "hub")
+        threading.Thread(target=self._drain, args=(task, event, may_hang), daemon=True).start()
 
-        # e.g. the last task's cache load never completes while the component is hung
-        self._confirm_in_parallel(changing, lambda task: START_MS, lambda index: index == last, confirm, stop)
+    def _drain(self, task, event, may_hang):
+        time.sleep(random.uniform(0.0, self.drain_ms / 1000.0))
+        deadline = time.monotonic() + HANG_MAX
+        while may_hang and self.hung("drain") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self.lock:
+            if task.deferred != event or task.active:
+                return  # reactivated meanwhile (or shut down again): this confirmation is never sent
+            task.deferred = None
+            self.in_flight_finished += 1
+            self._confirm(SHUTDOWN, event)
 
-    def _shutdown_tasks(self, stop):
-        changing = [(index, task) for index, task in enumerate(self.tasks) if task.active]
-        for index, task in changing:
-            task.active = False  # stop accepting new work at once
-        hubs = [index for index, task in enumerate(self.tasks) if task.kind == "hub"]
-
-        def confirm(task):
-            if task.kind == "hub":
-                self.in_flight_finished += 1
-            self.counter = max(0, self.counter - 1)
-
-        # Deferred shutdown: a hub's operation already in flight runs to its end (the last hub's
-        # may never end while the component is hung); plain tasks confirm at once.
-        hang_index = hubs[-1] if hubs else None
-        self._confirm_in_parallel(changing, lambda task: self.drain_ms if task.kind == "hub" else 0,
-                                  lambda index: index == hang_index, confirm, stop)
-
-    def _confirm_in_parallel(self, changing, delay_ms, may_hang, confirm, stop):
-        """Every task got the lifecycle event at once (all-grouping broadcast) and confirms after
-        its own delay; the one tracker writes ``state`` after each confirmation, in the order
-        they arrive. A hung task confirms last, when it is released."""
-        now = time.monotonic()
-        due = []
-        for index, task in changing:
-            due.append((now + random.uniform(0.0, delay_ms(task) / 1000.0), index, task))
-        due.sort(key=lambda item: item[0])
-        held = []
-        for when, index, task in due:
-            if may_hang(index) and self.hung():
-                held.append((index, task))
-                continue
-            time.sleep(max(0.0, when - time.monotonic()))
-            confirm(task)
-            self._write_state()
-        for index, task in held:
-            self._wait_unhung(stop)
-            confirm(task)
-            self._write_state()
+    def _confirm(self, signal, event):
+        """One confirmation reaching the tracker; it writes ``state`` after each one, in the order
+        they arrive (ZooKeeperBolt.handleInput, one executor)."""
+        with self.lock:
+            self._write_state(self.tracker.confirm(signal, event))
 
     def settled_after_start(self, timeout=60.0):
         """Until the signal found at start-up has been acted on (or the component hangs), so the
@@ -205,9 +299,10 @@ class Component:
     def snapshot(self):
         return {
             "path": self.base, "reacts": self.reacts, "tasks": len(self.tasks),
-            "active": sum(t.active for t in self.tasks), "counter": self.counter,
+            "active": sum(t.active for t in self.tasks), "counter": self.tracker.active,
             "build_version": self.build_version, "last_signal": self.last_signal,
             "in_flight_finished": self.in_flight_finished, "session_losses": self.session_losses,
+            "lost_writes": self.lost_writes,
             "hung": self.hung(),
         }
 
@@ -252,6 +347,7 @@ def parse_args(argv):
     parser.add_argument("--report", required=True, help="status file written on every change")
     parser.add_argument("--hang-dir", required=True)
     parser.add_argument("--drain-ms", type=int, default=200)
+    parser.add_argument("--session-timeout", type=float, default=30.0)
     return parser.parse_args(argv)
 
 
@@ -265,7 +361,8 @@ def build(args, report):
             tasks, reacts = catalogue.floodlight_tasks(env_id), True
         else:
             tasks, reacts = [], False
-        components.append(Component(args.zk, args.prefix, name, env_id, tasks, reacts, args.hang_dir, args.drain_ms, report))
+        components.append(Component(args.zk, args.prefix, name, env_id, tasks, reacts, args.hang_dir, args.drain_ms, report,
+                                    args.session_timeout))
     return components
 
 

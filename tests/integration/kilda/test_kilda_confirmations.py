@@ -1,0 +1,127 @@
+"""How Kilda confirms signals, where upstream is harsher than a tidy model (tests/labs/kilda_lab/README.md):
+every signal reaches every task at once and is counted by event id, so signals are not serialised per
+component. The modules are driven directly (no Ansible process) to keep these tests cheap."""
+import os
+import threading
+import time
+
+import pytest
+
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import TerminalFailure
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, signal
+from kildatest import values
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def flip(ensemble, prefix, components, value, **kw):
+    params = dict(hosts=ensemble.description["hosts"], prefix=prefix, signal=value, build_version=None,
+                  targets=[{"component": c, "env": "blue"} for c in components], create_missing=False,
+                  wait=True, wait_timeout=20, poll_interval=0.2, connect_timeout=10, session_timeout=10)
+    params.update(kw)
+    return connection.with_client(params, lambda client: signal.run(client, params, check_mode=False))
+
+
+def wait_for_state(zk, prefix, component, want, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while values(zk, prefix, component, "blue")["state"] != want:
+        assert time.monotonic() < deadline, values(zk, prefix, component, "blue")
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def shorter_graces(monkeypatch):
+    """The lab has none of the races the graces cover (a confirmation already on its way, a slow
+    hub): shorter ones keep these tests cheap without making them depend on timing."""
+    monkeypatch.setattr(signal, "OVERCOUNT_GRACE", 1.0)
+    monkeypatch.setattr(signal, "STALE_GRACE", 2.0)
+
+
+@pytest.fixture
+def topologies(kilda_labs, prefix):
+    """Blue's 15 topologies alone, STARTed."""
+    return kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap")
+
+
+@pytest.mark.slow
+def test_start_while_a_hub_drains_over_counts_and_fails_promptly_naming_it(ensemble, topologies, prefix, zk):
+    hang = os.path.join(topologies.description["hang_dir"], "flowhs")
+    with open(hang, "w") as handle:
+        handle.write("drain")  # flowhs' last hub keeps its in-flight operation
+    try:
+        flip(ensemble, prefix, ["flowhs"], "SHUTDOWN", wait=False)
+        wait_for_state(zk, prefix, "flowhs", "1")  # the other 11 tasks confirmed; the hub still drains
+        started = time.monotonic()
+        with pytest.raises(TerminalFailure) as failure:
+            flip(ensemble, prefix, ["flowhs"], "START", wait_timeout=20)
+        took = time.monotonic() - started
+    finally:
+        os.unlink(hang)
+    msg = str(failure.value)
+    # The 12 START confirmations came on top of the hub that never confirmed its SHUTDOWN.
+    assert "flowhs/blue: state=13 is 1 above expected_state=12, all 12 tasks confirmed START" in msg, msg
+    assert "restart the process" in msg and "wait until a SHUTDOWN has settled" in msg, msg
+    assert failure.value.details["overcounted"] == ["flowhs/blue"]
+    assert took < 15, took  # not a wait until wait_timeout
+    # Its drain ends now, but a reactivated hub never confirms that SHUTDOWN: the over-count stays.
+    time.sleep(1.0)
+    assert values(zk, prefix, "flowhs", "blue")["state"] == "13"
+
+
+@pytest.mark.slow
+def test_shutdown_after_a_start_that_never_confirmed_drains_at_once(ensemble, topologies, prefix, zk):
+    flip(ensemble, prefix, ["stats"], "SHUTDOWN")
+    hang = os.path.join(topologies.description["hang_dir"], "stats")
+    with open(hang, "w") as handle:
+        handle.write("start")  # the last task's cache load fails: active, START never confirmed
+    try:
+        flip(ensemble, prefix, ["stats"], "START", wait=False)
+        wait_for_state(zk, prefix, "stats", "3")
+        result = flip(ensemble, prefix, ["stats"], "SHUTDOWN", wait_timeout=20)
+    finally:
+        os.unlink(hang)
+    assert result["changed"] and [s["state"] for s in result["settled"]] == ["0"]
+    assert result["elapsed"] < 10, result["elapsed"]
+
+
+def state_when_reachable(zk, prefix, component):
+    try:
+        return values(zk, prefix, component, "blue")["state"]
+    except Exception:  # the test's own client rides the same leader election
+        return None
+
+
+@pytest.mark.slow
+def test_a_state_write_lost_with_the_connection_is_named_stale_and_a_refresh_completes(healthy, topologies, prefix, zk):
+    """network/blue's last SHUTDOWN confirmation is written while ZooKeeper elects a new leader: Kilda
+    loses that write, and nothing writes state again. The wait says so promptly; a re-run with
+    refresh_stale_state (as the role runs it) completes."""
+    with open(os.path.join(topologies.description["hang_dir"], "network"), "w") as handle:
+        handle.write("lose-write")
+    killed = []
+
+    def kill_leader_while_confirming():
+        deadline = time.monotonic() + 60
+        while state_when_reachable(zk, prefix, "network") != "1" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed.append(healthy.fault("kill", "leader")["fault"]["target"])
+
+    killer = threading.Thread(target=kill_leader_while_confirming, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    with pytest.raises(signal.StaleState) as failure:
+        flip(healthy, prefix, ["network"], "SHUTDOWN", wait_timeout=90)
+    took = time.monotonic() - started
+    killer.join(10)
+    assert killed
+    msg = str(failure.value)
+    assert "network/blue (signal=SHUTDOWN state=1" in msg and "probably stale" in msg and "refresh_stale_state=true" in msg, msg
+    assert failure.value.details["stale"] == ["network/blue"]
+    assert took < 45, took  # long before wait_timeout
+    network = [c for m in topologies.status()["members"] for c in m["components"] if c["path"].endswith("/network/blue")]
+    assert network[0]["lost_writes"] == 1 and network[0]["active"] == 0, network
+
+    again = flip(healthy, prefix, ["network"], "SHUTDOWN", refresh_stale_state=True, wait_timeout=60)
+    assert [step["signal"] for step in again["refreshed"]] == ["START", "SHUTDOWN"] and again["changed"]
+    assert [s["state"] for s in again["settled"]] == ["0"]
+    assert values(zk, prefix, "network", "blue")["signal"] == "SHUTDOWN"
