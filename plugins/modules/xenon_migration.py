@@ -24,6 +24,14 @@ description:
   - B(Re-runs.) Re-sending a document that exists on green fails the task with 409 unless the destination factory is
     C(IDEMPOTENT_POST). Unless O(migration_options) is given, C(DELETE_AFTER) is added for destination factories
     that are not idempotent, so a pass that failed half way can simply be run again.
+  - B(Owner loss.) Xenon replicates each task to every green node, but only its owner node runs the pass. If the owner
+    leaves the green group mid-pass, the node that takes the task over keeps it C(CREATED) or C(STARTED) and never
+    resumes the pass. While waiting, the module therefore watches the owner that started each task. When that owner
+    has gone from the group's AVAILABLE nodes, or another node has become C(documentOwner), on two polls in a row and
+    the task is still running, the task is reported as V(ORPHANED). The module then marks the task C(FAILED) on green
+    and fails at once, naming the lost node and the way out, which is to re-run (a new task re-sends everything since the last
+    finished pass). A slow pass keeps its owner, so the module keeps waiting for it. If the green node at O(url) stops
+    answering, polling goes on through another green node of the group.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
@@ -80,6 +88,11 @@ options:
       - C(migrationOptions) of the tasks, for example C(DELETE_AFTER), C(USE_TRANSFORM_REQUEST), C(ALL_VERSIONS),
         C(ESTIMATE_COUNT).
       - When not set, C(DELETE_AFTER) is used for non-idempotent destination factories and nothing otherwise.
+      - With C(ALL_VERSIONS), Xenon reads each document's history on blue and replays it on green in version order.
+        The first version is POSTed with C(xn-force-index-update), which drops the history green had for that
+        document, and each later version is sent with its own action (PUT, PATCH, DELETE, or POST after a DELETE).
+        Re-runs and delta passes therefore replay the whole history of each document they select, and
+        RV(documents_moved) counts versions, not documents.
     type: list
     elements: str
   continuous:
@@ -105,6 +118,14 @@ options:
       - How many passes O(repeat_until_at_most) may run before it gives up.
     type: int
     default: 10
+  operation_timeout:
+    description:
+      - Seconds each request the task sends may take (C(operationTimeoutMicros)). This covers the node-group reads,
+        the queries on blue, the transformation calls and every write to green. A request that takes longer fails
+        the task.
+      - Xenon's default is the host's operation timeout (usually 60 s). A page sends all its writes at once, so a
+        large page on a busy green can time out; lower C(resultLimit) in O(query_spec) or raise this.
+    type: float
   task_expiration:
     description:
       - Seconds until the tasks and their query pages expire (C(documentExpirationTimeMicros)). By default at least
@@ -114,7 +135,12 @@ options:
 notes:
   - Timestamp deltas assume the blue nodes' clocks are in step; a final parity check (M(zerodowntime.cluster.xenon_migration_info)
     with O(zerodowntime.cluster.xenon_migration_info#module:parity=true)) proves the result.
-  - Deleted documents are not migrated unless O(query_spec) holds C(options=[INCLUDE_DELETED]).
+  - Deleted documents are not migrated unless O(query_spec) holds C(options=[INCLUDE_DELETED]). With it, the COUNT
+    that decides whether a pass is needed includes deleted documents. Xenon POSTs each deleted document and then
+    DELETEs it on green. But when such a POST fails (409 because green already has the document, live or deleted),
+    Xenon ignores the failure and skips all the DELETEs of that page. So after each pass that was waited for, the
+    module deletes on green every document that the pass found deleted on blue but that is still live on green, and
+    reports how many in RV(factories[].deletions_completed).
   - Task documents are not persisted by Xenon; if every green node restarts, the next run is a full pass again.
 requirements:
   - httpx
@@ -155,7 +181,10 @@ changed:
   returned: always
   type: bool
 documents_moved:
-  description: Sum of C(processedServiceCount) over this run's tasks.
+  description:
+    - Sum of C(processedServiceCount) over this run's tasks (versions with C(ALL_VERSIONS)).
+    - Xenon adds a whole page to that count, and only once every document of the page has been written. So after a
+      failed task, green may hold more documents than this number (those of the page that failed).
   returned: always
   type: int
 documents_expected:
@@ -181,7 +210,10 @@ factories:
       description: selfLink of the task on green, or null when skipped.
       type: str
     stage:
-      description: Last C(taskInfo.stage) seen (C(CREATED) while a first pass runs, C(FINISHED), C(FAILED)...).
+      description:
+        - Last C(taskInfo.stage) seen (C(CREATED) while a first pass runs, C(FINISHED), C(FAILED)...).
+        - V(ORPHANED) when the task's owner node left the green group while the pass ran (see the description), V(LOST)
+          when the task disappeared from green.
       type: str
     since_micros:
       description: High-water mark the pass started from (0 for a full pass).
@@ -193,7 +225,9 @@ factories:
       description: C(fetchedDocumentCount) from the task's C(/stats).
       type: int
     processed:
-      description: C(processedServiceCount) from the task's C(/stats).
+      description:
+        - C(processedServiceCount) from the task's C(/stats), counted by whole pages.
+        - Stats live in the owner's memory. If the owner changes, the highest count seen so far is kept.
       type: int
     latest_source_update_time_micros:
       description: The task's C(latestSourceUpdateTimeMicros), the next pass's high-water mark.
@@ -204,6 +238,14 @@ factories:
     failure:
       description: C(taskInfo.failure.message) of a failed task.
       type: str
+    owner:
+      description: C(documentOwner) of the task when it started, the green node that ran its pass.
+      type: str
+    deletions_completed:
+      description:
+        - With C(INCLUDE_DELETED), documents deleted on blue that the pass left live on green and that the module
+          then deleted on green.
+      type: int
     migration_options:
       description: C(migrationOptions) sent.
       type: list
@@ -253,6 +295,7 @@ def argument_spec():
     spec = merge_specs(CONNECTION_ARGS, WAIT_ARGS, FACTORY_ARGS, dict(
         continuous=dict(type="bool", default=False),
         task_expiration=dict(type="int"),
+        operation_timeout=dict(type="float"),
         repeat_until_at_most=dict(type="int"),
         max_passes=dict(type="int", default=10, no_log=False),
     ))

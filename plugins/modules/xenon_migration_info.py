@@ -146,6 +146,9 @@ factories:
       description:
         - C(in_parity), C(expected_checksum), C(destination_checksum), counts and up to 20 ids each of C(missing),
           C(extra) and C(different) documents.
+        - When O(query_spec) holds C(options=[INCLUDE_DELETED]), also C(source_deleted_count) (documents deleted on
+          blue), C(deleted_live_count) and up to 20 ids in C(deleted_live) (deleted on blue but live on green). Parity
+          then also requires that none is live on green.
       type: dict
 in_parity:
   description: True when every factory is in parity.

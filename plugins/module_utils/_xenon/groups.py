@@ -35,13 +35,16 @@ def inspect(connection, reference):
             reference, len(summary["available"]), ", ".join(summary["available"]) or "none", summary["quorum"],
             ", ".join("%s=%s" % (n, summary["nodes"][n]) for n in summary["unavailable"]) or "none"))
     times = {}
-    for url in summary["node_urls"]:
+    nodes = group.get("nodes") or {}
+    # as Xenon's convergence check (NodeGroupUtils.checkConvergence): each node is asked at the
+    # groupReference it advertises, which need not have the path of the reference we were given
+    for url in sorted(nodes[n]["groupReference"] for n in summary["available"] if nodes[n].get("groupReference")):
         try:
-            view = connection.client(url).get(path_of(reference)).data or {}
+            view = connection.client(url).get(path_of(url)).data or {}
         except ApiError as exc:
             problems.append("node %s of group %s does not answer: %s" % (url, reference, exc.msg))
             continue
-        times[url] = view.get("membershipUpdateTimeMicros")
+        times[base_of(url)] = view.get("membershipUpdateTimeMicros")
     if len(set(times.values())) > 1:
         problems.append("node group %s has not converged: membershipUpdateTimeMicros differ (%s)" % (
             reference, ", ".join("%s=%s" % kv for kv in sorted(times.items()))))

@@ -15,6 +15,14 @@ nothing to move creates no task and reports ``changed: false``.
 Re-sending documents that already exist on green fails with 409 unless the destination factory is
 IDEMPOTENT_POST; when the user does not choose migration_options, DELETE_AFTER is added for
 non-idempotent destination factories so re-runs after a failed pass are safe.
+
+Owner loss: a task is replicated to every green node but only its owner runs a pass. When the
+owner leaves the group, a peer takes the replicated state over, keeps it CREATED/STARTED and never
+resumes the pass, so the task would look busy until wait_timeout. The wait therefore remembers the
+owner that started each task, and a task that is still running while that owner is gone from the
+green group (or replaced by another documentOwner) is reported as ORPHANED, marked FAILED on green
+so nothing counts it as running, and the run fails with the way out (re-run). A slow pass keeps
+its owner and is waited for.
 """
 
 from __future__ import annotations
@@ -31,11 +39,14 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     ZdtError,
 )
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon import groups, queries, reads
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon import groups, parity, queries, reads
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._xenon.client import path_of
 
 TASK_PREFIX = "zdt-"
 MIN_EXPIRATION_SECONDS = 86400
 ASSUMED_DOCS_PER_SECOND = 100.0
+ORPHANED = "ORPHANED"
+OWNER_GONE_POLLS = 2  # consecutive polls that must see the owner gone (one view may lag a node's return)
 
 
 def normalize_factories(factories):
@@ -115,6 +126,8 @@ class Migration:
         self.wall = wall
         self.factories = normalize_factories(params.get("factories"))
         max_passes = params.get("max_passes")
+        if params.get("operation_timeout") is not None and params["operation_timeout"] <= 0:
+            raise ValidationError("operation_timeout must be more than 0 seconds (got %s)" % params["operation_timeout"])
         if (params.get("repeat_until_at_most") or 0) < 0 or (max_passes is not None and max_passes < 1):
             raise ValidationError("repeat_until_at_most must be 0 or more and max_passes 1 or more (got %s and %s)"
                                   % (params.get("repeat_until_at_most"), params.get("max_passes")))
@@ -170,7 +183,7 @@ class Migration:
             item = {"source": pair["source"], "destination": pair["destination"], "key": key,
                     "migration_options": self.options_for(pair), "task": None, "stage": None,
                     "fetched": 0, "processed": 0, "latest_source_update_time_micros": 0,
-                    "elapsed": 0.0, "failure": None}
+                    "elapsed": 0.0, "failure": None, "deletions_completed": 0}
             if self.params.get("continuous"):
                 current = running_continuous(existing, key)
                 if current is not None:
@@ -179,7 +192,8 @@ class Migration:
                     items.append(item)
                     continue
             since = high_water_mark(existing, key)
-            expected = reads.count(self.blue, queries.selection(pair["source"], self.params.get("query_spec"), since))
+            expected = reads.count(self.blue, queries.selection(pair["source"], self.params.get("query_spec"), since),
+                                   queries.include_deleted(self.params.get("query_spec")))
             mode = "continuous" if self.params.get("continuous") else ("delta" if since else "full")
             create = bool(self.params.get("continuous")) or expected > 0
             item.update(mode=mode if create else "skipped", since_micros=since, expected=expected, create=create)
@@ -204,6 +218,8 @@ class Migration:
             del body["querySpec"]
         if params.get("transformation_service_link"):
             body["transformationServiceLink"] = params["transformation_service_link"]
+        if params.get("operation_timeout"):
+            body["operationTimeoutMicros"] = int(params["operation_timeout"] * 1000000)
         return body
 
     # ---- run ---------------------------------------------------------------------------------
@@ -243,19 +259,50 @@ class Migration:
             created = self.green.post(reads.TASKS, json=body).data or {}
             item["task"] = created.get("documentSelfLink") or "%s/%s" % (reads.TASKS, body["documentSelfLink"])
             item["stage"] = (created.get("taskInfo") or {}).get("stage")
+            item["owner"] = created.get("documentOwner")
             item["started"] = self.clock()
         result["changed"] = True
         if self.params.get("wait", True):
-            self.wait(to_create, result, deadline)
+            self.wait(to_create, result, deadline, groups_report)
+            if queries.include_deleted(self.params.get("query_spec")) and not self.params.get("continuous"):
+                for item in to_create:
+                    self.complete_deletions(item)
         result["documents_moved"] = sum(i["processed"] for i in items)
         if self.params.get("wait", True) and not self.params.get("continuous"):
-            result["changed"] = result["documents_moved"] > 0
+            result["changed"] = result["documents_moved"] > 0 or any(i["deletions_completed"] for i in items)
         return result
+
+    def complete_deletions(self, item):
+        """Delete on green what this pass found deleted on blue but Xenon left live.
+
+        Xenon POSTs a deleted document and DELETEs it once the whole page is written, but when the
+        POST of a deleted document fails (409: green already has it, live or deleted), it ignores
+        the failure and skips every DELETE of that page. So a document deleted on blue after an
+        earlier pass copied it stays live on green, and so may others of its page."""
+        params = self.params
+        source_query = queries.deleted_only(queries.selection(item["source"], params.get("query_spec"), item["since_micros"]))
+        deleted = reads.read_all(self.blue, source_query, include_deleted=True)
+        links = parity.expected_lines(deleted, item["source"], item["destination"], self.green,
+                                      params.get("transformation_service_link"),
+                                      "USE_TRANSFORM_REQUEST" in item["migration_options"])
+        completed = []
+        for suffix in sorted(links):
+            link = item["destination"].rstrip("/") + suffix
+            try:
+                self.green.get(link)
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue  # deleted on green too, or never there
+                raise
+            self.green.request("DELETE", link)
+            completed.append(link)
+        item["deletions_completed"] = len(completed)
+        return completed
 
     def _finish(self, result, deadline):
         for item in result["factories"]:
-            item.pop("started", None)
-            item.pop("create", None)
+            for name in ("started", "create", "owner_gone", "current_owner"):
+                item.pop(name, None)
         result["elapsed"] = round(deadline.elapsed(), 3)
         return result
 
@@ -263,10 +310,53 @@ class Migration:
         task = self.green.get(item["task"]).data or {}
         stats = reads.task_stats(self.green, item["task"])
         summary = reads.task_summary(task, stats)
-        item.update(stage=summary["stage"], fetched=summary["fetched"], processed=summary["processed"],
+        item.setdefault("owner", None)
+        item["owner"] = item["owner"] or task.get("documentOwner")
+        item["current_owner"] = task.get("documentOwner")
+        # a new owner starts the stats from zero: keep what the lost owner had reported
+        item.update(stage=summary["stage"], fetched=max(item["fetched"], summary["fetched"]),
+                    processed=max(item["processed"], summary["processed"]),
                     latest_source_update_time_micros=summary["latest_source_update_time_micros"],
                     failure=summary["failure"], elapsed=round(self.clock() - item["started"], 3))
         return item
+
+    def green_available(self):
+        """Ids of the AVAILABLE green nodes, as the node we poll sees them (None if it cannot say)."""
+        reference = self.params["destination_node_group"]
+        try:
+            return set(groups.summarize(reference, self.green.get(path_of(reference)).data or {})["available"])
+        except ApiError:
+            return None
+
+    def check_owner(self, item, available):
+        """Mark a running task ORPHANED once its owner has stayed gone for OWNER_GONE_POLLS polls."""
+        owner = item.get("owner")
+        if not owner or item["stage"] in reads.TERMINAL:
+            return
+        replaced = item.get("current_owner") not in (None, owner)
+        gone = replaced or (available is not None and owner not in available)
+        item["owner_gone"] = item.get("owner_gone", 0) + 1 if gone else 0
+        if item["owner_gone"] < OWNER_GONE_POLLS:
+            return
+        how = ("green node %s now owns it" % item["current_owner"]) if replaced else "it is no longer AVAILABLE in the green group"
+        item.update(stage=ORPHANED, failure=(
+            "the green node %s that owned and ran this task left the node group (%s) while the pass was running. Xenon "
+            "replicates the task, but the node that takes it over keeps it %s and never resumes the pass, so it would "
+            "wait forever. %d document(s) had been moved; they are on green. Re-run the migration: a new task re-sends "
+            "everything since the last finished pass, which is safe with DELETE_AFTER (the default for a destination "
+            "factory that is not IDEMPOTENT_POST). Point url and destination_node_group at a green node that is up, "
+            "and bring %s back first if the green group is below its quorum." % (owner, how, item["stage"], item["processed"], owner)))
+        try:  # record it on green too, so no later run or info read counts the task as running
+            self.green.request("PATCH", item["task"], json={"taskInfo": {"stage": "FAILED", "failure": {
+                "message": item["failure"], "statusCode": 400}}})
+        except ApiError:
+            pass
+
+    def failover(self, groups_report):
+        """The green node we poll does not answer: poll through another green node (any forwards to the owner)."""
+        urls = [u for u in (groups_report.get("destination") or {}).get("node_urls") or [] if u != self.green.base_url]
+        if urls:
+            self.green = self.connection.client(urls[0])
 
     @staticmethod
     def settled(item):
@@ -274,32 +364,36 @@ class Migration:
             return item["stage"] not in (None, "CREATED")
         return item["stage"] in reads.TERMINAL
 
-    def wait(self, items, result, deadline):
+    def wait(self, items, result, deadline, groups_report=None):
         interval = float(self.params.get("poll_interval") or 2.0)
         while True:
+            available = self.green_available() if any(not self.settled(i) for i in items) else None
             for item in items:
-                if not self.settled(item):
+                if not self.settled(item) and item["stage"] not in ("LOST", ORPHANED):
                     try:
                         self.observe(item)
+                        self.check_owner(item, available)
                     except ApiError as exc:
                         if exc.status == 404:
                             item.update(stage="LOST", failure="task %s disappeared from %s (green node restarted or "
                                         "task expired): %s" % (item["task"], self.connection.url, exc.msg))
                         elif exc.status is not None:
                             raise
+                        else:
+                            self.failover(groups_report or {})
             result["timeline"].append({"t": round(deadline.elapsed(), 3),
                                        "stages": {i["source"]: i["stage"] for i in items},
                                        "processed": sum(i["processed"] for i in items)})
             if len(result["timeline"]) > 200:
                 result["timeline"][1:] = result["timeline"][1::2]
-            if all(self.settled(i) or i["stage"] == "LOST" for i in items):
+            if all(self.settled(i) or i["stage"] in ("LOST", ORPHANED) for i in items):
                 break
             if deadline.expired():
                 observed = ", ".join("%s=%s (%s processed)" % (i["source"], i["stage"], i["processed"]) for i in items)
                 raise WaitTimeout("timed out after %.0fs waiting for migration tasks; last observed: %s" % (
                     deadline.elapsed(), observed), last=items, elapsed=round(deadline.elapsed(), 3), samples=result["timeline"])
             self.sleep(min(interval, max(deadline.remaining(), 0.0)))
-        failed = [i for i in items if i["stage"] in ("FAILED", "CANCELLED", "LOST")]
+        failed = [i for i in items if i["stage"] in ("FAILED", "CANCELLED", "LOST", ORPHANED)]
         if failed:
             result["documents_moved"] = sum(i["processed"] for i in result["factories"])
             raise TerminalFailure(

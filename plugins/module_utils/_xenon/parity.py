@@ -5,7 +5,8 @@
 """Parity of one factory: every blue document, passed through the same transformation service
 the migration used, must be on green with byte-equal content (Xenon's infrastructure fields,
 ``document*``, are set by each side and left out). Counts plus a SHA-256 over the canonical
-lines ``<id>\\t<sorted compact JSON>`` of each side."""
+lines ``<id>\\t<sorted compact JSON>`` of each side. When the query includes deleted documents
+(``INCLUDE_DELETED``), no document deleted on blue may be live on green."""
 
 from __future__ import annotations
 
@@ -76,4 +77,11 @@ def factory_parity(blue, green, source, destination, query_spec=None, transform_
     actual = {suffix(link, destination): canonical(doc, ignore) for link, doc in green_docs.items()}
     result = compare(expected, actual)
     result["source_count"] = len(blue_docs)
+    if queries.include_deleted(query_spec):
+        # documents deleted on blue must not be live on green (they are also counted in extra)
+        deleted = reads.read_all(blue, queries.deleted_only(queries.selection(source, query_spec)), include_deleted=True)
+        gone = expected_lines(deleted, source, destination, green, transform_link, use_transform_request, ignore)
+        live = sorted(k for k in gone if k in actual)
+        result.update(source_deleted_count=len(gone), deleted_live_count=len(live), deleted_live=live[:SAMPLE])
+        result["in_parity"] = result["in_parity"] and not live
     return result

@@ -63,12 +63,24 @@ def selection(factory, query_spec=None, since_micros=0):
     return {"occurance": "MUST_OCCUR", "booleanClauses": clauses}
 
 
+def include_deleted(query_spec):
+    """True when the user's querySpec asks Xenon to migrate deleted documents too."""
+    return "INCLUDE_DELETED" in ((query_spec or {}).get("options") or [])
+
+
+def deleted_only(query):
+    """query restricted to documents whose last action was a DELETE (read them with INCLUDE_DELETED)."""
+    out = copy.deepcopy(query)
+    out["booleanClauses"].append({"occurance": "MUST_OCCUR", "term": {
+        "propertyName": "documentUpdateAction", "matchValue": "DELETE", "matchType": "TERM"}})
+    return out
+
+
 def count_task(query, include_deleted=False):
     options = ["COUNT"] + (["INCLUDE_DELETED"] if include_deleted else [])
     return {"taskInfo": {"isDirect": True}, "querySpec": {"query": query, "options": options}}
 
 
-def expand_task(query, page_size=1000):
-    return {"taskInfo": {"isDirect": True},
-            "querySpec": {"query": query, "options": ["EXPAND_CONTENT", "BROADCAST", "OWNER_SELECTION"],
-                          "resultLimit": page_size}}
+def expand_task(query, page_size=1000, include_deleted=False):
+    options = ["EXPAND_CONTENT", "BROADCAST", "OWNER_SELECTION"] + (["INCLUDE_DELETED"] if include_deleted else [])
+    return {"taskInfo": {"isDirect": True}, "querySpec": {"query": query, "options": options, "resultLimit": page_size}}

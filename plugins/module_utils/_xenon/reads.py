@@ -19,15 +19,15 @@ NOT_STARTED_HINT = (
     "idempotent factory) to the green host's start(), redeploy green, then re-run.")
 
 
-def count(client, query):
+def count(client, query, include_deleted=False):
     """Number of documents matching query on the node behind client (a COUNT query task)."""
-    result = client.post("/core/query-tasks", json=queries.count_task(query)).data or {}
+    result = client.post("/core/query-tasks", json=queries.count_task(query, include_deleted)).data or {}
     return int((result.get("results") or {}).get("documentCount") or 0)
 
 
-def read_all(client, query, page_size=1000, max_pages=100000):
+def read_all(client, query, page_size=1000, max_pages=100000, include_deleted=False):
     """Every document matching query (owner copies, broadcast), following nextPageLink."""
-    first = client.post("/core/query-tasks", json=queries.expand_task(query, page_size)).data or {}
+    first = client.post("/core/query-tasks", json=queries.expand_task(query, page_size, include_deleted)).data or {}
     results = first.get("results") or {}
     docs = dict(results.get("documents") or {})
     link = results.get("nextPageLink")

@@ -1,6 +1,8 @@
 """A blue node killed in the middle of a pass: the failure is reported clearly, a re-run with the
 node still down is refused by the quorum check, and once it is back a re-run completes with exact
-parity and no duplicates (DELETE_AFTER makes re-sending documents already on green safe)."""
+parity and no duplicates (DELETE_AFTER makes re-sending documents already on green safe).
+The green node that owns the task killed in the middle of a pass: reported at once as ORPHANED
+(Xenon's new owner never resumes the pass), and a re-run through a live green node completes."""
 import time
 
 import httpx
@@ -54,3 +56,44 @@ def test_blue_node_killed_mid_migration_then_rerun_reaches_exact_parity(lab_fact
     parity = run_module("xenon_migration_info", info_args(lab, parity=True))
     assert parity["in_parity"], parity["factories"]
     assert parity["factories"][0]["destination_count"] == 1200
+
+
+def task_owner(lab, link):
+    green = lab.description["green"]["nodes"][0]["url"]
+    return httpx.get(green + link, timeout=10).json()["documentOwner"]
+
+
+@pytest.mark.slow
+def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches_exact_parity(lab_factory):
+    """Xenon replicates a migration task but only its owner runs the pass: the node that takes the
+    task over keeps it CREATED and never resumes it. The module must say so at once (not wait for
+    wait_timeout), and a re-run with the owner still down (the group keeps its quorum) completes."""
+    lab = lab_factory("xenon", "--blue", 1, "--green", 3)
+    seed(lab, 300)
+    # pages of 2 make the pass last long enough to kill its owner in the middle of it
+    args = migration_args(lab, query_spec={"resultLimit": 2}, wait_timeout=600)
+
+    proc, output = start_module("xenon_migration", args)
+    owner = task_owner(lab, wait_for_progress(lab, 10))
+    lab.fault("kill", owner)
+    failed = finish_module(proc, output)
+    assert failed["failed"], failed
+    factory = failed["last_observed"]["factories"][0]
+    assert factory["stage"] == "ORPHANED" and 0 < factory["processed"] < 300, factory
+    assert owner in failed["msg"] and "Re-run" in failed["msg"] and "never resumes" in failed["msg"], failed["msg"]
+    assert failed["elapsed"] < 300, "the lost owner must be reported long before wait_timeout: %s" % failed["elapsed"]
+
+    alive = [n["url"] for n in lab.description["green"]["nodes"] if n["name"] != owner]
+    stuck = httpx.get(alive[0] + factory["task"], timeout=10).json()
+    assert stuck["taskInfo"]["stage"] == "FAILED" and owner in stuck["taskInfo"]["failure"]["message"]
+
+    # the way out the message names: re-run through a green node that is up (default page size this time)
+    moved = migration_args(lab, url=alive[0], destination_node_group=alive[0] + "/core/node-groups/default")
+    rerun = run_module("xenon_migration", moved)
+    assert not rerun["failed"], rerun["msg"]
+    assert rerun["factories"][0]["mode"] == "full" and rerun["documents_moved"] == 300, rerun
+
+    parity = run_module("xenon_migration_info", info_args(lab, url=alive[0], destination_node_group=moved["destination_node_group"],
+                                                          parity=True))
+    assert parity["in_parity"], parity["factories"]
+    assert parity["factories"][0]["destination_count"] == 300

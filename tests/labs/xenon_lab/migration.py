@@ -5,6 +5,16 @@ continuous restart (or a client PATCH) sets STARTED. Counters live under /stats 
 taskInfo.failure with statusCode 400. Re-posting existing documents gives 409 unless the
 destination factory is IDEMPOTENT_POST or DELETE_AFTER is set. A latestSourceUpdateTimeMicros
 sent in the POST does not filter the first pass.
+
+Replication and owner selection (MigrationTaskService.java toggles REPLICATION and
+OWNER_SELECTION): every green node keeps a replica of every task's state, and only the owner (the
+node the selfLink hashes to among the available nodes) runs passes. A replica never starts a pass
+when it is created (ServiceHost.java skips handleStart on nodes that do not own the service), nor
+when it becomes the owner because the old owner died: the new owner takes the replicated state
+and stamps itself as documentOwner (StatefulService.java, synchronization with peers), and its
+periodic maintenance (ServiceMaintenanceTracker.java: owners only) restarts only continuous tasks
+whose stage is terminal. A task whose owner died mid-pass therefore stays CREATED/STARTED with no
+pass running. Stats are the owner's in-memory counters, so a new owner starts them from zero.
 """
 import asyncio
 import json
@@ -115,7 +125,47 @@ class MigrationService:
         self.tasks = {}
 
     def local_tasks(self):
-        return [t.state for t in self.tasks.values()]
+        return sorted((t.state for t in self.tasks.values()), key=lambda state: state["documentSelfLink"])
+
+    # ---- replication -------------------------------------------------------------------------
+
+    def replicas(self):
+        return {"documents": self.local_tasks(), "tokens": {link: t.token for link, t in self.tasks.items()}}
+
+    def store_replica(self, state, token, dropped=False):
+        """A peer's copy of a task: kept, never run (only the owner runs passes)."""
+        link = state["documentSelfLink"]
+        current = self.tasks.get(link)
+        if dropped:
+            if current is not None and current.runner is None:
+                self.tasks.pop(link, None)
+            return
+        if current is None:
+            self.tasks[link] = Task(state, token)
+        elif current.runner is None or current.runner.done():
+            if state.get("documentVersion", 0) >= current.state.get("documentVersion", 0):
+                current.state = state
+
+    def changed(self, task):
+        """The owner updated the task: new version, replicated to every available peer."""
+        state = task.state
+        state["documentVersion"] = state.get("documentVersion", 0) + 1
+        state["documentUpdateTimeMicros"] = now_micros()
+        self.replicate(task)
+
+    def replicate(self, task, dropped=False):
+        node = self.node
+        payload = {"state": json.loads(dumps(task.state)), "token": task.token, "dropped": dropped}
+
+        async def push(url):
+            try:
+                await node.call("POST", url + "/lab/internal/task-replica", payload, headers=node.internal_headers(),
+                                timeout=5)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass  # a peer that missed it catches up from a peer when it (re)starts
+
+        for name in sorted(node.available - {node.id}):
+            asyncio.ensure_future(push(node.peers[name]))
 
     # ---- REST ------------------------------------------------------------------------------
 
@@ -125,18 +175,7 @@ class MigrationService:
         node = self.node
         if path == FACTORY:
             if request.method == "GET":
-                docs = []
-                for name in sorted(node.available):
-                    if name == node.id:
-                        docs.extend(self.local_tasks())
-                        continue
-                    try:
-                        status, data = await node.call("GET", node.peers[name] + "/lab/internal/tasks",
-                                                       headers=node.internal_headers(), timeout=5)
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
-                        continue
-                    if status == 200:
-                        docs.extend(data["documents"])
+                docs = self.local_tasks()  # every node holds a replica of every task (REPLICATION)
                 docs.sort(key=lambda d: d["documentSelfLink"])
                 result = {"documentLinks": [d["documentSelfLink"] for d in docs], "documentCount": len(docs)}
                 if "expand" in request.query or "$expand" in request.query:
@@ -169,6 +208,7 @@ class MigrationService:
             return json_response(200, task.state)
         if request.method == "DELETE":
             self.drop(link)
+            self.replicate(task, dropped=True)
             return json_response(200, task.state)
         if request.method == "PATCH":
             self.patch(task, body or {})
@@ -193,7 +233,10 @@ class MigrationService:
         token = request.headers.get("x-xenon-auth-token") or request.cookies.get("xenon-auth-cookie")
         task = Task(state, token)
         self.tasks[link] = task
-        if state["taskInfo"]["stage"] not in ("FINISHED", "CANCELLED"):
+        self.replicate(task)
+        if state["taskInfo"]["stage"] not in TERMINAL:
+            # handleStart completes a FINISHED task and returns before a CANCELLED one; a FAILED one
+            # gets the self-PATCH, which handlePatch ignores (MigrationTaskService.java)
             self.start(task)
         return json_response(200, state)
 
@@ -211,6 +254,7 @@ class MigrationService:
         if body.get("latestSourceUpdateTimeMicros"):
             state["latestSourceUpdateTimeMicros"] = max(state["latestSourceUpdateTimeMicros"],
                                                         int(body["latestSourceUpdateTimeMicros"]))
+        self.changed(task)
         if state["taskInfo"].get("stage") not in TERMINAL:
             self.start(task)  # as in Xenon, any PATCH that leaves the task running starts a pass
 
@@ -223,6 +267,7 @@ class MigrationService:
         task.runner = asyncio.ensure_future(self.run_pass(task))
 
     async def maintenance_loop(self):
+        node = self.node
         while True:
             now = now_micros()
             for link, task in list(self.tasks.items()):
@@ -230,6 +275,13 @@ class MigrationService:
                 if state["documentExpirationTimeMicros"] and state["documentExpirationTimeMicros"] < now:
                     self.drop(link)
                     continue
+                if node.owner(link) != node.id or not node.synced:
+                    continue  # maintenance runs on the owner only
+                if state.get("documentOwner") != node.id:
+                    # this node took the task over from an owner that left the group: it keeps the
+                    # replicated state as it is (no pass is started) and records itself as owner
+                    state["documentOwner"] = node.id
+                    self.changed(task)
                 stage = state["taskInfo"].get("stage")
                 if not state["continuousMigration"] or stage not in TERMINAL:
                     continue
@@ -238,6 +290,7 @@ class MigrationService:
                 if stage == "FINISHED" and state["latestSourceUpdateTimeMicros"]:
                     self.set_restart_clause(state)
                 state["taskInfo"] = {"stage": "STARTED"}
+                self.changed(task)
                 self.start(task)
             await asyncio.sleep(0.1)
 
@@ -265,13 +318,26 @@ class MigrationService:
     async def get(self, task, url):
         return await self.node.call("GET", url, headers=self.headers(task), timeout=10)
 
+    async def prepared(self, task, method, url, body=None, headers=None, timeout=60.0):
+        """A request the task builds through prepareOp (MigrationTaskService.java): node-group GETs, the
+        count and retrieval queries, transformation calls and every write to the destination. With
+        operationTimeoutMicros set, it expires after that long (otherwise after the host's default)."""
+        micros = int(task.state.get("operationTimeoutMicros") or 0)
+        try:
+            return await self.node.call(method, url, body, headers=headers or self.headers(task),
+                                        timeout=micros / 1e6 if micros > 0 else timeout)
+        except asyncio.TimeoutError:
+            if micros <= 0:
+                raise
+            raise Failure("%s %s expired: no answer within operationTimeoutMicros=%d" % (method, url, micros))
+
     async def resolve(self, task, side):
         state = task.state
         reference = state.get("%sNodeGroupReference" % side)
         if not reference:
             return [_base(u) for u in state["%sReferences" % side]]
         try:
-            status, group = await self.get(task, reference)
+            status, group = await self.prepared(task, "GET", reference, timeout=10)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise Failure("Failed to get %s node group %s: %s" % (side, reference, exc or type(exc).__name__))
         if status != 200:
@@ -280,7 +346,10 @@ class MigrationService:
                 if n.get("status") not in ("UNAVAILABLE", "REPLACED") and "OBSERVER" not in (n.get("options") or [])]
 
     async def retry(self, task, check, message):
-        checks = max(1, int(task.state["maximumConvergenceChecks"]))
+        """Node-selector and factory-availability checks (MigrationTaskService.java,
+        waitNodeSelectorAreStableRetry / waitFactoryIsAvailable): maximumConvergenceChecks checks,
+        each failed one followed by a wait of maintenanceIntervalMicros."""
+        checks = int(task.state["maximumConvergenceChecks"])
         for _attempt in range(checks):
             try:
                 if await check():
@@ -290,13 +359,35 @@ class MigrationService:
             await asyncio.sleep(task.state["maintenanceIntervalMicros"] / 1e6)
         raise Failure(message % checks)
 
-    async def converged(self, task, nodes):
+    async def wait_converged(self, task, reference):
+        """MigrationTaskService.java, waitUntilNodeGroupsAreStable: a first check, then one retry per
+        maximumConvergenceChecks (so 11 checks with the default of 10), each after maintenanceIntervalMicros."""
+        allowed = int(task.state["maximumConvergenceChecks"])
+        while True:
+            try:
+                if await self.converged(task, reference):
+                    return
+            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, TypeError):
+                pass
+            if allowed <= 0:
+                raise Failure("Nodegroups did not converge after %d retries." % task.state["maximumConvergenceChecks"])
+            allowed -= 1
+            await asyncio.sleep(task.state["maintenanceIntervalMicros"] / 1e6)
+
+    async def converged(self, task, reference):
+        """NodeGroupUtils.java, checkConvergence(host, URI, op): GET the group again, then GET the
+        groupReference every available node advertises; all must answer with one membershipUpdateTimeMicros."""
+        status, group = await self.get(task, reference)
+        if status != 200:
+            return False
         times = set()
-        for base in nodes:
-            status, group = await self.get(task, base + "/core/node-groups/default")
+        for state in group["nodes"].values():
+            if state.get("status") in ("UNAVAILABLE", "REPLACED") or "OBSERVER" in (state.get("options") or []):
+                continue
+            status, view = await self.get(task, state["groupReference"])
             if status != 200:
                 return False
-            times.add(group["membershipUpdateTimeMicros"])
+            times.add(view["membershipUpdateTimeMicros"])
         return len(times) == 1
 
     async def run_pass(self, task):
@@ -304,10 +395,9 @@ class MigrationService:
         try:
             sources = await self.resolve(task, "source")
             destinations = await self.resolve(task, "destination")
-            for side, nodes in (("source", sources), ("destination", destinations)):
+            for side in ("source", "destination"):
                 if state.get("%sNodeGroupReference" % side):
-                    await self.retry(task, lambda n=nodes: self.converged(task, n),
-                                     "Nodegroups did not converge after %d retries.")
+                    await self.wait_converged(task, state["%sNodeGroupReference" % side])
             selector = await self.source_selector(task, sources)
             if selector:
                 async def selectors_available():
@@ -333,7 +423,7 @@ class MigrationService:
             state["taskInfo"] = {"stage": "FAILED", "isDirect": False,
                                  "failure": error_body(400, "%s: %s" % (type(exc).__name__, exc))}
         task.finished_at = now_micros()
-        state["documentUpdateTimeMicros"] = task.finished_at
+        self.changed(task)
 
     async def source_selector(self, task, sources):
         selectors = set()
@@ -352,18 +442,16 @@ class MigrationService:
         if "ESTIMATE_COUNT" in state["migrationOptions"]:
             spec = dict(state["querySpec"], options=["COUNT", "BROADCAST", "OWNER_SELECTION"])
             body = {"taskInfo": {"isDirect": True}, "querySpec": spec}
-            unused, counted = await self.node.call("POST", random.choice(sources) + "/core/query-tasks", body,
-                                                   headers=self.headers(task), timeout=60)
+            unused, counted = await self.prepared(task, "POST", random.choice(sources) + "/core/query-tasks", body)
             task.stats["estimatedTotalServiceCount"] = counted["results"]["documentCount"]
         else:
             task.stats["estimatedTotalServiceCount"] = -1
         host = random.choice(sources)
-        status, first = await self.node.call(
-            "POST", host + "/core/local-query-tasks",
+        status, first = await self.prepared(
+            task, "POST", host + "/core/local-query-tasks",
             {"taskInfo": {"isDirect": True}, "querySpec": state["querySpec"],
              "nodeSelectorLink": selector or "/core/node-selectors/default",
-             "documentExpirationTimeMicros": state["documentExpirationTimeMicros"]},
-            headers=self.headers(task), timeout=120)
+             "documentExpirationTimeMicros": state["documentExpirationTimeMicros"]}, timeout=120)
         if status != 200:
             raise Failure("Retrieval query on %s failed: %s" % (host, (first or {}).get("message", status)))
         link = first["results"].get("nextPageLink")
@@ -376,10 +464,62 @@ class MigrationService:
             task.count("fetchedDocumentCount", len(docs))
             if docs:
                 latest = max([latest] + [d.get("documentUpdateTimeMicros", 0) for d in docs])
+                if "ALL_VERSIONS" in state["migrationOptions"]:
+                    docs = await self.all_versions(task, host, docs)
                 await self.migrate_page(task, docs, destinations)
             link = page["results"].get("nextPageLink")
         if latest:
             state["latestSourceUpdateTimeMicros"] = max(state["latestSourceUpdateTimeMicros"], latest)
+
+    async def all_versions(self, task, host, docs):
+        """MigrationTaskService.java, retrieveAllVersions: per document of the page, its retention limit
+        from <selfLink>/template, then a direct local query on the page's host with
+        INCLUDE_ALL_VERSIONS, ascending by documentVersion, and that query's first page."""
+        async def history(doc):
+            link = doc["documentSelfLink"]
+            status, template = await self.prepared(task, "GET", host + link + "/template", timeout=10)
+            if status != 200:
+                raise Failure("GET %s%s/template failed: %s" % (host, link, (template or {}).get("message", status)))
+            spec = {"query": {"occurance": "MUST_OCCUR", "term": {"propertyName": "documentSelfLink", "matchValue": link,
+                                                                  "matchType": "TERM"}},
+                    "options": ["INCLUDE_ALL_VERSIONS", "EXPAND_CONTENT"],
+                    "resultLimit": int(template["documentDescription"]["versionRetentionLimit"]),
+                    "sortTerm": {"propertyName": "documentVersion", "propertyType": "LONG"}, "sortOrder": "ASC"}
+            status, first = await self.prepared(task, "POST", host + "/core/local-query-tasks",
+                                                {"taskInfo": {"isDirect": True}, "querySpec": spec})
+            if status != 200 or not first["results"].get("nextPageLink"):
+                raise Failure("history query for %s on %s failed: %s" % (link, host, (first or {}).get("message", status)))
+            status, page = await self.prepared(task, "GET", host + first["results"]["nextPageLink"], timeout=10)
+            if status != 200:
+                raise Failure("history page for %s on %s failed: %s" % (link, host, (page or {}).get("message", status)))
+            return [page["results"]["documents"][key] for key in page["results"]["documentLinks"]]
+
+        versions = []
+        for result in await asyncio.gather(*(history(d) for d in docs), return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result if isinstance(result, Failure) else Failure("%s: %s" % (type(result).__name__, result))
+            versions.extend(result)
+        return versions
+
+    async def replay(self, task, versions, factory, destinations, send, retry=False):
+        """MigrationTaskService.java, createMigrateOpsWithAllVersions: the first version is POSTed with
+        xn-force-index-update, each later one by its own action, in order; a DELETE_AFTER retry DELETEs
+        first. None, or why it failed."""
+        target = random.choice(destinations) + factory.rstrip("/") + "/" + versions[0]["documentSelfLink"].strip("/")
+        post = random.choice(destinations) + factory
+        steps = [("DELETE", target, None, "xn-from-migration", True)] if retry else []
+        steps.append(("POST", post, versions[0], "xn-from-migration;xn-force-index-update", False))
+        for version in versions[1:]:
+            action = version.get("documentUpdateAction")
+            if action == "POST":  # deleted, then created again with the same selfLink
+                steps.append(("POST", post, version, "xn-from-migration;xn-force-index-update", False))
+            else:
+                steps.append((action, target, None if action == "DELETE" else version, "xn-from-migration", action == "DELETE"))
+        for method, url, body, pragma, quorum_all in steps:
+            problem = await send(method, url, body, pragma, quorum_all)
+            if problem:
+                return problem
+        return None
 
     async def transform(self, task, doc, destinations):
         state = task.state
@@ -389,7 +529,7 @@ class MigrationService:
         else:
             request = {json.dumps(doc): state["destinationFactoryLink"]}
         node = random.choice(destinations)
-        status, data = await self.node.call("POST", node + link, request, headers=self.headers(task), timeout=30)
+        status, data = await self.prepared(task, "POST", node + link, request, timeout=30)
         if status != 200:
             message = data.get("message") if isinstance(data, dict) else data
             raise Failure("Transformation service %s%s returned %s: %s" % (node, link, status, message))
@@ -416,35 +556,87 @@ class MigrationService:
             task.count("afterTransformDocumentCount", len(pairs))
         else:
             pairs = [(d, state["destinationFactoryLink"]) for d in stripped]
+        options = state["migrationOptions"]
         gate = asyncio.Semaphore(PAGE_CONCURRENCY)
 
-        async def post(doc, factory):
+        async def send(method, url, body=None, pragma="xn-from-migration", quorum_all=False):
+            """None, or why the request failed."""
+            headers = self.headers(task, pragma)
+            if quorum_all:
+                headers["x-xenon-rpl-quorum"] = "x-xenon-all"
             async with gate:
-                await self.post_document(task, doc, factory, destinations)
+                try:
+                    status, data = await self.prepared(task, method, url, body, headers)
+                except (aiohttp.ClientError, asyncio.TimeoutError, Failure) as exc:
+                    return "%s %s: %s" % (method, url, exc or type(exc).__name__)
+            if status == 200:
+                return None
+            return (data.get("message") if isinstance(data, dict) else data) or "%s %s failed with %s" % (method, url, status)
 
-        results = await asyncio.gather(*(post(d, f) for d, f in pairs), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result if isinstance(result, Failure) else Failure("%s: %s" % (type(result).__name__, result))
+        def target(doc, factory):
+            return random.choice(destinations) + factory.rstrip("/") + "/" + doc["documentSelfLink"].strip("/")
 
-    async def post_document(self, task, doc, factory, destinations):
-        call = self.node.call
-        status, data = await call("POST", random.choice(destinations) + factory, doc,
-                                  headers=self.headers(task, "xn-from-migration"), timeout=60)
-        if status == 200:
-            task.count("processedServiceCount")
+        if "ALL_VERSIONS" in options:
+            await self.migrate_all_versions(task, pairs, destinations, send)
             return
-        message = data.get("message") if isinstance(data, dict) else data
-        if "DELETE_AFTER" not in task.state["migrationOptions"]:
-            raise Failure(message or "POST %s failed with %s" % (factory, status))
-        link = factory.rstrip("/") + "/" + doc["documentSelfLink"].strip("/")
-        headers = self.headers(task, "xn-from-migration")
-        headers["x-xenon-rpl-quorum"] = "x-xenon-all"
-        status, data = await call("DELETE", random.choice(destinations) + link, headers=headers, timeout=60)
-        if status != 200:
-            raise Failure("DELETE_AFTER fallback: DELETE %s failed: %s" % (link, (data or {}).get("message", status)))
-        status, data = await call("POST", random.choice(destinations) + factory, doc,
-                                  headers=self.headers(task, "xn-from-migration;xn-force-index-update"), timeout=60)
-        if status != 200:
-            raise Failure("DELETE_AFTER fallback: POST %s failed: %s" % (link, (data or {}).get("message", status)))
-        task.count("processedServiceCount")
+
+        # MigrationTaskService.java, migrateEntitiesForSingleVersion: every document of the page is
+        # POSTed, deleted ones (INCLUDE_DELETED) too, and those are DELETEd once the whole page was
+        # written. POSTs that failed only for deleted documents are ignored, and then the page's
+        # DELETEs are skipped as well; any other failure fails the task, unless DELETE_AFTER
+        # (useFallBack) deletes and re-creates those documents, after which the page's DELETEs are
+        # skipped too. processedServiceCount grows by the whole page once it was written.
+        deleted = [doc.get("documentUpdateAction") == "DELETE" for doc, unused in pairs]
+        errors = await asyncio.gather(*(send("POST", random.choice(destinations) + factory, doc) for doc, factory in pairs))
+        if any(errors):
+            retry = [pair for pair, error, gone in zip(pairs, errors, deleted) if error and not gone]
+            if not retry:
+                return
+            if "DELETE_AFTER" not in options:
+                raise Failure(next(error for error in errors if error))
+            problems = await asyncio.gather(*(send("DELETE", target(doc, factory), quorum_all=True) for doc, factory in retry))
+            if any(problems):
+                raise Failure("DELETE_AFTER fallback: %s" % next(p for p in problems if p))
+            problems = await asyncio.gather(*(send("POST", random.choice(destinations) + factory, doc,
+                                                   "xn-from-migration;xn-force-index-update") for doc, factory in retry))
+            if any(problems):
+                raise Failure("DELETE_AFTER fallback: %s" % next(p for p in problems if p))
+            task.count("processedServiceCount", len(pairs))
+            return
+        task.count("processedServiceCount", len(pairs))
+        gone = [pair for pair, is_deleted in zip(pairs, deleted) if is_deleted]
+        if not gone:
+            return
+        problems = await asyncio.gather(*(send("DELETE", target(doc, factory), quorum_all=True) for doc, factory in gone))
+        failed = [pair for pair, problem in zip(gone, problems) if problem]
+        if not failed:
+            task.count("deletedDocumentCount", len(gone))
+            return
+        task.count("deleteRetryCount", len(failed))  # one retry, then the task fails
+        problems = await asyncio.gather(*(send("DELETE", target(doc, factory), quorum_all=True) for doc, factory in failed))
+        if any(problems):
+            raise Failure(next(p for p in problems if p))
+        task.count("deletedDocumentCount", len(failed))
+
+    async def migrate_all_versions(self, task, pairs, destinations, send):
+        """MigrationTaskService.java, migrateEntitiesForAllVersions: versions grouped by selfLink and
+        replayed in version order, all selfLinks at once; processedServiceCount grows by the number of
+        versions once every replay succeeded (with DELETE_AFTER, after one retry of the failed ones)."""
+        for doc, unused in pairs:
+            if doc.get("documentUpdateAction") not in ("POST", "PUT", "PATCH", "DELETE"):
+                raise Failure("action=%s is not supported for ALL_VERSIONS migration. selfLink=%s, version=%s" % (
+                    doc.get("documentUpdateAction"), doc["documentSelfLink"], doc.get("documentVersion")))
+        by_link = {}
+        for doc, factory in pairs:
+            by_link.setdefault(doc["documentSelfLink"], (factory, []))[1].append(doc)
+        groups = [(factory, sorted(versions, key=lambda d: d.get("documentVersion", 0))) for factory, versions in by_link.values()]
+        problems = await asyncio.gather(*(self.replay(task, versions, factory, destinations, send) for factory, versions in groups))
+        failed = [group for group, problem in zip(groups, problems) if problem]
+        if failed:
+            if "DELETE_AFTER" not in task.state["migrationOptions"]:
+                raise Failure(next(p for p in problems if p))
+            problems = await asyncio.gather(*(self.replay(task, versions, factory, destinations, send, retry=True)
+                                              for factory, versions in failed))
+            if any(problems):
+                raise Failure(next(p for p in problems if p))
+        task.count("processedServiceCount", len(pairs))

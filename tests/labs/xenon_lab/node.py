@@ -64,8 +64,12 @@ class Node:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE IF NOT EXISTS docs (link TEXT PRIMARY KEY, body TEXT)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS versions (link TEXT, version INTEGER, body TEXT, PRIMARY KEY (link, version))")
         for link, body in self.db.execute("SELECT link, body FROM docs"):
             self.docs[link] = json.loads(body)
+        self.history = {}  # selfLink -> {version: document}: the index keeps every version (INCLUDE_ALL_VERSIONS)
+        for link, version, body in self.db.execute("SELECT link, version, body FROM versions"):
+            self.history.setdefault(link, {})[version] = json.loads(body)
         self.session = None
         self.migration = None
         if args.migration_factory != "off":
@@ -160,8 +164,23 @@ class Node:
             if status == 200:
                 for doc in data["documents"]:
                     self.store(doc)
+                for doc in data.get("versions") or []:
+                    self.keep_version(doc)
+                if self.migration is not None:
+                    await self.sync_tasks(name)
                 break
         self.synced = True
+
+    async def sync_tasks(self, name):
+        """Migration tasks are replicated but not persisted: a restarted node takes them from a peer."""
+        try:
+            status, data = await self.call("GET", self.peers[name] + "/lab/internal/tasks",
+                                           headers=self.internal_headers(), timeout=30)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return
+        if status == 200:
+            for state in data["documents"]:
+                self.migration.store_replica(state, data["tokens"].get(state["documentSelfLink"]))
 
     def store(self, doc):
         """Keep doc if it is newer than the local copy (replicas may arrive out of order)."""
@@ -169,10 +188,25 @@ class Node:
         current = self.docs.get(link)
         if current is not None and (current["documentVersion"], current["documentUpdateTimeMicros"]) > (
                 doc["documentVersion"], doc["documentUpdateTimeMicros"]) and not doc.get("_force"):
+            self.keep_version({k: v for k, v in doc.items() if not k.startswith("_")})  # history still gets it
             return
         doc.pop("_force", None)
+        if doc.pop("_purge", False):
+            # a POST with xn-force-index-update first deletes every earlier version of the selfLink
+            # from the index (LuceneDocumentIndexService.java, deleteAllDocumentsForSelfLinkForcedPost)
+            self.history.pop(link, None)
+            self.db.execute("DELETE FROM versions WHERE link = ?", (link,))
         self.docs[link] = doc
         self.db.execute("INSERT OR REPLACE INTO docs (link, body) VALUES (?, ?)", (link, dumps(doc)))
+        self.keep_version(doc)
+
+    def keep_version(self, doc):
+        link, version = doc["documentSelfLink"], doc["documentVersion"]
+        self.history.setdefault(link, {})[version] = doc
+        self.db.execute("INSERT OR REPLACE INTO versions (link, version, body) VALUES (?, ?, ?)", (link, version, dumps(doc)))
+
+    def all_versions(self):
+        return [doc for versions in self.history.values() for doc in versions.values()]
 
     async def replicate(self, doc, force=False):
         payload = dict(doc, _force=True) if force else doc
@@ -299,17 +333,23 @@ class Node:
             self.store(body)
             return json_response(200, None)
         if path == "/lab/internal/dump":
-            return json_response(200, {"documents": list(self.docs.values())})
+            return json_response(200, {"documents": list(self.docs.values()), "versions": self.all_versions()})
         if path == "/lab/internal/local-query":
             return json_response(200, {"documents": self.local_select(body["querySpec"], owned=True)})
         if path == "/lab/internal/tasks" and self.migration is not None:
-            return json_response(200, {"documents": self.migration.local_tasks()})
+            return json_response(200, self.migration.replicas())
+        if path == "/lab/internal/task-replica" and self.migration is not None:
+            self.migration.store_replica(body["state"], body.get("token"), bool(body.get("dropped")))
+            return json_response(200, None)
         return fail(404, "Service not found: %s" % path, NOT_FOUND)
 
     # ---- queries --------------------------------------------------------------------------
 
     def local_select(self, spec, owned):
-        docs = query.select(self.docs.values(), spec)
+        if "INCLUDE_ALL_VERSIONS" in (spec.get("options") or []):
+            docs = query.select(self.all_versions(), spec)
+        else:
+            docs = query.select(self.docs.values(), spec)
         if owned:
             docs = [d for d in docs if self.owner(d["documentSelfLink"]) == self.id]
         return docs
@@ -383,10 +423,10 @@ class Node:
                 task["results"]["nextPageLink"] = "/core/query-page/%s" % ids[0]
             for index, page_id in enumerate(ids):
                 chunk = docs[index * int(limit):(index + 1) * int(limit)]
-                results = {"documentLinks": [d["documentSelfLink"] for d in chunk], "documentCount": len(chunk),
+                results = {"documentLinks": [query.result_link(d, options) for d in chunk], "documentCount": len(chunk),
                            "queryTimeMicros": 1}
                 if expand:
-                    results["documents"] = {d["documentSelfLink"]: d for d in chunk}
+                    results["documents"] = {query.result_link(d, options): d for d in chunk}
                 if index + 1 < len(ids):
                     results["nextPageLink"] = "/core/query-page/%s" % ids[index + 1]
                 if index:
@@ -395,10 +435,10 @@ class Node:
                              "documentSelfLink": "/core/query-page/%s" % page_id}
                 self.pages[page_id] = {"expires": expires, "task": page_task, "contributors": contributors}
         else:
-            task["results"] = {"documentLinks": [d["documentSelfLink"] for d in docs], "documentCount": len(docs),
+            task["results"] = {"documentLinks": [query.result_link(d, options) for d in docs], "documentCount": len(docs),
                                "queryTimeMicros": 1}
             if expand:
-                task["results"]["documents"] = {d["documentSelfLink"]: d for d in docs}
+                task["results"]["documents"] = {query.result_link(d, options): d for d in docs}
         if task["taskInfo"]["isDirect"]:
             return json_response(200, task)
         self.query_tasks[task["documentSelfLink"]] = task
@@ -422,6 +462,10 @@ class Node:
             return json_response(200, {"peerNodeSelectorPath": "/core/node-selectors/default", "options": options,
                                        "childOptions": ["PERSISTENCE", "REPLICATION", "OWNER_SELECTION"],
                                        "documentSelfLink": path})
+        if rest.endswith("/template"):
+            # ServiceDocumentDescription.java: versionRetentionLimit defaults to 1000 (the lab keeps every version)
+            return json_response(200, {"documentKind": kind_of(factory), "documentSelfLink": path,
+                                       "documentDescription": {"versionRetentionLimit": 1000, "versionRetentionFloor": 500}})
         if rest == "/stats":
             return json_response(200, {"entries": {"isAvailable": {"name": "isAvailable",
                                                                    "latestValue": 1.0 if self.synced else 0.0}},
@@ -488,8 +532,8 @@ class Node:
                            documentUpdateTimeMicros=int(body.get("documentUpdateTimeMicros") or now) if from_migration else now)
                 if current is not None and not force:
                     doc["documentVersion"] = max(doc["documentVersion"], current["documentVersion"] + 1)
-                self.store(dict(doc, _force=True))
-                await self.replicate(doc, force=True)
+                self.store(dict(doc, _force=True, _purge=force))
+                await self.replicate(dict(doc, _purge=force), force=True)
                 return json_response(200, doc)
         if not live:
             if method == "DELETE":

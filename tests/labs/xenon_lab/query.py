@@ -2,7 +2,7 @@
 
 Only what the migration task, the modules and the tests send is modelled: terms with TERM,
 PREFIX and WILDCARD match types, LONG/DOUBLE ranges, nested booleanClauses with the (real,
-misspelled) ``occurance`` field, and the INCLUDE_DELETED option.
+misspelled) ``occurance`` field, and the INCLUDE_DELETED and INCLUDE_ALL_VERSIONS options.
 """
 import fnmatch
 
@@ -96,10 +96,20 @@ def select(docs, query_spec):
     if floor is not None:
         docs = [d for d in docs if d.get("documentUpdateTimeMicros", 0) >= floor]
     out = []
+    # with INCLUDE_ALL_VERSIONS every version is a result, DELETE versions included
+    # (LuceneDocumentIndexService.java); results come in version order per selfLink
+    all_versions = "INCLUDE_ALL_VERSIONS" in options
     for doc in docs:
-        if doc.get("documentUpdateAction") == "DELETE" and "INCLUDE_DELETED" not in options:
+        if doc.get("documentUpdateAction") == "DELETE" and "INCLUDE_DELETED" not in options and not all_versions:
             continue
         if query_matches(query, doc):
             out.append(doc)
-    out.sort(key=lambda d: d["documentSelfLink"])
+    out.sort(key=lambda d: (d["documentSelfLink"], d.get("documentVersion", 0)))
     return out
+
+
+def result_link(doc, options):
+    """The key of a result: the selfLink, decorated with the version under INCLUDE_ALL_VERSIONS."""
+    if "INCLUDE_ALL_VERSIONS" in (options or []):
+        return "%s?documentVersion=%d" % (doc["documentSelfLink"], doc.get("documentVersion", 0))
+    return doc["documentSelfLink"]
