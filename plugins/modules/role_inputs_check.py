@@ -19,7 +19,7 @@ description:
   - Names that continue the prefix with a second underscore (C(emqx_blue_green__plan)) are the role's internal facts and
     are not checked.
   - Inside a role it reads the role that contains the task. With O(role), it reads that role of this collection
-    instead and runs before it, as a playbook's first task: it also refuses a play that leaves a required input of
+    instead and runs before it, as a playbook's first task. It then also refuses a play that leaves a required input of
     O(entry_point) unset, in one line that names what is missing (the role's own argument validation would print its
     whole argument spec after that line).
   - Runs on the controller only.

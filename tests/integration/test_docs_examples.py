@@ -2,7 +2,6 @@
 is an input of its role, every playbook they run exists, and every play they show passes
 ansible-playbook's syntax check with this collection. (The roles refuse a misspelt input at run
 time; this catches the docs before a user copies them.)"""
-import glob
 import os
 import re
 import shlex
@@ -12,29 +11,19 @@ import sys
 import yaml
 
 from collection_files import ROOT, role_inputs  # pylint: disable=import-error
+from docs_examples import blocks, plays as plays_of  # pylint: disable=import-error
 
-DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))) \
-    + sorted(glob.glob(os.path.join(ROOT, "roles", "*", "README.md")))
 ROLES = sorted(os.listdir(os.path.join(ROOT, "roles")))
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 ROLE_VAR = re.compile(r"\b(%s)_[a-z0-9]\w*" % "|".join(ROLES))
 # what the roles set for their hooks and callers (see each entry point's role_inputs_check)
 OUTPUTS = {"emqx_blue_green_nodes", "xenon_side_by_side_report", "kilda_blue_green_cleanup_result",
            "kilda_blue_green_decision_from", "kilda_blue_green_decision_to", "kilda_blue_green_rollback_result"}
 
 
-def _blocks():
-    for path in DOCS:
-        with open(path) as handle:
-            text = handle.read()
-        for match in FENCE.finditer(text):
-            yield os.path.relpath(path, ROOT), match.group(1), match.group(2)
-
-
 def test_every_role_variable_in_an_example_is_an_input_of_its_role():
     inputs = {role: role_inputs(role, OUTPUTS) for role in ROLES}
     wrong = []
-    for path, _lang, body in _blocks():
+    for path, _lang, body in blocks():
         for match in ROLE_VAR.finditer(body):
             name, role = match.group(0), match.group(1)
             if name.startswith(role + "__") or name in inputs[role]:
@@ -47,7 +36,7 @@ def test_every_role_variable_in_an_example_is_an_input_of_its_role():
 
 def test_every_playbook_an_example_runs_exists():
     missing = []
-    for path, _lang, body in _blocks():
+    for path, _lang, body in blocks():
         for line in body.replace("\\\n", " ").splitlines():
             if "ansible-playbook" not in line:
                 continue
@@ -66,12 +55,8 @@ def test_every_playbook_an_example_runs_exists():
 
 def test_every_play_in_the_docs_passes_the_syntax_check(tmp_path):
     plays = []
-    for _path, lang, body in _blocks():
-        if lang not in ("yaml", "yml"):
-            continue
-        data = yaml.safe_load(body)
-        if isinstance(data, list) and data and all(isinstance(p, dict) and "hosts" in p for p in data):
-            plays.extend(data)
+    for _path, lang, body in blocks():
+        plays.extend(plays_of(lang, body))
     assert len(plays) >= 4, "the docs show fewer plays than expected: %d" % len(plays)
     playbook = tmp_path / "docs.yml"
     playbook.write_text(yaml.safe_dump(plays, sort_keys=False))

@@ -227,18 +227,3 @@ def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     # the blue node, evacuated by the upgrade, resumed that evacuation when the revert brought it back
     assert [s["node"] for s in rolled["rollback"]["stopped_evacuations"]] == blue, rolled["rollback"]
     assert users["sessions_lost"] == 0, users
-
-
-def test_check_mode_prints_the_plan_and_changes_nothing(lab_factory, tmp_path):
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
-    create_ready(lab)
-    before = kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")
-    report_dir = str(tmp_path / "report")
-    run = playbook(lab, "emqx_operator_upgrade.yml", report_dir, check=True, emqx_operator_upgrade_image=NEW,
-                   emqx_operator_upgrade_update_strategy=FAST)
-    assert run.returncode == 0, run.stdout[-4000:]
-    assert "Check mode: nothing was changed. A run would ask the operator for %s" % NEW in run.stdout, run.stdout[-3000:]
-    assert "estimated drain" in run.stdout
-    after = kubectl(lab, "get", "emqx", "emqx-ee", "-o", "json")
-    assert json.loads(after)["spec"] == json.loads(before)["spec"], "check mode changed the EMQX resource"
-    assert not os.path.exists(os.path.join(report_dir, "report.json"))

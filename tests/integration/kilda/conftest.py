@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from estate import Estate  # noqa: E402
 from kildatest import Lab, zk_client  # noqa: E402
 
 _counter = itertools.count()
@@ -65,3 +66,18 @@ def zk(ensemble):
     yield client
     client.stop()
     client.close()
+
+
+@pytest.fixture
+def estate_factory(ensemble):
+    """estate_factory(prefix): a whole Kilda installation (blue) laid out as the lab hooks expect."""
+    made = []
+
+    def make(prefix):
+        estate = Estate(ensemble.description["hosts"], prefix)
+        made.append(estate)
+        return estate
+
+    yield make
+    for estate in made:
+        estate.down()
