@@ -5,6 +5,7 @@ import os
 import sys
 
 import pytest
+from kazoo.exceptions import NoNodeError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,3 +82,24 @@ def estate_factory(ensemble):
     yield make
     for estate in made:
         estate.down()
+
+
+@pytest.fixture
+def default_chroot(ensemble):
+    """Kilda's default chroot /kilda, empty, for a test that must use it as the seed and the docs do.
+    Two such tests may run one after the other on a worker's ensemble: each starts from an empty
+    chroot and leaves one (request it before estate_factory, so its clean-up runs after the
+    estate's processes stopped)."""
+    def wipe():
+        client = zk_client(ensemble.description["hosts"])
+        try:
+            client.delete("/kilda", recursive=True)
+        except NoNodeError:
+            pass
+        finally:
+            client.stop()
+            client.close()
+
+    wipe()
+    yield "/kilda"
+    wipe()

@@ -14,13 +14,13 @@ from kildatest import tree, zk_client
 import docs_examples  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(480)
-PREFIX = "/kilda"  # the default the examples rely on
+PREFIX = "/kilda"  # the default the examples rely on (the default_chroot fixture empties it)
 
 
 @pytest.mark.slow
-def test_every_kilda_example_plans_against_the_lab_and_changes_nothing(ensemble, estate_factory, kilda_labs, tmp_path):
+def test_every_kilda_example_plans_against_the_lab_and_changes_nothing(ensemble, default_chroot, estate_factory, kilda_labs, tmp_path):
     hosts = ensemble.description["hosts"]
-    estate = estate_factory(PREFIX)
+    estate = estate_factory(default_chroot)
     kafka = kilda_labs(PREFIX, "--env", "blue", "--no-topologies", "--no-services", "--kafka").description["kafka"]
     values = {"zk1:2181,zk2:2181,zk3:2181": hosts, "kafka1:9092": kafka}
     for hook in ("topologies", "floodlight", "northbound", "grpc", "kill-topologies"):

@@ -71,13 +71,13 @@ def deploy_killed_half_way_then_rerun(ensemble, estate):
 
 @pytest.mark.timeout(600)  # a deploy killed half way, its re-run, one more, the promote, then three runs that change nothing
 @pytest.mark.slow
-def test_upgrade_killed_mid_deploy_completes_reads_as_the_seed_expects_and_then_changes_nothing(ensemble, estate_factory):
+def test_upgrade_killed_mid_deploy_completes_reads_as_the_seed_expects_and_then_changes_nothing(ensemble, default_chroot, estate_factory):
     """The deploy (killed half way and run again) and the promote as separate playbooks, checked with the
     seed's own zkCli.sh reads; then three runs that must each change nothing: a re-run of the upgrade, a
     rollback past the promote, and the next release's deploy with the last upgrade's colours.
     (kilda_upgrade.yml in one go, and its idempotence, is the Molecule scenario kilda_blue_green.)"""
-    # The seed's commands use /kilda verbatim, so this test (alone) uses the default chroot.
-    estate = estate_factory("/kilda")
+    # The seed's commands use /kilda verbatim, so this test uses the default chroot (as test_docs_kilda does).
+    estate = estate_factory(default_chroot)
     hosts = ensemble.description["hosts"]
     deploy_killed_half_way_then_rerun(ensemble, estate)
 
