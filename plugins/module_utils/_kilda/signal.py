@@ -178,7 +178,7 @@ class SignalService:
 
     def apply(self, check_mode, deadline):
         """(before snapshots, first plan, after snapshots, attempts)."""
-        before = self._reread(deadline)
+        before = self.reread(deadline)
         first = plan(before, self.desired, self.create_missing)
         if check_mode or not first:
             return before, first, before, 0
@@ -198,8 +198,8 @@ class SignalService:
                 # Unknown outcome: the multi was applied entirely or not at all; re-read to see.
                 last_error = "%s during commit" % type(exc).__name__
                 self._await_connection(deadline)
-            ops = plan(self._reread(deadline), self.desired, self.create_missing)
-        after = self._reread(deadline)
+            ops = plan(self.reread(deadline), self.desired, self.create_missing)
+        after = self.reread(deadline)
         return before, first, after, attempts
 
     def _failed_path(self, ops, exc):
@@ -214,9 +214,6 @@ class SignalService:
 
     def reread(self, deadline):
         """``read``, riding out connection losses until ``deadline``."""
-        return self._reread(deadline)
-
-    def _reread(self, deadline):
         last = None
         for dummy in range(50):
             try:

@@ -156,11 +156,7 @@ class Node:
     async def sync_from_peer(self, seen):
         """A (re)started node catches up on writes it missed before it serves as an owner."""
         for name in sorted(seen - {self.id}):
-            try:
-                status, data = await self.call("GET", self.peers[name] + "/lab/internal/dump",
-                                               headers=self.internal_headers(), timeout=30)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                continue
+            status, data = await self.peer_get(name, "/lab/internal/dump")
             if status == 200:
                 for doc in data["documents"]:
                     self.store(doc)
@@ -171,13 +167,16 @@ class Node:
                 break
         self.synced = True
 
+    async def peer_get(self, name, path):
+        """(status, body) of an internal GET to peer ``name``; (None, None) when it does not answer."""
+        try:
+            return await self.call("GET", self.peers[name] + path, headers=self.internal_headers(), timeout=30)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return None, None
+
     async def sync_tasks(self, name):
         """Migration tasks are replicated but not persisted: a restarted node takes them from a peer."""
-        try:
-            status, data = await self.call("GET", self.peers[name] + "/lab/internal/tasks",
-                                           headers=self.internal_headers(), timeout=30)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
-            return
+        status, data = await self.peer_get(name, "/lab/internal/tasks")
         if status == 200:
             for state in data["documents"]:
                 self.migration.store_replica(state, data["tokens"].get(state["documentSelfLink"]))
