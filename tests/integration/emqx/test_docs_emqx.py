@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import LABS, cluster  # pylint: disable=import-error
+from emqxtest import LABS, cluster  # pylint: disable=import-error
 
 import docs_examples  # pylint: disable=import-error
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import LABS, cluster, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from emqxtest import LABS, cluster, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
 from collection_files import SHOW_CUSTOM_STATS, custom_stats, saved  # pylint: disable=import-error
 

@@ -2,7 +2,7 @@
 401), not that no node answers, and it stops before anything changed."""
 import pytest
 
-from conftest import emqx_bluegreen, node_names, run_module  # pylint: disable=import-error
+from emqxtest import emqx_bluegreen, node_names, run_module  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(300)
 WRONG = "not-the-secret-0e8d"

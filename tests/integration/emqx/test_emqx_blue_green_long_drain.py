@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_servers
 
-from conftest import LABS, cluster, connection, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from emqxtest import LABS, cluster, connection, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
 from collection_files import saved  # pylint: disable=import-error
 

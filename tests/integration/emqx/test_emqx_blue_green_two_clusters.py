@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import cluster, emqx_bluegreen, node_names  # pylint: disable=import-error
+from emqxtest import cluster, emqx_bluegreen, node_names  # pylint: disable=import-error
 
 from collection_files import SHOW_CUSTOM_STATS, custom_stats  # pylint: disable=import-error
 

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from conftest import connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from emqxtest import connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(240)
 

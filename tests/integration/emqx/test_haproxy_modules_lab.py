@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import run_module  # pylint: disable=import-error
+from emqxtest import run_module  # pylint: disable=import-error
 from labcommon import haproxy_runtime  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(240)

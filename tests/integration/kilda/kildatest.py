@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 
+import module_runner  # pylint: disable=import-error
 from kazoo.client import KazooClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -52,19 +53,9 @@ def ansible_env():
 
 
 def module(name, args, check=False, diff=False, timeout=120):
-    """Run zerodowntime.cluster.<name> on localhost through ``ansible``; return the task result."""
-    argv = [os.path.join(BIN, "ansible"), "localhost", "-c", "local", "-m", "zerodowntime.cluster.%s" % name,
-            "-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    proc = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), timeout=timeout, check=False)
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("ansible printed no JSON (rc %s):\n%s\n%s" % (proc.returncode, proc.stdout, proc.stderr))
-    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    """Run zerodowntime.cluster.<name> on localhost (on its own, as on a target: module_runner); return
+    its result."""
+    return module_runner.run(name, args, check=check, diff=diff, env=ansible_env(), timeout=timeout)
 
 
 def playbook_argv(path, extra_vars, check=False):

@@ -7,6 +7,7 @@ import sys
 import tempfile
 
 import httpx
+import module_runner  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COLLECTIONS = os.path.join(ROOT, ".build", "collections")
@@ -22,13 +23,9 @@ def ansible_env():
 
 
 def run_module(name, args, check=False, timeout=240):
-    """Result dict of `ansible localhost -m zerodowntime.cluster.<name>` (failed results included)."""
-    argv = [os.path.join(BIN, "ansible"), "localhost", "-m", "zerodowntime.cluster.%s" % name, "-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=ansible_env(), cwd=ROOT,
-                          check=False)
-    return parse(proc.stdout, proc.stderr, proc.returncode)
+    """Result dict of module zerodowntime.cluster.<name> run on its own, as on a target (module_runner;
+    failed results included)."""
+    return module_runner.run(name, args, check=check, env=ansible_env(), timeout=timeout)
 
 
 def parse(stdout, stderr="", rc=None):

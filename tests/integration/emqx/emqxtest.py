@@ -1,0 +1,100 @@
+"""Helpers for the EMQX integration tests: real MQTT load through the lab's HAProxy, and
+modules run through the real `ansible` CLI against the lab. (A module of its own rather than
+conftest.py: the Kilda tests have a conftest too, and one pytest run may collect both.)"""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+LABS = os.path.join(ROOT, "tests", "labs")
+sys.path.insert(0, LABS)
+
+import emqx_bluegreen  # noqa: E402  pylint: disable=wrong-import-position
+import module_runner  # noqa: E402  pylint: disable=wrong-import-position,import-error
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError  # noqa: E402
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client import EmqxClient  # noqa: E402
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.info import ClusterInfo  # noqa: E402
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.module import CONNECTION_ARGS  # noqa: E402
+
+
+@contextlib.contextmanager
+def mqtt_load(description, clients=100, rate=40, ready_timeout=90):
+    """Real paho clients through HAProxy for the duration of the block; yields a dict that is
+    filled with the load generator's report when the block ends."""
+    workdir = tempfile.mkdtemp(prefix="zdt-load-")
+    ready = os.path.join(workdir, "ready")
+    out = os.path.join(workdir, "load.json")
+    argv = [sys.executable, "-m", "emqx_lab.load", "--host", description["lb"]["mqtt_host"],
+            "--port", str(description["lb"]["mqtt_port"]), "--clients", str(clients), "--rate", str(rate),
+            "--max-runtime", "600", "--out", out, "--ready-file", ready]
+    with open(os.path.join(workdir, "load.log"), "w") as log:
+        proc = subprocess.Popen(argv, cwd=LABS, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+    report = {}
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not os.path.exists(ready):
+            assert proc.poll() is None, "load generator died (see %s)" % log.name
+            assert time.monotonic() < deadline, "clients not subscribed within %ss" % ready_timeout
+            time.sleep(0.2)
+        yield report
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        if os.path.exists(out):
+            with open(out) as handle:
+                report.update(json.load(handle))
+
+
+def run_module(name, args, check=False):
+    """Run zerodowntime.cluster.<name> with ``args``; return (rc, result), rc 0 unless it failed. Through
+    `ansible localhost -m` when the module has an action plugin, on its own otherwise (module_runner)."""
+    if not module_runner.has_action(name):
+        result = module_runner.run(name, args, check=check, timeout=600)
+        return (2 if result["failed"] else 0), result
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=emqx_bluegreen.COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
+               ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1")
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-m", "zerodowntime.cluster." + name,
+            "-a", json.dumps(args)]
+    if check:
+        argv.append("--check")
+    proc = subprocess.run(argv, env=env, text=True, capture_output=True, timeout=600, check=False)
+    try:
+        # minimal callback: "localhost | SUCCESS => {...}" or "localhost | FAILED! => {...}"
+        result = json.loads(proc.stdout[proc.stdout.index("=> ") + 3:])
+    except ValueError:
+        raise AssertionError("could not read the module result:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))
+    return proc.returncode, result
+
+
+def connection(description, node_index=0, api="v5"):
+    creds = description["credentials"]
+    node = description["nodes"][node_index]
+    if api == "v4":
+        return {"api_url": node["api_v4_url"], "app_id": creds["app_id"], "app_secret": creds["app_secret"]}
+    return {"api_url": node["api_url"], "api_key": creds["api_key"], "api_secret": creds["api_secret"]}
+
+
+def cluster(description):
+    """The cluster as emqx_cluster_info sees it through whichever node answers (some are stopped by
+    then). The module's own code, run in this process: the tests look at the cluster dozens of
+    times, and each look through `ansible` would cost a second of CPU starting Ansible."""
+    for node in description["nodes"]:
+        params = {name: spec.get("default") for name, spec in CONNECTION_ARGS.items()}
+        params.update(api_url=node["api_url"], api_key=description["credentials"]["api_key"],
+                      api_secret=description["credentials"]["api_secret"], node_api_urls=None)
+        try:
+            with EmqxClient(params) as client:
+                return ClusterInfo(client, params).run()
+        except ApiError:
+            continue
+    raise AssertionError("no node of the lab answers")
+
+
+def node_names(description, colour=None):
+    return [n["name"] for n in description["nodes"] if colour is None or n["colour"] == colour]
