@@ -70,8 +70,9 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
     wait_timeout), and a re-run with the owner still down (the group keeps its quorum) completes."""
     lab = lab_factory("xenon", "--blue", 1, "--green", 3)
     seed(lab, 300)
-    # pages of 2 make the pass last long enough to kill its owner in the middle of it
-    args = migration_args(lab, query_spec={"resultLimit": 2}, wait_timeout=600)
+    # pages of 1 make the pass last long enough to kill its owner in the middle of it (with pages of 2,
+    # the pass once ended in under 5 s, before labctl's kill of the owner landed)
+    args = migration_args(lab, query_spec={"resultLimit": 1}, wait_timeout=600)
 
     proc, output = start_module("xenon_migration", args)
     owner = task_owner(lab, wait_for_progress(lab, 10))
