@@ -109,7 +109,9 @@ running_nodes:
   type: list
   elements: str
 stopped_nodes:
-  description: Names of members that are not running.
+  description:
+    - Names of members that are not running, as EMQX lists them.
+    - EMQX 5 lists stopped core nodes only (a stopped replicant is in neither list); EMQX 4.4 lists no stopped node.
   returned: always
   type: list
   elements: str

@@ -184,7 +184,10 @@ balance:
   returned: when waited
   type: dict
 timeline:
-  description: Samples taken while waiting (C(t), C(state), C(donor_conn_avg), C(connection_goal), ...).
+  description:
+    - Samples taken while waiting (C(t), C(state), C(donor_conn_avg), C(connection_goal), ...).
+    - EMQX reports the averages and goals only from the first tick that found the donors above them, and then keeps
+      the values of the last such tick; until then they are null.
   returned: when waited
   type: list
   elements: dict

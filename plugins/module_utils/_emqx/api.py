@@ -61,6 +61,17 @@ def normalize_node(raw):
     }
 
 
+def unlisted(what, nodes, api_version):
+    """``what`` ("node emqx@x", "migrate_to: emqx@y") is missing from /nodes: say what that can mean on
+    this API version. EMQX 5 lists running nodes and stopped core nodes, never a stopped replicant
+    (emqx_mgmt:list_nodes/0); 4.4 lists running nodes only."""
+    if api_version == "v4":
+        why = "or is not running (EMQX 4.4 lists running nodes only)"
+    else:
+        why = "or is a replicant that is not running (EMQX 5 lists stopped core nodes, never stopped replicants)"
+    return "%s is not a member of this cluster, %s; listed: %s" % (what, why, ", ".join(sorted(nodes)) or "none")
+
+
 def _as_list(section):
     """global_status sections are lists with a 'node' field, or (early 4.4 builds) dicts keyed by node."""
     if isinstance(section, dict):

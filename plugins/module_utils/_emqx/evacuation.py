@@ -11,7 +11,7 @@ import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown, poll
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, reason_of
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, reason_of, unlisted
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.features import version_problems
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import validate_evacuation
 
@@ -150,13 +150,13 @@ class Evacuation:
         problems = []
         target = nodes.get(self.node)
         if target is None:
-            problems.append("node %s is not a member of this cluster (members: %s)" % (self.node, ", ".join(sorted(nodes)) or "none"))
+            problems.append(unlisted("node %s" % self.node, nodes, self.client.version))
         elif target["status"] != "running":
             problems.append("node %s is %s, not running; an evacuation can only start on a running node" % (self.node, target["status"]))
         for name in self.params.get("migrate_to") or []:
             member = nodes.get(name)
             if member is None:
-                problems.append("migrate_to: %s is not a member of this cluster" % name)
+                problems.append(unlisted("migrate_to: %s" % name, nodes, self.client.version))
             elif already_running:
                 continue
             elif member["status"] != "running":
@@ -301,7 +301,7 @@ class Evacuation:
                     "node %s is %s: a persisted evacuation cannot be seen or stopped until it runs again "
                     "(it would resume refusing connections when it starts)" % (self.node, target["status"]))
             if target is None:
-                raise ValidationError("node %s is not a member of this cluster (members: %s)" % (self.node, ", ".join(sorted(nodes))))
+                raise ValidationError(unlisted("node %s" % self.node, nodes, self.client.version))
             return {"changed": False, "status": None}
         if self.check_mode:
             return {"changed": True, "status": before, "check_mode_prediction": True}

@@ -12,7 +12,7 @@ import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import poll
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, number, reason_of
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, number, reason_of, unlisted
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.features import version_problems
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import validate_rebalance
 
@@ -131,7 +131,7 @@ class Rebalance:
         problems = []
         coordinator = nodes.get(self.node)
         if coordinator is None:
-            problems.append("coordinator %s is not a member of this cluster (members: %s)" % (self.node, ", ".join(sorted(nodes))))
+            problems.append(unlisted("coordinator %s" % self.node, nodes, self.client.version))
         elif coordinator["status"] != "running":
             problems.append("coordinator %s is %s, not running" % (self.node, coordinator["status"]))
         evacuating = {e.get("node") for e in status["evacuations"]}
@@ -145,7 +145,7 @@ class Rebalance:
             for name in participants:
                 member = nodes.get(name)
                 if member is None:
-                    problems.append("nodes: %s is not a member of this cluster" % name)
+                    problems.append(unlisted("nodes: %s" % name, nodes, self.client.version))
                 elif member["status"] != "running":
                     problems.append("nodes: %s is %s, not running" % (name, member["status"]))
                 elif name in evacuating:
@@ -260,7 +260,7 @@ class Rebalance:
         result = poll(fetch, lambda e: e is None, timeout=self.params["wait_timeout"], interval=self.params["poll_interval"],
                       sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
                       describe=lambda e: "rebalance in state %s (donor average %s, goal %s)" % (
-                          e.get("state"), e.get("donor_conn_avg"), e.get("connection_goal")))
+                          e.get("state"), e.get("donor_conn_avg", "not reported yet"), e.get("connection_goal", "not reported yet")))
         last = seen["entry"] or {}
         seen_states = {sample_["state"] for sample_ in result.samples}
         nodes = {n["name"]: n for n in self.api.nodes()}

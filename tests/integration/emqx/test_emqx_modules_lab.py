@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from emqxtest import connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from emqxtest import cluster, connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -49,6 +49,28 @@ def test_evacuation_moves_every_client_without_loss_and_is_idempotent(lab_factor
         rc, again = run_module("emqx_evacuation", dict(connection(d, 1), node=blue1, state="normal"))
         assert rc == 0 and again["changed"] is False
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+
+
+@pytest.mark.slow
+def test_a_stopped_replicant_is_not_listed_and_a_missing_node_is_explained(lab_factory):
+    """EMQX 5 lists running nodes and stopped core nodes (three fields, always `role: core`), never a
+    stopped replicant (apps/emqx_management/src/emqx_mgmt.erl, list_nodes/0 and stopped_node_info/1).
+    An evacuation of a stopped replicant must not read as a misspelt name only."""
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--replicants", 1)
+    d = lab.description
+    by_role = {}
+    for node in d["nodes"]:
+        by_role.setdefault(node["role"], []).append(node["name"])
+    (core1, core2), (replicant,) = by_role["core"], by_role["replicant"]
+    lab.fault("stop", core2)
+    lab.fault("stop", replicant)
+    info = cluster(d)
+    assert info["running_nodes"] == [core1] and info["stopped_nodes"] == [core2], info
+    assert [(n["name"], n["role"]) for n in info["nodes"]] == [(core1, "core"), (core2, "core")]
+    rc, refused = run_module("emqx_evacuation", dict(connection(d), node=replicant, wait=False))
+    assert rc != 0 and refused["changed"] is False, refused
+    assert "node %s is not a member of this cluster, or is a replicant that is not running" % replicant in refused["msg"]
+    assert cluster(d)["evacuations"] == []
 
 
 @pytest.mark.slow

@@ -385,6 +385,32 @@ def test_rebalance_aborts_when_a_participant_dies_then_balances(lab_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_rebalance_goals_are_reported_only_from_a_tick_that_evicts(lab_factory):
+    """EMQX keeps a tick's averages only when the donors are above the goal and it evicts
+    (apps/emqx_node_rebalance/src/emqx_node_rebalance.erl: evict_conns/1 returns `ok` with the data
+    unchanged when within thresholds), and the status shows connection_goal and donor_conn_avg only
+    once kept (emqx_node_rebalance_status.erl). Here the donor's clients leave during the health-check
+    wait: the connection phase finds nothing to do, so the goals never appear."""
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0)
+    api = Api(lab.description)
+    blue1, blue2 = api.name("blue", 1), api.name("blue", 2)
+    port = next(n["mqtt_port"] for n in lab.description["nodes"] if n["name"] == blue1)
+    gen = LoadGenerator("127.0.0.1", port, clients=40, rate=5).start()
+    assert gen.wait_ready(30), gen.snapshot()
+    body = {"nodes": [blue1, blue2], "wait_health_check": 4, "wait_takeover": 30, "conn_evict_rate": 10,
+            "sess_evict_rate": 10, "abs_conn_threshold": 5, "abs_sess_threshold": 5}
+    assert api.post(blue2, "/api/v5/load_rebalance/%s/start" % blue2, body).status_code == 200
+    gen.stop(drain_timeout=2)  # persistent sessions: they stay on blue1, disconnected
+    entry = wait_for(lambda: next((e for e in api.global_status(blue2)["rebalances"] if e["state"] == "wait_takeover"), None),
+                     20, "the connection phase to end")
+    assert not {"connection_goal", "donor_conn_avg"} & set(entry), entry
+    donor = api.get(blue1, "/api/v5/load_rebalance/status").json()
+    assert donor["process"] == "rebalance" and "connection_goal" not in donor, donor
+    assert api.post(blue2, "/api/v5/load_rebalance/%s/stop" % blue2).status_code == 200
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_v4_api_envelope_and_redirect(lab_factory):
     lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4", "--blue-version", "4.4.23")

@@ -159,10 +159,15 @@ class Coordinator:
             counts = await self._collect()
             donor_avg = _avg([counts[n][metric] for n in self.donors])
             goal = _avg([counts[n][metric] for n in self.recipients])
-            self.goals[goal_key] = float(goal)
-            self.goals[avg_key] = float(donor_avg)
+            # EMQX keeps the averages of a tick only when it evicts on it (evict_conns/evict_sessions in
+            # apps/emqx_node_rebalance/src/emqx_node_rebalance.erl return `ok` with the data unchanged
+            # once within thresholds), and the status shows connection_goal, donor_conn_avg and their
+            # session twins only once kept (emqx_node_rebalance_status.erl): absent until a tick finds
+            # the donors above the goal, then the values of the last such tick.
             if balanced(donor_avg, goal, self.opts[abs_key], self.opts[rel_key]):
                 return
+            self.goals[goal_key] = float(goal)
+            self.goals[avg_key] = float(donor_avg)
             for donor in self.donors:
                 excess = counts[donor][metric] - goal
                 if excess > 0:

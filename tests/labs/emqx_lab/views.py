@@ -11,7 +11,10 @@ def erlang_list(names):
 
 
 def node_objects(node):
-    """One object per member, as /api/v5/nodes (stopped members stay listed)."""
+    """One object per member, as /api/v5/nodes. A stopped core node stays listed with three fields and
+    `role: core`; a stopped replicant is not listed at all: EMQX lists `emqx:cluster_nodes(stopped)`,
+    which holds core nodes only (apps/emqx_management/src/emqx_mgmt.erl, list_nodes/0 and
+    stopped_node_info/1)."""
     members = node.members()
     counts = node.store.counts()
     cluster_sessions = sum(c["sessions"] for name, c in counts.items()
@@ -20,7 +23,8 @@ def node_objects(node):
     for name, member in sorted(members.items()):
         spec = _spec(node, name)
         if not member["running"]:
-            out.append({"node": name, "node_status": "stopped", "role": spec.get("role", "core")})
+            if spec.get("role", "core") == "core":
+                out.append({"node": name, "node_status": "stopped", "role": "core"})
             continue
         mine = counts.get(name, {})
         out.append({
