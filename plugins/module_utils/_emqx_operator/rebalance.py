@@ -220,7 +220,12 @@ class OperatorRebalance:
         finally:
             api.client.close()
         if not participants:
-            participants = sorted(name for name, node in nodes.items() if node.get("status") == "running")
+            # The rebalance ended before the operator's first look at it (5 s after the start), so its
+            # status never named donors and recipients. The operator started it on the replicants,
+            # or on the core nodes when there are none (getEmqxNodes in rebalance_controller.go).
+            running = [(name, node) for name, node in sorted(nodes.items()) if node.get("status") == "running"]
+            replicants = [name for name, node in running if node.get("role") == "replicant"]
+            participants = replicants or [name for name, node in running]
         stopped = [n for n in participants if (nodes.get(n) or {}).get("status") != "running"]
         report = balance_report(nodes, [n for n in participants if n not in stopped], thresholds)
         if stopped or not report["balanced"]:

@@ -61,14 +61,21 @@ def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_f
         creds = emqx["credentials"]
         rc, result = run_module({
             "kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample", "instance_name": "emqx-ee",
-            "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 1,
+            "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 6,
             "abs_conn_threshold": 5, "abs_sess_threshold": 5, "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1",
             "emqx_api_url": emqx["nodes"][0]["api_url"], "emqx_api_key": creds["api_key"],
             "emqx_api_secret": creds["api_secret"], "emqx_validate_certs": False, "wait_timeout": 90, "poll_interval": 0.5})
         assert rc == 0, result
         assert result["rebalance_outcome"] == "balanced" and result["after"]["phase"] == "Completed"
-        states = {s["state"] for s in result["timeline"]}
-        assert {"wait_health_check", "evicting_conns"} <= states, result["timeline"]
+        # The operator first fills rebalanceStates 5 s after the start and then every 5 s (RequeueAfter in
+        # rebalance_controller.go): a rebalance this short can end unseen, so the verdict comes from
+        # EMQX's own counts over the nodes the operator ran it on.
+        # A 6 s health-check wait outlasts the first look.
+        processing = [s for s in result["timeline"] if s["phase"] == "Processing"]
+        unseen = [s["t"] for s in processing if s["state"] is None]
+        seen = [s for s in processing if s["state"] is not None]
+        assert unseen and seen and seen[0]["t"] - unseen[0] >= 4.0, result["timeline"]
+        assert {s["state"] for s in seen} <= {"wait_health_check", "evicting_conns", "wait_takeover", "evicting_sessions"}
         assert result["balance"]["connections"][green["name"]] > 0
         after = live_by_node(emqx)
         assert after[green["name"]] >= 10, after
@@ -78,9 +85,9 @@ def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_f
         assert listing.split("\n")[1].split()[:2] == ["rebalance-sample", "Completed"]
         rc, again = run_module({"kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample",
                                 "instance_name": "emqx-ee", "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1,
-                                "wait_health_check": 1, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
+                                "wait_health_check": 6, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
                                 "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1"})
-        assert rc == 0 and again["changed"] is False
+        assert rc == 0 and again["changed"] is False, again
     finally:
         report = gen.stop()
     assert report["sessions_lost"] == 0, report

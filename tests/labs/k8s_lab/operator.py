@@ -16,8 +16,9 @@ What it does (reference section 5, op-2.2):
   Enterprise; ``/load_rebalance/{coordinator}/start`` with every strategy field and the running
   replicant nodes, or core nodes without replicants (coordinator = first); non-200 -> Failed
   "Failed to start rebalance: request api failed:
-  <status line>"; while Processing, rebalanceStates = global_status.rebalances, and an empty list
-  -> Completed (also when EMQX aborted, as the real operator does); deleting while Processing
+  <status line>"; while Processing, every 5 s from the start, rebalanceStates = global_status.rebalances
+  (seven fields of each), and an empty list -> Completed (also when EMQX aborted, as the real
+  operator does); deleting while Processing
   stops the rebalance on the coordinator, then the finalizer goes.
 """
 import argparse
@@ -35,6 +36,17 @@ from kubernetes.client.exceptions import ApiException
 
 FINALIZER = "apps.emqx.io/finalizer"
 MERGE = "application/merge-patch+json"
+# The Rebalance controller looks at a Processing rebalance again 5 s after its last look
+# (RequeueAfter in controllers/apps/v2beta1/rebalance_controller.go), whatever --interval says.
+REBALANCE_REQUEUE_S = 5.0
+# status.rebalanceStates entries are EMQX's global_status entries read into RebalanceState
+# (apis/apps/v2beta1/rebalance_types.go): these seven fields, each omitted when empty or zero.
+REBALANCE_STATE_FIELDS = ("state", "session_eviction_rate", "recipients", "node", "donors", "coordinator_node",
+                          "connection_eviction_rate")
+
+
+def rebalance_state(entry):
+    return {k: entry[k] for k in REBALANCE_STATE_FIELDS if entry.get(k) not in (None, "", 0, [])}
 
 
 def now():
@@ -176,10 +188,15 @@ class Operator:
         if phase in (None, ""):
             self._start(obj)
         elif phase == "Processing":
+            key = "rebalance-next-look/%s/%s" % (meta["namespace"], meta["name"])
+            if time.time() < self.state.get(key, 0):
+                return
+            self.state[key] = time.time() + REBALANCE_REQUEUE_S
+            self._save()
             reply = self.emqx.call("GET", "/load_rebalance/global_status")
             if not reply or reply[0] != 200:
                 return  # EMQX unreachable: keep Processing and look again, as the operator does
-            states = (reply[2] or {}).get("rebalances") or []
+            states = [rebalance_state(e) for e in (reply[2] or {}).get("rebalances") or []]
             if states:
                 if states != status.get("rebalanceStates"):
                     self._status(self.rebalances, obj, {"rebalanceStates": states})
@@ -217,9 +234,12 @@ class Operator:
         if not reply or reply[0] != 200:
             line = "%s %s" % (reply[0], reply[1]) if reply else "no EMQX node answered"
             return self._fail(obj, "Failed to start rebalance: request api failed: %s" % line)
-        states = ((self.emqx.call("GET", "/load_rebalance/global_status") or (0, "", {}))[2] or {}).get("rebalances") or []
+        # The start only sets Processing: rebalanceStates is first filled by the look 5 s later
+        # (rebalanceStatusHandler, phase "").
+        self.state["rebalance-next-look/%s/%s" % (namespace, obj["metadata"]["name"])] = time.time() + REBALANCE_REQUEUE_S
+        self._save()
         return self._status(self.rebalances, obj, self._phase("Processing", "", "Rebalance is processing",
-                                                              rebalanceStates=states, startedTime=now()))
+                                                              startedTime=now()))
 
     def _fail(self, obj, message):
         log("rebalance failed", rebalance=obj["metadata"]["name"], reason=message)

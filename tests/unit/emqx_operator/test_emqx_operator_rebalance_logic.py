@@ -98,8 +98,9 @@ class FakeEmqxApi:
         self.closed = True
 
 
-def node(name, live, sessions=None, status="running"):
-    return {"name": name, "status": status, "live_connections": live, "sessions": live if sessions is None else sessions}
+def node(name, live, sessions=None, status="running", role="core"):
+    return {"name": name, "status": status, "role": role, "live_connections": live,
+            "sessions": live if sessions is None else sessions}
 
 
 def test_desired_spec_sends_only_what_was_given_and_checks_ranges():
@@ -177,6 +178,18 @@ def test_balanced_outcome_uses_the_crs_thresholds_and_the_participants_seen():
     assert set(out["balance"]["connections"]) == {"a", "b", "c"}
     assert out["balance"]["thresholds"]["abs_conn_threshold"] == 50.0
     assert api.closed
+
+
+def test_a_rebalance_over_before_the_operators_first_look_is_judged_on_the_replicants_it_ran_on():
+    """The operator first fills rebalanceStates 5 s after the start; a shorter rebalance never names
+    its participants. It ran on the replicants (cores only without replicants): the cores, which
+    hold no clients, are not part of the verdict."""
+    objects = StoreObjects(scripted([{"phase": "Processing"}, COMPLETED]))
+    api = FakeEmqxApi([node("core-1", 0), node("core-2", 0), node("r1", 310, role="replicant"),
+                       node("r2", 300, role="replicant")])
+    out = runner(objects, p=params(abs_conn_threshold=50), emqx_api=lambda: api).run()
+    assert out["rebalance_outcome"] == "balanced"
+    assert set(out["balance"]["connections"]) == {"r1", "r2"}
 
 
 def test_completed_but_unbalanced_is_reported_as_aborted():
