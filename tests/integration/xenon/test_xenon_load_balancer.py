@@ -19,7 +19,11 @@ def test_window_queues_requests_and_switch_sends_them_to_green(lab_factory, tmp_
     sock = lab.description["load_balancer"]["socket"]
     log = os.path.join(str(tmp_path), "writer.jsonl")
     writer = Writer(lab.description["load_balancer"]["url"], log, rate=40, workers=3, update_ratio=0.0).start()
-    time.sleep(0.7)
+    # Blue serves a few writes before the window closes (a fixed 0.7 s was once too short on a loaded machine).
+    deadline = time.monotonic() + 20
+    while writer.counts["acked"] < 5:
+        assert time.monotonic() < deadline, writer.counts
+        time.sleep(0.05)
     closed_at = time.time()
     assert haproxy.close_window(sock)["in_flight"] == 0
     time.sleep(WINDOW)
