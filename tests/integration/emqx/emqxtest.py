@@ -1,6 +1,7 @@
-"""Helpers for the EMQX integration tests: real MQTT load through the lab's HAProxy, and
-modules run through the real `ansible` CLI against the lab. (A module of its own rather than
-conftest.py: the Kilda tests have a conftest too, and one pytest run may collect both.)"""
+"""Helpers for the EMQX integration tests: real MQTT load through the lab's HAProxy, and the
+collection's modules run against the lab (each on its own as on a target, or through the real
+`ansible` CLI when it has an action plugin). A module of its own rather than conftest.py: the Kilda
+tests have a conftest too, and one pytest run may collect both."""
 import contextlib
 import json
 import os
