@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 LABS = os.path.join(ROOT, "tests", "labs")
 sys.path.insert(0, LABS)
 
-import emqx_bluegreen  # noqa: E402  pylint: disable=wrong-import-position
+# the tests import emqx_bluegreen from here
+import emqx_bluegreen  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 import module_runner  # noqa: E402  pylint: disable=wrong-import-position,import-error
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError  # noqa: E402
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client import EmqxClient  # noqa: E402
@@ -53,24 +54,9 @@ def mqtt_load(description, clients=100, rate=40, ready_timeout=90):
 
 
 def run_module(name, args, check=False):
-    """Run zerodowntime.cluster.<name> with ``args``; return (rc, result), rc 0 unless it failed. Through
-    `ansible localhost -m` when the module has an action plugin, on its own otherwise (module_runner)."""
-    if not module_runner.has_action(name):
-        result = module_runner.run(name, args, check=check, timeout=600)
-        return (2 if result["failed"] else 0), result
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=emqx_bluegreen.COLLECTIONS, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
-               ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_NOCOLOR="1")
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-m", "zerodowntime.cluster." + name,
-            "-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    proc = subprocess.run(argv, env=env, text=True, capture_output=True, timeout=600, check=False)
-    try:
-        # minimal callback: "localhost | SUCCESS => {...}" or "localhost | FAILED! => {...}"
-        result = json.loads(proc.stdout[proc.stdout.index("=> ") + 3:])
-    except ValueError:
-        raise AssertionError("could not read the module result:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))
-    return proc.returncode, result
+    """Run zerodowntime.cluster.<name> with ``args`` (module_runner); return (rc, result), rc 0 unless it failed."""
+    result = module_runner.run(name, args, check=check, timeout=600)
+    return (2 if result["failed"] else 0), result
 
 
 def connection(description, node_index=0, api="v5"):

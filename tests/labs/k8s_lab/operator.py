@@ -188,11 +188,8 @@ class Operator:
         if phase in (None, ""):
             self._start(obj)
         elif phase == "Processing":
-            key = "rebalance-next-look/%s/%s" % (meta["namespace"], meta["name"])
-            if time.time() < self.state.get(key, 0):
+            if not self._requeue_rebalance(meta["namespace"], meta["name"]):
                 return
-            self.state[key] = time.time() + REBALANCE_REQUEUE_S
-            self._save()
             reply = self.emqx.call("GET", "/load_rebalance/global_status")
             if not reply or reply[0] != 200:
                 return  # EMQX unreachable: keep Processing and look again, as the operator does
@@ -236,10 +233,19 @@ class Operator:
             return self._fail(obj, "Failed to start rebalance: request api failed: %s" % line)
         # The start only sets Processing: rebalanceStates is first filled by the look 5 s later
         # (rebalanceStatusHandler, phase "").
-        self.state["rebalance-next-look/%s/%s" % (namespace, obj["metadata"]["name"])] = time.time() + REBALANCE_REQUEUE_S
-        self._save()
+        self._requeue_rebalance(namespace, obj["metadata"]["name"], due=True)
         return self._status(self.rebalances, obj, self._phase("Processing", "", "Rebalance is processing",
                                                               startedTime=now()))
+
+    def _requeue_rebalance(self, namespace, name, due=False):
+        """Whether the controller looks at this Rebalance now (``due``: it does, the start being a
+        look); if so, the next look is REBALANCE_REQUEUE_S later."""
+        key = "rebalance-next-look/%s/%s" % (namespace, name)
+        if not due and time.time() < self.state.get(key, 0):
+            return False
+        self.state[key] = time.time() + REBALANCE_REQUEUE_S
+        self._save()
+        return True
 
     def _fail(self, obj, message):
         log("rebalance failed", rebalance=obj["metadata"]["name"], reason=message)
