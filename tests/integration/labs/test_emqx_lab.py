@@ -245,7 +245,9 @@ def test_evacuation_moves_clients_without_loss_but_a_plain_stop_loses_sessions(l
     report = gen.stop(drain_timeout=10)
     assert report["connected"] == 150
     assert report["sessions_lost"] == 0 and report["messages_lost"] == 0, report
-    assert report["reconnects"] >= before[blue1] and report["messages_acked"] > 300
+    # before[blue1] counts the publisher too when HAProxy put it there.
+    assert report["reconnects"] + report["publisher_reconnects"] >= before[blue1], (report, before)
+    assert report["messages_acked"] > 300
     assert report["reasons"].get("disconnect:156", 0) > 0  # MQTT 5 clients saw DISCONNECT 0x9C
 
     # The same move without evacuation: blue-2's sessions die with it.

@@ -151,6 +151,8 @@ class _Publisher:
     def __init__(self, gen):
         self.gen = gen
         self.connected = False
+        self.ever_connected = False
+        self.reconnects = 0
         self.inflight = {}
         self.backoff = 0.2
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="lab-publisher-" + uuid.uuid4().hex[:8],
@@ -183,7 +185,10 @@ class _Publisher:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if not reason_code.is_failure:
-            self.connected = True
+            # The publisher sits on a node like any client: a test that counts the clients a
+            # node held must count its reconnect too.
+            self.reconnects += self.ever_connected
+            self.ever_connected = self.connected = True
             self.backoff = 0.2
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
@@ -417,6 +422,7 @@ class LoadGenerator:
             "ready": self.ready.is_set(),
             "sessions_lost": self.sessions_lost,
             "reconnects": self.reconnects,
+            "publisher_reconnects": self.publisher.reconnects,
             "refused": self.refused,
             "messages_sent": self.messages_sent,
             "messages_acked": self.messages_acked,

@@ -106,6 +106,7 @@ class Component:
         self.tracker = Tracker()
         self.lock = threading.RLock()
         self.in_flight_finished = 0
+        self.peak_draining = 0
         self.session_losses = 0
         self.lost_writes = 0
         self.signals = queue.Queue()
@@ -267,6 +268,7 @@ class Component:
         # Deferred shutdown: the operation already in flight runs to its end first; the last hub's
         # may never end while the component is hung.
         task.deferred = event
+        self.peak_draining = max(self.peak_draining, sum(t.deferred is not None for t in self.tasks))
         may_hang = index == max(i for i, t in enumerate(self.tasks) if t.kind == "hub")
         threading.Thread(target=self._drain, args=(task, event, may_hang), daemon=True).start()
 
@@ -301,7 +303,8 @@ class Component:
             "path": self.base, "reacts": self.reacts, "tasks": len(self.tasks),
             "active": sum(t.active for t in self.tasks), "counter": self.tracker.active,
             "build_version": self.build_version, "last_signal": self.last_signal,
-            "in_flight_finished": self.in_flight_finished, "session_losses": self.session_losses,
+            "in_flight_finished": self.in_flight_finished, "peak_draining": self.peak_draining,
+            "session_losses": self.session_losses,
             "lost_writes": self.lost_writes,
             "hung": self.hung(),
         }
