@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, plan, sample, timeline_append
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, eviction_rate, plan, sample, timeline_append
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.report import connections_svg
 
 
-def emqx_plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel"):
-    return plan(info, drain_nodes, int(budget), int(session_budget), wait_health_check, wait_takeover, strategy)
+def emqx_plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0):
+    return plan(info, drain_nodes, int(budget), int(session_budget), wait_health_check, wait_takeover, strategy, float(margin))
+
+
+def emqx_eviction_rate(budget, margin):
+    return eviction_rate(int(budget), float(margin))
 
 
 def emqx_drain_progress(info, drain_nodes, budget, session_budget, wait_takeover):
@@ -33,6 +37,7 @@ class FilterModule:
     def filters(self):
         return {
             "emqx_plan": emqx_plan,
+            "emqx_eviction_rate": emqx_eviction_rate,
             "emqx_drain_progress": emqx_drain_progress,
             "emqx_sample": emqx_sample,
             "emqx_timeline_append": emqx_timeline_append,

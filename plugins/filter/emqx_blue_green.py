@@ -122,6 +122,10 @@ def emqx_blue_green_report_lines(report):
         ratio = _number(report.get("drain_vs_minimum"))
         ratio = ratio if ratio is not None else drain_s / minimum
         drain = "drain %s s vs theoretical minimum %s s (%sx)" % (_seconds(drain_s), _seconds(minimum), ("%.2f" % ratio))
+        plan = report.get("plan") or {}
+        if plan.get("eviction_rate") is not None and plan.get("eviction_rate") != plan.get("reconnect_budget"):
+            # the minimum is at the full budget; say why the drain could not reach it
+            drain += ", evicting %s/s to keep every second within the budget of %s/s" % (plan["eviction_rate"], plan.get("reconnect_budget"))
     elif minimum is not None:
         drain = "drain %s s (nothing to move: theoretical minimum 0 s)" % _seconds(drain_s)
     else:

@@ -97,6 +97,8 @@ def main():
         "peak_reconnects_per_s": users.get("peak_reconnects_per_s"),
         "peak_disconnected": users.get("peak_disconnected"),
         "reconnect_budget": report["reconnect_budget"],
+        "eviction_rate": report["plan"].get("eviction_rate"),
+        "peak_vs_budget": round(users.get("peak_reconnects_per_s", 0) / float(report["reconnect_budget"]), 2),
         "drain_s": report["drain_s"],
         "theoretical_minimum_s": report["plan"].get("theoretical_minimum_s"),
         "drain_vs_minimum": report["drain_vs_minimum"],
@@ -111,9 +113,9 @@ def main():
             report["outcome"], report["duration_s"], users.get("clients"), users.get("messages_sent")),
         "sessions lost: %s, QoS 1 messages lost: %s, duplicates: %s" % (
             users.get("sessions_lost"), users.get("messages_lost"), users.get("duplicates")),
-        "drain %s s vs theoretical minimum %s s (%sx) at %s reconnects/s; peak %s reconnects/s" % (
-            report["drain_s"], summary["theoretical_minimum_s"], report["drain_vs_minimum"], args.budget,
-            users.get("peak_reconnects_per_s")),
+        "drain %s s vs theoretical minimum %s s (%sx), evicting %s/s; peak %s reconnects/s against a budget of %s/s" % (
+            report["drain_s"], summary["theoretical_minimum_s"], report["drain_vs_minimum"], report["plan"].get("eviction_rate"),
+            users.get("peak_reconnects_per_s"), args.budget),
     ]
     with open(os.path.join(report_dir, "connections.svg"), "w") as handle:
         handle.write(connections_svg(report["samples"], colours, "EMQX blue-green upgrade: connections per node", notes))

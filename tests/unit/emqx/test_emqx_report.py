@@ -1,7 +1,7 @@
 """The run picture and the blue-green arithmetic."""
 import xml.etree.ElementTree as ET
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, plan, split_budget
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, eviction_rate, plan, split_budget
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.report import _nice_max, connections_svg
 
 
@@ -32,6 +32,26 @@ def test_plan_parallel_pays_the_waits_once_sequential_per_node():
     assert parallel["theoretical_minimum_s"] == 6 + 15
     assert sequential["predicted_s"] == 3 * (5 + 2 + 10)
     assert parallel["predicted_s"] < sequential["predicted_s"]
+
+
+def test_the_eviction_rate_leaves_room_for_the_random_bunching_of_reconnects():
+    # R + margin * sqrt(R) <= budget, the largest such R
+    assert [eviction_rate(b, 3) for b in (1, 20, 100, 200, 500, 2000)] == [1, 10, 74, 161, 437, 1870]
+    for budget in (7, 50, 200, 999):
+        rate = eviction_rate(budget, 3)
+        assert rate + 3 * rate ** 0.5 <= budget < (rate + 1) + 3 * (rate + 1) ** 0.5
+    assert eviction_rate(200, 0) == 200
+
+
+def test_a_plan_with_a_margin_splits_the_eviction_rate_and_predicts_from_it():
+    info = {"nodes": [{"name": n, "connections": 322, "sessions": 322, "status": "running"} for n in ("a", "b", "c")]}
+    parallel = plan(info, ["a", "b", "c"], 200, 100, 5, 10, "parallel", margin=3)
+    assert parallel["eviction_rate"] == 161 and sum(parallel["conn_evict_rates"].values()) == 161
+    # the minimum is the floor the budget sets; the prediction is what the margin allows
+    assert parallel["theoretical_minimum_s"] == round(966 / 200.0 + 15, 1)
+    assert parallel["predicted_s"] == round(966 / 161.0 + 15, 1)
+    sequential = plan(info, ["a", "b", "c"], 200, 100, 5, 10, "sequential", margin=3)
+    assert sequential["conn_evict_rates"] == {"a": 161, "b": 161, "c": 161}
 
 
 def test_drain_progress_done_only_when_prohibiting_and_empty():

@@ -153,6 +153,12 @@ def test_a_full_run_compares_its_drain_with_the_plan_and_reads_its_gate():
     ]
 
 
+def test_a_drain_slowed_by_the_burst_margin_says_at_which_rate_it_evicted():
+    planned = report(plan={"theoretical_minimum_s": 20.0, "reconnect_budget": 200, "eviction_rate": 161})
+    assert emqx_blue_green_report_lines(planned)[1] == (
+        "drain 21.4 s vs theoretical minimum 20 s (1.07x), evicting 161/s to keep every second within the budget of 200/s")
+
+
 def test_a_run_without_a_drain_says_what_it_did_instead_of_placeholders():
     # the finalize entry point after a manual approval: blue was drained by the first run
     lines = emqx_blue_green_report_lines(report(drain_s=None, plan={}, drain_vs_minimum=None, gate={},
