@@ -51,8 +51,8 @@ class Lab:
         self.description = labctl("status", "--workdir", self.workdir)
         return self.description
 
-    def fault(self, action, target):
-        return labctl("fault", action, target, "--workdir", self.workdir)
+    def fault(self, action, target, *options):
+        return labctl("fault", action, target, "--workdir", self.workdir, *options)
 
     def down(self):
         labctl("down", "--workdir", self.workdir)

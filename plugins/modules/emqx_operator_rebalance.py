@@ -23,6 +23,11 @@ description:
     O(emqx_api_url) and credentials are given, the module compares the nodes' counts afterwards with the CR's
     thresholds, like M(zerodowntime.cluster.emqx_rebalance), and fails with RV(rebalance_outcome=aborted) when the
     cluster is not balanced.
+  - The operator marks a Rebalance C(Failed) ("Failed to get rebalance status") after one failed call to EMQX's API
+    while it is C(Processing), and never looks at it again, while EMQX goes on rebalancing. With O(emqx_api_url) the
+    module then follows EMQX's own rebalance to its end and decides the outcome from the node counts, returning the
+    operator's verdict beside it (RV(operator_verdict)) with a warning; without it the task fails and says how to
+    follow or stop the rebalance in EMQX.
   - V(absent) deletes the Rebalance; the operator stops a rebalance still running and removes its finalizer.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
@@ -172,6 +177,16 @@ rebalance_outcome:
     V(aborted) when it completed with the cluster unbalanced or a participant stopped.
   returned: when waited for O(state=present)
   type: str
+followed:
+  description: V(emqx) when the operator lost track of the rebalance and the module followed EMQX's own instead.
+  returned: when the operator marked the Rebalance Failed after a failed status read and O(emqx_api_url) was given
+  type: str
+  sample: emqx
+operator_verdict:
+  description: The CR's phase and message when the module followed EMQX instead of the operator.
+  returned: when RV(followed) is returned
+  type: dict
+  sample: {phase: Failed, message: "Failed to get rebalance status: request api failed: 503 Service Unavailable"}
 balance:
   description: Per-node live connections and disconnected sessions, donor and recipient averages and thresholds.
   returned: when the outcome was checked

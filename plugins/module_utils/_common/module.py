@@ -27,6 +27,8 @@ def run_and_exit(module, work, secrets=()):
     except Exception as exc:  # unexpected: say what failed, with the trace for -vvv (it quotes the message too)
         masked = [s for s in secrets if s]
         module.fail_json(msg="unexpected error: %s" % redact(str(exc), masked), exception=redact(traceback.format_exc(), masked))
+    for text in result.pop("warnings", None) or []:  # through Ansible's own channel, shown as [WARNING]
+        module.warn(text)
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff

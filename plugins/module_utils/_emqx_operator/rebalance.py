@@ -16,7 +16,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     TerminalFailure,
     ValidationError,
 )
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import poll
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import PollResult, poll
 
 # module option -> rebalanceStrategy field
 STRATEGY = (
@@ -101,6 +101,17 @@ def summary(obj):
             "phase": status.get("phase"), "conditions": status.get("conditions") or [],
             "rebalance_states": status.get("rebalanceStates") or [], "started_time": status.get("startedTime"),
             "completed_time": status.get("completedTime"), "deleting": bool(meta.get("deletionTimestamp"))}
+
+
+# The operator's message when one read of EMQX's rebalance status failed while Processing
+# (rebalanceStatusHandler in rebalance_controller.go). The CR is then Failed for good, but EMQX
+# itself goes on rebalancing: the operator merely stopped watching.
+LOST_TRACK = "Failed to get rebalance status"
+
+
+def lost_track(obj):
+    status = (obj or {}).get("status") or {}
+    return status.get("phase") == "Failed" and failure_reason(obj).startswith(LOST_TRACK)
 
 
 def failure_reason(obj):
@@ -196,18 +207,65 @@ class OperatorRebalance:
                     "donors": len(states[0].get("donors") or []), "recipients": len(states[0].get("recipients") or [])}
 
         def failed(obj):
-            if (obj.get("status") or {}).get("phase") == "Failed":
-                return "%s failed: %s" % (self.where, failure_reason(obj))
-            return None
+            if (obj.get("status") or {}).get("phase") != "Failed":
+                return None
+            if lost_track(obj):
+                if self.emqx_api is not None:
+                    return None  # EMQX is followed below instead
+                return ("%s failed: %s. The operator marks a Rebalance Failed after one failed call to EMQX's API, while "
+                        "EMQX goes on rebalancing; it will not watch it again, and deleting the CR does not stop it (the "
+                        "operator stops only a Processing rebalance). Give this module EMQX API access (emqx_api_url and "
+                        "credentials) to follow EMQX's own rebalance, or read /api/v5/load_rebalance/global_status and stop "
+                        "it there with zerodowntime.cluster.emqx_rebalance state=absent"
+                        % (self.where, failure_reason(obj)))
+            return "%s failed: %s" % (self.where, failure_reason(obj))
 
-        result = poll(fetch, lambda obj: (obj.get("status") or {}).get("phase") == "Completed", failed=failed,
+        def final(obj):
+            return (obj.get("status") or {}).get("phase") == "Completed" or (self.emqx_api is not None and lost_track(obj))
+
+        result = poll(fetch, final, failed=failed,
                       timeout=self.params["wait_timeout"], interval=self.params["poll_interval"], sample=sample,
                       transient=(ApiError,), clock=self.clock, sleep=self.sleep,
                       describe=lambda obj: "phase %s" % ((obj.get("status") or {}).get("phase") or "(not reconciled yet)"))
         out = {"after": summary(result.value), "timeline": result.samples, "elapsed": result.elapsed, "rebalance_outcome": None}
+        if lost_track(result.value):
+            result = self._follow_emqx(result, seen["participants"])
+            out.update(timeline=result.samples, elapsed=result.elapsed, followed="emqx",
+                       operator_verdict={"phase": "Failed", "message": failure_reason(result.value)},
+                       warnings=["%s is Failed for good: the operator lost track of the rebalance after one failed call to "
+                                 "EMQX's API (%s). This module followed EMQX's own rebalance to its end instead. Delete "
+                                 "the CR before creating another Rebalance of the same name." % (self.where, failure_reason(result.value))])
         if self.emqx_api is not None and (started_here or seen["processing"]):
             out.update(self._outcome(result, sorted(seen["participants"])))
         return out
+
+    def _follow_emqx(self, result, participants):
+        """After the operator gave up on a rebalance, wait for EMQX's own to end (its entry leaves
+        global_status), within what is left of wait_timeout."""
+        remaining = max(0.0, float(self.params["wait_timeout"]) - float(result.elapsed or 0))
+
+        def rebalances():
+            api = self.emqx_api()
+            try:
+                entries = api.global_status()["rebalances"]
+            finally:
+                api.client.close()
+            for entry in entries:
+                participants.update(entry.get("donors") or [])
+                participants.update(entry.get("recipients") or [])
+            return entries
+
+        def sample(entries, elapsed):
+            first = entries[0] if entries else {}
+            return {"t": round(float(result.elapsed or 0) + elapsed, 3), "phase": "Failed", "emqx_state": first.get("state") or "ended",
+                    "donors": len(first.get("donors") or []), "recipients": len(first.get("recipients") or [])}
+
+        followed = poll(rebalances, lambda entries: not entries, timeout=remaining, interval=self.params["poll_interval"],
+                        sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
+                        describe=lambda entries: "the operator marked %s Failed and EMQX is still rebalancing: %s" % (
+                            self.where, ", ".join("%s on %s" % (e.get("state"), e.get("node") or e.get("coordinator_node"))
+                                                  for e in entries)))
+        return PollResult(result.value, round(float(result.elapsed or 0) + followed.elapsed, 3), result.samples + followed.samples)
 
     def _outcome(self, result, participants):
         from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.rebalance import balance_report

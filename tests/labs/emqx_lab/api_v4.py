@@ -5,7 +5,7 @@ import json
 
 from aiohttp import web
 
-from emqx_lab import auth, rpc, schema, versions, views
+from emqx_lab import api_fault, auth, rpc, schema, versions, views
 
 PREFIX = "/api/v4"
 
@@ -21,6 +21,8 @@ def failed(message, code=400):
 @web.middleware
 async def authenticate(request, handler):
     node = request.app["node"]
+    if request.path.startswith(PREFIX + "/") and api_fault.active(node.workdir, node.name):
+        return web.json_response({"code": 503, "message": "Service Unavailable"}, status=503)
     public = request.path == PREFIX + "/load_rebalance/availability_check" and \
         versions.availability_check_public(node.version)
     if not public and not auth.check_v4(node.cfg["credentials"], request.headers.get("Authorization")):

@@ -3,7 +3,7 @@ import json
 
 from aiohttp import web
 
-from emqx_lab import auth, rpc, schema, versions, views
+from emqx_lab import api_fault, auth, rpc, schema, versions, views
 
 PREFIX = "/api/v5"
 PUBLIC = {PREFIX + "/login"}
@@ -19,6 +19,8 @@ async def authenticate(request, handler):
     path = request.path
     if not path.startswith(PREFIX + "/"):
         return await handler(request)
+    if api_fault.active(node.workdir, node.name):
+        return error(503, "SERVICE_UNAVAILABLE", "Service Unavailable")
     public = path in PUBLIC or (path == PREFIX + "/load_rebalance/availability_check"
                                 and versions.availability_check_public(node.version))
     if not public:

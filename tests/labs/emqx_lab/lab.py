@@ -7,7 +7,7 @@ import time
 
 from labcommon import procs, runner, state
 
-from emqx_lab import config, haproxy
+from emqx_lab import api_fault, config, haproxy
 from emqx_lab.store import Store
 
 HOST = "127.0.0.1"
@@ -226,14 +226,19 @@ def _resolve(members, name):
     raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members))))
 
 
-def fault(action, name, workdir):
+def fault(action, name, workdir, seconds=10.0):
     workdir = os.path.abspath(workdir)
     lab_state = state.load(workdir)
     cfg = config.load(workdir)
     members = lab_state["members"]
     key = _resolve(members, name)
     handle = members[key]
-    if action == "kill":
+    if action == "api-error":
+        node = next((n for n in cfg["nodes"] if n["name"] in (key, handle.get("name"))), None)
+        if node is None:
+            raise SystemExit("labctl: api-error needs an EMQX node, not %s" % key)
+        api_fault.set_until(workdir, node["name"], time.time() + seconds)
+    elif action == "kill":
         if _alive(handle):
             runner.kill(handle)
     elif action == "stop":

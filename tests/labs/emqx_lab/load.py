@@ -247,6 +247,7 @@ class LoadGenerator:
         self.connect_attempts = 0
         self.reasons = {}
         self._reconnect_times = []
+        self.reconnect_log = []  # every reconnect, seconds since start: the peak can be located afterwards
         self.peak_reconnects_per_s = 0
         self.peak_disconnected = 0
         self.disconnected_now = 0
@@ -290,6 +291,7 @@ class LoadGenerator:
     def _note_reconnect(self):
         now = time.monotonic()
         self._reconnect_times.append(now)
+        self.reconnect_log.append(round(now - (self.started or now), 3))
         while self._reconnect_times and self._reconnect_times[0] <= now - 1.0:
             self._reconnect_times.pop(0)
         self.peak_reconnects_per_s = max(self.peak_reconnects_per_s, len(self._reconnect_times))
@@ -432,6 +434,7 @@ class LoadGenerator:
             "publish_rejected": self.publish_rejected,
             "duplicates": self.duplicates,
             "peak_reconnects_per_s": self.peak_reconnects_per_s,
+            "reconnect_times": self.reconnect_log,
             "peak_disconnected": self.peak_disconnected,
             "reasons": self.reasons,
             "duration_s": round(time.monotonic() - self.started, 2) if self.started else 0,

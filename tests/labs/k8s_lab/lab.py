@@ -125,13 +125,15 @@ def status(workdir):
     }
 
 
-def fault(action, name, workdir):
+def fault(action, name, workdir, seconds=10.0):
     data = state.load(workdir)
     handle = data["members"].get(name)
     if handle is None and data.get("emqx_workdir"):
         # anything else names a member of the EMQX lab (a node, haproxy, mosquitto)
-        emqx_lab.fault(action, name, data["emqx_workdir"])
+        emqx_lab.fault(action, name, data["emqx_workdir"], seconds=seconds)
         return status(workdir)
+    if action == "api-error":
+        raise SystemExit("k8s lab: api-error needs an EMQX node, not %s" % name)
     if handle is None:
         raise SystemExit("k8s lab: no member %r (members: %s)" % (name, ", ".join(sorted(data["members"]))))
     data["members"][name] = runner.apply_fault(action, handle, workdir)

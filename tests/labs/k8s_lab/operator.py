@@ -192,7 +192,14 @@ class Operator:
                 return
             reply = self.emqx.call("GET", "/load_rebalance/global_status")
             if not reply or reply[0] != 200:
-                return  # EMQX unreachable: keep Processing and look again, as the operator does
+                # One failed look is final (rebalanceStatusHandler in rebalance_controller.go: SetFailed,
+                # then SetCompleted and SetProcessing refuse a Failed job), while EMQX goes on rebalancing.
+                # Upstream's requester is one pod (the oldest core with ContainersReady, newRequester);
+                # the lab asks its nodes in that order and fails on the first answer that is not 200.
+                why = "request api failed: %s %s" % reply[:2] if reply else \
+                    'Get "%s/api/v5/load_rebalance/global_status": connection refused' % self.emqx.urls[0]
+                return self._status(self.rebalances, obj, self._phase("Failed", "", "Failed to get rebalance status: " + why,
+                                                                      rebalanceStates=None))
             states = [rebalance_state(e) for e in (reply[2] or {}).get("rebalances") or []]
             if states:
                 if states != status.get("rebalanceStates"):

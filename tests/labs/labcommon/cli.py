@@ -1,6 +1,7 @@
 """Argument parsing and dispatch for ``labctl``."""
 import argparse
 import importlib
+import inspect
 import json
 import sys
 
@@ -39,8 +40,10 @@ def build_parser():
         p.add_argument("--workdir", required=True)
 
     fault = sub.add_parser("fault", help="inject a fault into a running lab")
-    fault.add_argument("action", choices=("kill", "restart", "stop", "start"))
+    fault.add_argument("action", choices=("kill", "restart", "stop", "start", "api-error"),
+                       help="api-error: the member keeps running but its management API answers 503 for --seconds")
     fault.add_argument("target", help="name of a lab member, as listed by status")
+    fault.add_argument("--seconds", type=float, default=10.0, help="how long an api-error lasts")
     fault.add_argument("--workdir", required=True)
     return parser
 
@@ -67,7 +70,12 @@ def main(argv):
         if args.command == "status":
             description = module.status(args.workdir)
         elif args.command == "fault":
-            description = module.fault(args.action, args.target, args.workdir)
+            if args.action == "api-error":
+                if "seconds" not in inspect.signature(module.fault).parameters:
+                    raise SystemExit("labctl: the %s lab has no api-error fault" % lab)
+                description = module.fault(args.action, args.target, args.workdir, seconds=args.seconds)
+            else:
+                description = module.fault(args.action, args.target, args.workdir)
         else:
             module.down(args.workdir)
             # sweep containers a crashed 'up' may have left behind (no-op without podman)

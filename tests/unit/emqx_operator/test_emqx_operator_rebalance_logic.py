@@ -86,13 +86,17 @@ COMPLETED = {"phase": "Completed", "rebalanceStates": None}
 
 
 class FakeEmqxApi:
-    def __init__(self, nodes):
+    def __init__(self, nodes, rebalances=()):
         self._nodes = nodes
+        self._rebalances = list(rebalances)  # global_status answers, one per call; [] once they run out
         self.client = self
         self.closed = False
 
     def nodes(self):
         return self._nodes
+
+    def global_status(self):
+        return {"evacuations": [], "rebalances": self._rebalances.pop(0) if self._rebalances else [], "purges": []}
 
     def close(self):
         self.closed = True
@@ -138,6 +142,40 @@ def test_failed_phase_is_terminal_with_the_operator_message():
         {"type": "Failed", "status": "True", "message": "EMQX emqx-ee is not ready"}]}]))
     with pytest.raises(TerminalFailure, match="EMQX emqx-ee is not ready"):
         runner(objects).run()
+
+
+LOST = {"phase": "Failed", "rebalanceStates": None, "conditions": [
+    {"type": "Failed", "status": "True", "message": "Failed to get rebalance status: request api failed: 503 Service Unavailable"}]}
+STILL_RUNNING = [{"state": "evicting_conns", "coordinator_node": "a", "donors": ["a"], "recipients": ["b", "c"]}]
+
+
+def test_an_operator_that_lost_track_is_replaced_by_following_emqx_to_its_end():
+    """One failed status read makes the operator mark the CR Failed for good while EMQX goes on
+    rebalancing: with EMQX access the module follows EMQX and judges the end itself."""
+    objects = StoreObjects(scripted([PROCESSING, LOST]))
+    api = FakeEmqxApi([node("a", 340), node("b", 330), node("c", 300)], rebalances=[STILL_RUNNING, STILL_RUNNING, []])
+    out = runner(objects, p=params(abs_conn_threshold=50), emqx_api=lambda: api).run()
+    assert out["followed"] == "emqx" and out["rebalance_outcome"] == "balanced"
+    assert out["operator_verdict"] == {"phase": "Failed", "message": LOST["conditions"][0]["message"]}
+    assert "lost track" in out["warnings"][0] and "Delete the CR" in out["warnings"][0]
+    assert [p.get("emqx_state") for p in out["timeline"] if "emqx_state" in p] == ["evicting_conns", "evicting_conns", "ended"]
+    assert set(out["balance"]["connections"]) == {"a", "b", "c"}
+
+
+def test_an_operator_that_lost_track_fails_the_task_with_the_way_out_without_emqx_access():
+    objects = StoreObjects(scripted([PROCESSING, LOST]))
+    with pytest.raises(TerminalFailure) as caught:
+        runner(objects).run()
+    message = str(caught.value)
+    assert "503 Service Unavailable" in message and "goes on rebalancing" in message
+    assert "deleting the CR does not stop it" in message and "emqx_api_url" in message and "state=absent" in message
+
+
+def test_emqx_still_rebalancing_after_the_operator_lost_track_times_out_naming_it():
+    objects = StoreObjects(scripted([LOST]))
+    api = FakeEmqxApi([node("a", 10)], rebalances=[STILL_RUNNING] * 100)
+    with pytest.raises(WaitTimeout, match="EMQX is still rebalancing: evicting_conns on a"):
+        runner(objects, p=params(wait_timeout=5), emqx_api=lambda: api).run()
 
 
 def test_wait_timeout_names_the_phase():
