@@ -65,10 +65,11 @@ def write_atomically(path, data, mode):
 
 def ensure(paths, content, mode, check):
     """Make every path hold content with mode; returns (changed paths, diffs). In check mode
-    nothing is written and the changes are only predicted."""
+    nothing is written and the changes are only predicted: a directory that does not exist yet
+    (a task before this one would create it in a real run) means a new file."""
     data = to_bytes(content, errors="surrogate_or_strict")
     for path in paths:  # all checked before the first write
-        if not os.path.isdir(os.path.dirname(path) or "."):
+        if not check and not os.path.isdir(os.path.dirname(path) or "."):
             raise FileNotFoundError("the directory of %s does not exist on the controller" % path)
         if os.path.isdir(path):
             raise IsADirectoryError("%s is a directory; dest names the file to write" % path)

@@ -166,7 +166,7 @@ class OperatorRebalance:
                     % (self.where, "; ".join(differences)), differences=differences, current=summary(before))
             if self.check_mode:
                 return {"changed": True, "after": summary(self._body(spec)), "recreated": True, "differences": differences}
-            self.objects.delete(self.name)
+            self._delete(before)
             self._wait_gone("was deleted to be recreated")
             before = None
         if before is None:
@@ -303,16 +303,68 @@ class OperatorRebalance:
             return {"changed": False, "after": None}
         if self.check_mode:
             return {"changed": True, "after": None}
-        self.objects.delete(self.name)
+        self._delete(before)
         out = {"changed": True, "after": summary(self.objects.get(self.name))}
         if self.params["wait"]:
             result = self._wait_gone("was deleted")
             out.update(after=None, elapsed=result.elapsed)
         return out
 
+    def _delete(self, current):
+        """Delete the CR once a 2.2 operator can handle it. On deletion the operator stops a Processing
+        rebalance at the coordinator named in rebalanceStates[0] (stopRebalance), which it first fills
+        about 5 s after the start: deleting before that is an index out of range, and without panic
+        recovery (controller-runtime 0.17) the operator crashes on it at every restart, for every
+        resource it manages. So a Processing Rebalance without rebalanceStates is deleted only once
+        the operator has looked at it."""
+        status = (current or {}).get("status") or {}
+        if status.get("phase") == "Processing" and not status.get("rebalanceStates"):
+            poll(lambda: self.objects.get(self.name),
+                 lambda obj: obj is None or (obj.get("status") or {}).get("phase") != "Processing"
+                 or bool((obj.get("status") or {}).get("rebalanceStates")),
+                 timeout=self.params["wait_timeout"], interval=self.params["poll_interval"], transient=(ApiError,),
+                 clock=self.clock, sleep=self.sleep,
+                 describe=lambda obj: "%s is Processing and the operator has not yet named its coordinator "
+                                      "(status.rebalanceStates is empty); deleting it now would crash a 2.2 operator" % self.where)
+        self.objects.delete(self.name)
+
     def _wait_gone(self, why):
-        """Until the CR is gone: the operator removes its finalizer (stopping a running rebalance) first."""
-        return poll(lambda: self.objects.get(self.name), lambda obj: obj is None, timeout=self.params["wait_timeout"],
+        """Until the CR is gone: the operator removes its finalizer (stopping a running rebalance) first.
+        A 2.2 operator checks that the EMQX target is Ready before it handles a deletion: while it is
+        not, it keeps the finalizer, marks the Rebalance Failed (so that it will never stop it) and the
+        wait could only time out; that is said at once, after stopping EMQX's rebalance itself."""
+        def held(obj):
+            status = (obj or {}).get("status") or {}
+            deleting = ((obj or {}).get("metadata") or {}).get("deletionTimestamp")
+            failed = [c for c in status.get("conditions") or [] if c.get("type") == "Failed"]
+            # Failed "... is not ready" written since the deletion (the operator restamps it at every look);
+            # one from before the deletion may be old news that the operator is about to clear
+            if (status.get("phase") != "Failed" or not deleting or not failed or not failure_reason(obj).endswith("is not ready")
+                    or str(failed[-1].get("lastTransitionTime") or "") < str(deleting)):
+                return None
+            return self._finalizer_held(obj)
+
+        return poll(lambda: self.objects.get(self.name), lambda obj: obj is None, failed=held, timeout=self.params["wait_timeout"],
                     interval=self.params["poll_interval"], transient=(ApiError,), clock=self.clock, sleep=self.sleep,
                     describe=lambda obj: "%s %s but still has finalizers %s" % (
                         self.where, why, (obj.get("metadata") or {}).get("finalizers")))
+
+    def _finalizer_held(self, obj):
+        reason = failure_reason(obj)
+        head = ("%s is being deleted, but the operator keeps its finalizer while the target is not Ready (%s): it checks "
+                "Ready before it handles a deletion, and has now marked the Rebalance Failed, so it will not stop the "
+                "rebalance when the target is Ready again, it will only release the finalizer then. " % (self.where, reason))
+        if self.emqx_api is None:
+            return head + ("EMQX may still be rebalancing: stop it with zerodowntime.cluster.emqx_rebalance state=absent (or "
+                           "POST /api/v5/load_rebalance/<coordinator>/stop), or give this module emqx_api_url to do so")
+        api = self.emqx_api()
+        try:
+            running = api.global_status()["rebalances"]
+            for entry in running:
+                api.stop_rebalance(entry.get("coordinator_node") or entry.get("node"))
+        finally:
+            api.client.close()
+        if running:
+            return head + "This module stopped EMQX's rebalance through its API (coordinator %s); the CR goes once the " \
+                "target is Ready" % ", ".join(str(e.get("coordinator_node") or e.get("node")) for e in running)
+        return head + "EMQX runs no rebalance; the CR goes once the target is Ready"

@@ -160,3 +160,65 @@ def test_an_operator_that_loses_track_of_a_rebalance_is_replaced_by_following_em
     assert any(s.get("emqx_state") not in (None, "ended") for s in result["timeline"]), result["timeline"]
     assert result["balance"]["connections"][green["name"]] > 0
     assert report["sessions_lost"] == 0, report
+
+
+def operator_alive(lab):
+    return next(m["alive"] for m in lab.status()["members"] if m["name"] == "operator")
+
+
+def emqx_rebalances(emqx):
+    import httpx
+
+    creds = emqx["credentials"]
+    reply = httpx.get(emqx["nodes"][1]["api_url"] + "/api/v5/load_rebalance/global_status", auth=(creds["api_key"], creds["api_secret"]))
+    return reply.json().get("rebalances") or []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_a_rebalance_deleted_before_the_operators_first_look_would_crash_it_so_the_module_waits(lab_factory):
+    """On deletion a 2.2 operator stops a Processing rebalance at rebalanceStates[0].coordinator_node,
+    which its first look fills about 5 s after the start; before that the index is out of range and,
+    without panic recovery (controller-runtime 0.17), the operator process dies. state=absent right
+    after the start waits for that look, then deletes: the operator lives and EMQX's rebalance is
+    stopped. The same deletion done directly kills the lab's operator, as it would the real one."""
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
+    emqx = lab.description["emqx"]
+    green = next(n for n in emqx["nodes"] if n["colour"] == "green")
+    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
+    wait_for(lambda: "Ready" in kubectl(lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
+    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=20).start()
+    try:
+        assert gen.wait_ready(30), gen.snapshot()
+        lab.fault("start", green["name"])
+        wait_for(lambda: "emqx-green" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
+                 10, "the operator to list the new node")
+        base = {"kubeconfig": lab.description["kubeconfig"], "instance_name": "emqx-ee", "conn_evict_rate": 5, "sess_evict_rate": 5,
+                "wait_takeover": 1, "wait_health_check": 20, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
+                "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1", "wait_timeout": 30, "poll_interval": 0.3}
+        rc, started = run_module(dict(base, name="rb-safe", wait=False))
+        assert rc == 0, started
+        rc, removed = run_module(dict(base, name="rb-safe", state="absent"))
+        assert rc == 0, removed
+        assert removed["changed"] and removed["after"] is None
+        # asked before the operator's first look, it waited for that look before deleting: the operator lives
+        assert removed["before"]["phase"] == "Processing" and not removed["before"]["rebalance_states"]
+        assert operator_alive(lab)
+        wait_for(lambda: not emqx_rebalances(emqx), 10, "EMQX's rebalance to be stopped by the operator")
+
+        # Straight through the API, as kubectl would, but quick enough to land inside the 5 s window on a busy machine.
+        from kubernetes import config, dynamic
+
+        client = dynamic.DynamicClient(config.new_client_from_config(lab.description["kubeconfig"]))
+        rebalances = client.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
+        rebalances.create(namespace="default", body={
+            "apiVersion": "apps.emqx.io/v2beta1", "kind": "Rebalance", "metadata": {"name": "rb-raw"},
+            "spec": {"instanceName": "emqx-ee", "rebalanceStrategy": {"connEvictRate": 5, "waitHealthCheck": 20,
+                                                                      "absConnThreshold": 5, "relConnThreshold": "1.1"}}})
+        wait_for(lambda: (rebalances.get(name="rb-raw", namespace="default").to_dict().get("status") or {}).get("phase") == "Processing",
+                 10, "rb-raw to be Processing")
+        rebalances.delete(name="rb-raw", namespace="default")
+        wait_for(lambda: not operator_alive(lab), 10, "the operator to die on the premature deletion")
+    finally:
+        report = gen.stop()
+    assert report["sessions_lost"] == 0, report

@@ -172,15 +172,7 @@ class Operator:
         meta = obj["metadata"]
         status = obj.get("status") or {}
         if meta.get("deletionTimestamp"):
-            if status.get("phase") == "Processing" and status.get("rebalanceStates"):
-                coordinator = status["rebalanceStates"][0].get("coordinator_node")
-                reply = self.emqx.call("POST", "/load_rebalance/%s/stop" % coordinator)
-                log("stopped rebalance on deletion", rebalance=meta["name"], reply=reply and reply[:2])
-            if FINALIZER in (meta.get("finalizers") or []):
-                rest = [f for f in meta["finalizers"] if f != FINALIZER]
-                self.rebalances.patch(name=meta["name"], namespace=meta["namespace"], content_type=MERGE,
-                                      body={"metadata": {"finalizers": rest or None}})
-            return
+            return self._delete_rebalance(obj)
         if FINALIZER not in (meta.get("finalizers") or []):
             self.rebalances.patch(name=meta["name"], namespace=meta["namespace"], content_type=MERGE,
                                   body={"metadata": {"finalizers": (meta.get("finalizers") or []) + [FINALIZER]}})
@@ -207,6 +199,44 @@ class Operator:
             else:
                 self._status(self.rebalances, obj, self._phase("Completed", "", "Rebalance completed",
                                                                rebalanceStates=None, completedTime=now()))
+
+    def _delete_rebalance(self, obj):
+        """The deletion branch of Reconcile (rebalance_controller.go), in upstream's order: a missing
+        target lets the finalizer go; a target that is not Ready sets Failed and keeps it (the Ready
+        check comes first); only then is a Processing rebalance stopped and the finalizer removed."""
+        meta = obj["metadata"]
+        status = obj.get("status") or {}
+        name = obj["spec"]["instanceName"]
+        try:
+            target = self.emqxes.get(name=name, namespace=meta["namespace"]).to_dict()
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            target = None
+        if target is not None:
+            conditions = (target.get("status") or {}).get("conditions") or []
+            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                # SetFailed stamps the condition anew at every reconcile, as upstream's SetCondition does
+                self._fail(obj, "EMQX %s is not ready" % name)
+                return None  # the finalizer stays; a Processing rebalance is now Failed and will not be stopped
+            if status.get("phase") == "Processing":
+                states = status.get("rebalanceStates") or []
+                if not states:
+                    # stopRebalance reads RebalanceStates[0].CoordinatorNode; before the first look fills
+                    # them that is an index out of range, and controller-runtime 0.17 (go.mod) does not
+                    # recover panics: the operator process dies, and dies again on every restart while
+                    # this Rebalance waits for its finalizer.
+                    log("panic: runtime error: index out of range [0] with length 0", rebalance=meta["name"],
+                        where="controllers/apps/v2beta1/rebalance_controller.go stopRebalance")
+                    sys.stdout.flush()
+                    os._exit(2)  # pylint: disable=protected-access
+                reply = self.emqx.call("POST", "/load_rebalance/%s/stop" % states[0].get("coordinator_node"))
+                log("stopped rebalance on deletion", rebalance=meta["name"], reply=reply and reply[:2])
+        if FINALIZER in (meta.get("finalizers") or []):
+            rest = [f for f in meta["finalizers"] if f != FINALIZER]
+            self.rebalances.patch(name=meta["name"], namespace=meta["namespace"], content_type=MERGE,
+                                  body={"metadata": {"finalizers": rest or None}})
+        return None
 
     def _start(self, obj):
         spec = obj["spec"]

@@ -31,6 +31,9 @@ def test_check_mode_predicts_without_writing(tmp_path):
     changed, diffs = ensure([str(journal)], "new\n", 0o600, check=True)
     assert changed == [str(journal)] and diffs[0]["before"] == "old\n" and diffs[0]["after"] == "new\n"
     assert journal.read_text() == "old\n"
+    # the role creates its report directory in a task that check mode skips: a new file is predicted
+    fresh = str(tmp_path / "not-yet" / "journal.json")
+    assert ensure([fresh], "new\n", 0o600, check=True)[0] == [fresh] and not os.path.exists(fresh)
 
 
 def test_a_failed_write_leaves_the_previous_journal_whole(tmp_path, monkeypatch):

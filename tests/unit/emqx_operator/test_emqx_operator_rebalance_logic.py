@@ -98,6 +98,9 @@ class FakeEmqxApi:
     def global_status(self):
         return {"evacuations": [], "rebalances": self._rebalances.pop(0) if self._rebalances else [], "purges": []}
 
+    def stop_rebalance(self, coordinator):
+        self.stopped = getattr(self, "stopped", []) + [coordinator]
+
     def close(self):
         self.closed = True
 
@@ -263,6 +266,68 @@ def test_absent_deletes_and_waits_until_the_finalizer_is_released():
     out = runner(objects, clock, p=params(state="absent")).run()
     assert out["changed"] is True and out["after"] is None and clock.now >= 1.0
     assert runner(objects, p=params(state="absent")).run()["changed"] is False
+
+
+def finalized(objects, status=None):
+    objects.store.create(objects.definition, V, NS, {"metadata": {"name": "rb", "finalizers": ["apps.emqx.io/finalizer"]},
+                                                     "spec": {"instanceName": "emqx-ee", "rebalanceStrategy": {"connEvictRate": 1}}})
+    if status:
+        objects.status("rb", status)
+
+
+def test_a_rebalance_the_operator_has_not_looked_at_yet_is_deleted_only_after_its_first_look():
+    """A 2.2 operator stops a deleted Processing rebalance at rebalanceStates[0]; before its first
+    look (5 s after the start) that index does not exist and the operator process panics."""
+    seen = {"at_delete": None, "polls": 0}
+
+    def operator(objects):
+        obj = objects.store.objects.get((crds.GROUP, "rebalances", NS, "rb"))
+        if obj is None:
+            return
+        if obj["metadata"].get("deletionTimestamp"):
+            objects.store.patch(objects.definition, V, NS, "rb", "application/merge-patch+json", {"metadata": {"finalizers": None}})
+            return
+        seen["polls"] += 1
+        if seen["polls"] == 4:  # the operator's first look
+            objects.status("rb", PROCESSING)
+
+    objects = StoreObjects(operator)
+    finalized(objects, {"phase": "Processing"})
+    delete = objects.delete
+
+    def recording_delete(name):
+        seen["at_delete"] = objects.store.get(objects.definition, V, NS, name)["status"]
+        return delete(name)
+
+    objects.delete = recording_delete
+    out = runner(objects, p=params(state="absent")).run()
+    assert out["changed"] is True and out["after"] is None
+    assert seen["at_delete"]["rebalanceStates"], "deleted before the operator named the coordinator"
+
+
+def test_a_finalizer_held_while_the_target_is_not_ready_is_said_at_once_and_emqx_is_stopped():
+    """The operator checks Ready before the deletion branch: it keeps the finalizer and marks the
+    Rebalance Failed, so it would never stop it. The module stops EMQX's rebalance itself."""
+    def operator(objects):
+        obj = objects.store.objects.get((crds.GROUP, "rebalances", NS, "rb"))
+        if obj and obj["metadata"].get("deletionTimestamp"):
+            objects.status("rb", {"phase": "Failed", "conditions": [
+                {"type": "Failed", "status": "True", "message": "EMQX emqx-ee is not ready",
+                 "lastTransitionTime": obj["metadata"]["deletionTimestamp"]}]})
+
+    objects = StoreObjects(operator)
+    finalized(objects, PROCESSING)
+    api = FakeEmqxApi([], rebalances=[[{"state": "evicting_conns", "coordinator_node": "emqx@a"}]])
+    with pytest.raises(TerminalFailure) as caught:
+        runner(objects, p=params(state="absent"), emqx_api=lambda: api).run()
+    message = str(caught.value)
+    assert "keeps its finalizer while the target is not Ready (EMQX emqx-ee is not ready)" in message
+    assert "stopped EMQX's rebalance through its API (coordinator emqx@a)" in message and api.stopped == ["emqx@a"]
+    # without EMQX access: the same diagnosis, and how to stop it
+    objects = StoreObjects(operator)
+    finalized(objects, PROCESSING)
+    with pytest.raises(TerminalFailure, match="EMQX may still be rebalancing: stop it with zerodowntime.cluster.emqx_rebalance"):
+        runner(objects, p=params(state="absent")).run()
 
 
 def test_missing_inputs_for_present():
