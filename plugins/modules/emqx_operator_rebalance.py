@@ -32,9 +32,9 @@ description:
     operator stops it at the coordinator its first look (about 5 s after the start) names in C(status.rebalanceStates);
     deleting before that look crashes the operator (an index out of range it does not recover from), so the module
     waits for that look before it deletes a C(Processing) Rebalance, here and for O(recreate).
-  - A 2.2 operator checks that the target is C(Ready) before it handles a deletion: while it is not, it keeps the
+  - A 2.2 operator checks that the target is C(Ready) before it handles a deletion. While it is not, it keeps the
     finalizer and marks the Rebalance C(Failed), so it will not stop the rebalance later. The task then fails at once
-    saying so, after stopping EMQX's rebalance through its API when O(emqx_api_url) is given.
+    and says so, after stopping EMQX's rebalance through its API when O(emqx_api_url) is given.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
