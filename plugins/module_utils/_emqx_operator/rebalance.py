@@ -337,10 +337,10 @@ class OperatorRebalance:
             status = (obj or {}).get("status") or {}
             deleting = ((obj or {}).get("metadata") or {}).get("deletionTimestamp")
             failed = [c for c in status.get("conditions") or [] if c.get("type") == "Failed"]
-            # Failed "... is not ready" written since the deletion (the operator restamps it at every look);
-            # one from before the deletion may be old news that the operator is about to clear
+            # Failed "... is not ready" set again since the deletion (the operator sets it at every look,
+            # which moves its lastUpdateTime); one from before the deletion may be old news
             if (status.get("phase") != "Failed" or not deleting or not failed or not failure_reason(obj).endswith("is not ready")
-                    or str(failed[-1].get("lastTransitionTime") or "") < str(deleting)):
+                    or str(failed[0].get("lastUpdateTime") or "") < str(deleting)):
                 return None
             return self._finalizer_held(obj)
 

@@ -49,6 +49,27 @@ def rebalance_state(entry):
     return {k: entry[k] for k in REBALANCE_STATE_FIELDS if entry.get(k) not in (None, "", 0, [])}
 
 
+def set_condition(conditions, kind, message=""):
+    """SetCondition in apis/apps/v2beta1/rebalance_types.go: a condition of the same type is replaced
+    (keeping its lastTransitionTime when its status is unchanged), another is appended, and the
+    list is sorted newest update first."""
+    stamp = now()
+    new = {"type": kind, "status": "True", "lastUpdateTime": stamp, "lastTransitionTime": stamp}
+    if message:
+        new["message"] = message
+    out = [dict(c) for c in conditions or []]
+    for index, condition in enumerate(out):
+        if condition.get("type") == kind:
+            if condition.get("status") == new["status"]:
+                new["lastTransitionTime"] = condition.get("lastTransitionTime") or stamp
+            out[index] = new
+            break
+    else:
+        out.append(new)
+    out.sort(key=lambda c: c.get("lastUpdateTime") or "", reverse=True)
+    return out
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -190,15 +211,14 @@ class Operator:
                 # the lab asks its nodes in that order and fails on the first answer that is not 200.
                 why = "request api failed: %s %s" % reply[:2] if reply else \
                     'Get "%s/api/v5/load_rebalance/global_status": connection refused' % self.emqx.urls[0]
-                return self._status(self.rebalances, obj, self._phase("Failed", "", "Failed to get rebalance status: " + why,
+                return self._status(self.rebalances, obj, self._phase(obj, "Failed", "Failed to get rebalance status: " + why,
                                                                       rebalanceStates=None))
             states = [rebalance_state(e) for e in (reply[2] or {}).get("rebalances") or []]
             if states:
-                if states != status.get("rebalanceStates"):
-                    self._status(self.rebalances, obj, {"rebalanceStates": states})
+                # every look sets Processing again: its condition's lastUpdateTime moves, the rest stays
+                self._status(self.rebalances, obj, self._phase(obj, "Processing", rebalanceStates=states))
             else:
-                self._status(self.rebalances, obj, self._phase("Completed", "", "Rebalance completed",
-                                                               rebalanceStates=None, completedTime=now()))
+                self._status(self.rebalances, obj, self._phase(obj, "Completed", rebalanceStates=None, completedTime=now()))
 
     def _delete_rebalance(self, obj):
         """The deletion branch of Reconcile (rebalance_controller.go), in upstream's order: a missing
@@ -271,8 +291,7 @@ class Operator:
         # The start only sets Processing: rebalanceStates is first filled by the look 5 s later
         # (rebalanceStatusHandler, phase "").
         self._requeue_rebalance(namespace, obj["metadata"]["name"], due=True)
-        return self._status(self.rebalances, obj, self._phase("Processing", "", "Rebalance is processing",
-                                                              startedTime=now()))
+        return self._status(self.rebalances, obj, self._phase(obj, "Processing", startedTime=now()))
 
     def _requeue_rebalance(self, namespace, name, due=False):
         """Whether the controller looks at this Rebalance now (``due``: it does, the start being a
@@ -286,13 +305,14 @@ class Operator:
 
     def _fail(self, obj, message):
         log("rebalance failed", rebalance=obj["metadata"]["name"], reason=message)
-        return self._status(self.rebalances, obj, self._phase("Failed", "", message))
+        return self._status(self.rebalances, obj, self._phase(obj, "Failed", message))
 
     @staticmethod
-    def _phase(phase, reason, message, **extra):
-        stamp = now()
-        status = {"phase": phase, "conditions": [{"type": phase, "status": "True", "reason": reason, "message": message,
-                                                  "lastUpdateTime": stamp, "lastTransitionTime": stamp}]}
+    def _phase(obj, phase, message="", **extra):
+        """The status after SetFailed/SetCompleted/SetProcessing: the phase, and the conditions as
+        SetCondition leaves them (rebalance_types.go). They accumulate, one per type; upstream sets
+        only a message, and only on Failed."""
+        status = {"phase": phase, "conditions": set_condition((obj.get("status") or {}).get("conditions"), phase, message)}
         status.update(extra)
         return status
 

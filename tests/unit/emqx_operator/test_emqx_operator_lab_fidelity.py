@@ -155,3 +155,20 @@ def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped(
     assert emqx.started == [("blue-r1@h", ["green-r1@h"])]  # old replicants first, into the new replicants
     assert "ReconcilerFailed" not in obj["status"]["conditions"][0]["message"]
     assert obj["status"]["replicantNodesStatus"]["updateRevision"] != obj["status"]["replicantNodesStatus"]["currentRevision"]
+
+
+def test_rebalance_conditions_accumulate_one_per_type_newest_first(monkeypatch):
+    """SetCondition (rebalance_types.go): a Rebalance keeps one condition per type, the newest update
+    first; setting a type again with the same status moves only its lastUpdateTime."""
+    from k8s_lab import operator
+
+    clock = iter(["2026-01-01T00:00:0%dZ" % i for i in range(10)])
+    monkeypatch.setattr(operator, "now", lambda: next(clock))
+    started = operator.set_condition([], "Processing")
+    looked = operator.set_condition(started, "Processing")
+    assert looked == [{"type": "Processing", "status": "True", "lastUpdateTime": "2026-01-01T00:00:01Z",
+                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    done = operator.set_condition(looked, "Completed")
+    assert [c["type"] for c in done] == ["Completed", "Processing"] and "message" not in done[0]
+    failed = operator.set_condition(looked, "Failed", "Failed to get rebalance status: request api failed: 503 Service Unavailable")
+    assert [c["type"] for c in failed] == ["Failed", "Processing"] and failed[0]["message"].endswith("503 Service Unavailable")

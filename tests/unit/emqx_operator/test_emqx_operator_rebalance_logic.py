@@ -313,7 +313,7 @@ def test_a_finalizer_held_while_the_target_is_not_ready_is_said_at_once_and_emqx
         if obj and obj["metadata"].get("deletionTimestamp"):
             objects.status("rb", {"phase": "Failed", "conditions": [
                 {"type": "Failed", "status": "True", "message": "EMQX emqx-ee is not ready",
-                 "lastTransitionTime": obj["metadata"]["deletionTimestamp"]}]})
+                 "lastUpdateTime": obj["metadata"]["deletionTimestamp"]}]})
 
     objects = StoreObjects(operator)
     finalized(objects, PROCESSING)
