@@ -9,6 +9,7 @@ one-shot, and the operator reports ``Completed`` both when EMQX finished and whe
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import (
@@ -30,6 +31,7 @@ STRATEGY = (
     ("rel_sess_threshold", "relSessThreshold"),
 )
 RELATIVE = ("relConnThreshold", "relSessThreshold")
+DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 FINAL_PHASES = ("Completed", "Failed")
 # the CR's effective thresholds -> the names balance_report takes
 THRESHOLDS = (("absConnThreshold", "abs_conn_threshold"), ("relConnThreshold", "rel_conn_threshold"),
@@ -37,12 +39,15 @@ THRESHOLDS = (("absConnThreshold", "abs_conn_threshold"), ("relConnThreshold", "
 
 
 def _relative(value):
-    """The CRD keeps relative thresholds as strings; EMQX rejects values of 1.0 or less."""
+    """The CRD keeps relative thresholds as strings, which the operator's webhook parses as Go float64s
+    (Python's float() also takes "1_5" and "inf"); EMQX rejects values of 1.0 or less."""
     text = str(value).strip()
     try:
+        if not DECIMAL.match(text):
+            raise ValueError(text)
         number = float(text)
     except ValueError:
-        raise ValidationError("relative thresholds must be numbers above 1.0, got %r" % (value,))
+        raise ValidationError("relative thresholds must be decimal numbers above 1.0, such as 1.1, got %r" % (value,))
     if number <= 1.0:
         raise ValidationError("relative thresholds must be above 1.0 (EMQX rejects %s)" % text)
     return text

@@ -142,7 +142,23 @@ def test_rebalance_spec_is_immutable_but_status_and_metadata_are_not():
     with pytest.raises(errors.ApiStatus) as caught:
         s.patch(d, V, NS, "r", "application/merge-patch+json", {"spec": {"rebalanceStrategy": {"connEvictRate": 6}}})
     assert caught.value.code == 403
-    assert "the Rebalance spec don't allow update" in caught.value.message
+    assert caught.value.message == 'admission webhook "validator.rebalance.emqx.io" denied the request: the Rebalance spec don\'t allow update'
+
+
+def test_the_webhook_checks_relative_thresholds_as_go_floats_on_create_in_v2beta1_only():
+    """validator.rebalance.emqx.io is registered for v2beta1: a relative threshold that
+    strconv.ParseFloat refuses is denied there, while the same object through v1beta4 is not checked."""
+    s = make_store()
+    d = s.definition(crds.GROUP, V, "rebalances")
+    body = {"metadata": {"name": "r"}, "spec": {"instanceName": "e", "rebalanceStrategy": {"connEvictRate": 5, "relConnThreshold": "1_5"}}}
+    with pytest.raises(errors.ApiStatus) as caught:
+        s.create(d, V, NS, body)
+    assert caught.value.code == 403 and caught.value.message.endswith('the field ".spec.rebalanceStrategy.relConnThreshold" must be float64')
+    for index, fine in enumerate(("1.5", "2", "1e1", ".5", "+1.5", "Inf")):
+        s.create(d, V, NS, {"metadata": {"name": "ok-%d" % index},
+                            "spec": {"instanceName": "e", "rebalanceStrategy": {"connEvictRate": 5, "relSessThreshold": fine}}})
+    old = s.definition(crds.GROUP, "v1beta4", "rebalances")
+    s.create(old, "v1beta4", NS, dict(body, spec=dict(body["spec"], instanceKind="EmqxEnterprise")))
 
 
 def test_objects_are_served_in_every_version_of_their_crd():

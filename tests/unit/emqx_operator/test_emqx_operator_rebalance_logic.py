@@ -114,7 +114,9 @@ def test_desired_spec_sends_only_what_was_given_and_checks_ranges():
     spec = logic.desired_spec(params(rel_conn_threshold="1.2", wait_takeover=0), V)
     assert spec == {"instanceName": "emqx-ee", "instanceKind": "EMQX",
                     "rebalanceStrategy": {"connEvictRate": 10, "relConnThreshold": "1.2", "waitTakeover": 0}}
-    for bad in ({"rel_conn_threshold": "1.0"}, {"rel_sess_threshold": "x"}, {"conn_evict_rate": 0}, {"wait_takeover": -1}):
+    # "1_5" and "inf" are Python floats but not what the operator's webhook (Go's ParseFloat) or EMQX take
+    for bad in ({"rel_conn_threshold": "1.0"}, {"rel_sess_threshold": "x"}, {"rel_conn_threshold": "1_5"}, {"rel_sess_threshold": "inf"},
+                {"conn_evict_rate": 0}, {"wait_takeover": -1}):
         with pytest.raises(ValidationError):
             logic.desired_spec(params(**bad), V)
     with pytest.raises(ValidationError, match="EmqxEnterprise"):
