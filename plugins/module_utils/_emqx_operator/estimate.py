@@ -18,6 +18,14 @@ import math
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import effective_strategy
 
 
+
+def initial_delay_waited(strategy):
+    """Seconds from Available to the first evacuation: the operator compares the whole seconds since
+    the Available condition's lastTransitionTime, itself kept to the second, and waits until they
+    are more than initialDelaySeconds (checkInitialDelaySecondsReady in controllers/apps/v2beta1/util.go),
+    so up to one second longer than the setting."""
+    return float(strategy["initial_delay_seconds"]) + 1.0
+
 def pod_seconds(connections, sessions, strategy):
     if sessions <= 0:
         return float(strategy["wait_takeover"])
@@ -34,7 +42,7 @@ def drain_estimate(summary, strategy_overrides=None, operator_version=None, wait
     running = [n for n in summary["nodes"] if n["status"] == "running"]
     pods = [{"node": n["name"], "connections": n["connections"], "sessions": n["sessions"],
              "seconds": pod_seconds(n["connections"], n["sessions"], strategy)} for n in running]
-    total = strategy["initial_delay_seconds"] + sum(p["seconds"] for p in pods)
+    total = initial_delay_waited(strategy) + sum(p["seconds"] for p in pods)
     out = {"strategy": strategy, "old_pods": len(pods), "pods": pods,
            "per_pod_max_s": max([p["seconds"] for p in pods] or [0]), "total_s": total,
            "connections": sum(p["connections"] for p in pods), "sessions": sum(p["sessions"] for p in pods),

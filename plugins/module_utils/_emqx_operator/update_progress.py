@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.estimate import initial_delay_waited
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import (
     effective_strategy,
     node_entry,
@@ -122,7 +123,7 @@ def progress_of(obj, new_revision_seen, finished, old_nodes, old_pods):
         waiting = [n for n in waiting if n["status"] == "running" and n["name"] in old_nodes and n["name"] not in evacuating]
         if phase in ("pending", "starting", "available"):
             # the operator evacuates nothing before initialDelaySeconds have passed since Available
-            estimate += float(strategy["initial_delay_seconds"])
+            estimate += initial_delay_waited(strategy)
         waiting = waiting[:max(0, old_left - len(evacuations))]
         estimate += sum(_pod_seconds(n["connections"], n["sessions"], strategy) for n in waiting)
     return {"phase": phase, "new_ready": new_ready, "new_total": new_total, "old_left": old_left, "old_pods": old_pods,

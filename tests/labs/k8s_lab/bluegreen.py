@@ -31,6 +31,7 @@ Faults the operator is known for, reproduced on purpose:
   in the front condition's message) until that evacuation is stopped.
 """
 import json
+import math
 import re
 import time
 
@@ -197,9 +198,12 @@ class BlueGreen:
                                        "new replicant nodes are ready", now_text)
             targets = [n["name"] for n in ready]
         conditions = set_condition(conditions, "Available", "Available", "new nodes serve traffic", now_text)
-        available_since = self.state.setdefault("available_since", self.clock())
+        # The Available condition's lastTransitionTime is kept to the second, and the operator evacuates
+        # once the whole seconds since then are more than initialDelaySeconds (checkInitialDelaySecondsReady
+        # in controllers/apps/v2beta1/util.go, int32(delay) > InitialDelaySeconds).
+        available_since = self.state.setdefault("available_since", float(math.floor(self.clock())))
         delay = (spec.get("updateStrategy") or {}).get("initialDelaySeconds", 10)
-        if self.clock() - available_since >= delay:
+        if int(self.clock() - available_since) > delay:
             self._drain(spec, cur, targets, evacuations, all_nodes, running)
         still = self._running()
         if not any(n["name"] in still for n in self._group(cur, CORE) + self._group(cur, REPLICANT)):

@@ -24,13 +24,14 @@ def test_drain_estimate_per_pod_with_the_fixed_health_check_wait():
     out = estimate.drain_estimate(cluster(live=(100, 40)), strategy, "2.2.29", wait_timeout=600)
     # per pod: 60 s health check + connections/20 + 2 s takeover + sessions/50
     assert [p["seconds"] for p in out["pods"]] == [60 + 5 + 2 + 2, 60 + 2 + 2 + 1]
-    assert out["total_s"] == 3 + 69 + 65 and out["old_pods"] == 2 and out["per_pod_max_s"] == 69
+    # the operator waits until more than initialDelaySeconds whole seconds have passed: one more
+    assert out["total_s"] == (3 + 1) + 69 + 65 and out["old_pods"] == 2 and out["per_pod_max_s"] == 69
     assert out["too_slow"] is None and out["too_fast"] is None
 
 
 def test_a_pod_without_sessions_is_only_waited_for():
     out = estimate.drain_estimate(cluster(live=(0,)), {"wait_takeover": 7, "initial_delay_seconds": 0}, "2.2.29")
-    assert out["total_s"] == 7
+    assert out["total_s"] == 1 + 7
 
 
 def test_strategy_too_slow_for_the_timeout_is_named():
@@ -48,7 +49,7 @@ def test_the_resource_strategy_counts_when_the_update_does_not_set_one():
 def test_operator_2_3_uses_the_configured_health_check_wait():
     out = estimate.drain_estimate(cluster(live=(10,)), {"wait_health_check": 2, "conn_evict_rate": 10, "sess_evict_rate": 10,
                                                         "wait_takeover": 1, "initial_delay_seconds": 0}, "2.3.0")
-    assert out["total_s"] == 2 + 1 + 1 + 1
+    assert out["total_s"] == 1 + 2 + 1 + 1 + 1
 
 
 def test_reconnect_rate_above_the_cap_is_named():

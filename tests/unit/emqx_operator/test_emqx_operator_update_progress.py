@@ -340,7 +340,7 @@ def test_progress_phases_and_estimates():
 
     pending = progress(1.0, seen=False)
     assert pending["phase"] == "pending" and pending["old_left"] == 2 and pending["new_ready"] == 0
-    assert pending["estimate_s"] == 2 + 2 * (4 + 2 + 2 + 2)  # initial delay + two pods by the strategy
+    assert pending["estimate_s"] == (2 + 1) + 2 * (4 + 2 + 2 + 2)  # initial delay (and the second it rounds to) + two pods
     assert progress(6.0)["phase"] == "starting" and progress(6.0)["new_ready"] == 1 and progress(6.0)["lower_bound"]
     assert progress(9.0)["phase"] == "available"
     health_check = progress(11.0)
