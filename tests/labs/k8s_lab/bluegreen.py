@@ -50,18 +50,33 @@ def fnv32a(text):
     return value
 
 
+# k8s.io/apimachinery/pkg/util/rand SafeEncodeString: no vowels, no 0/1/3, so no words in names
+SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def safe_encode(text):
+    return "".join(SAFE_ALPHANUMS[ord(char) % len(SAFE_ALPHANUMS)] for char in text)
+
+
+def revision(value):
+    """A StatefulSet/ReplicaSet name suffix as computeHash (controllers/apps/v2beta1/util.go) writes it:
+    the FNV-32a sum in decimal, safe-encoded. (Upstream hashes the spew dump of the pod template; the
+    lab hashes its JSON: the same shape, not the same value.)"""
+    return safe_encode(str(value))
+
+
 def template_hash(spec):
     template = {k: spec.get(k) for k in TEMPLATE_FIELDS}
     for key in ("coreTemplate", "replicantTemplate"):
         part = json.loads(json.dumps(template.get(key) or {}))
         (part.get("spec") or {}).pop("replicas", None)
         template[key] = part
-    return "%x" % fnv32a(json.dumps(template, sort_keys=True))
+    return revision(fnv32a(json.dumps(template, sort_keys=True)))
 
 
 def replicant_revision(core_revision):
     # the lab switches both roles together, so the ReplicaSet's hash follows the StatefulSet's
-    return "%x" % fnv32a(core_revision + "/replicant")
+    return revision(fnv32a(core_revision + "/replicant"))
 
 
 def other(colour):

@@ -137,7 +137,8 @@ def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped(
     lab = FakeLab()
     emqx = FakeEmqx(lab)
     logged = []
-    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: 1000.0, log=lambda msg, **f: logged.append(msg))
+    now = [1000.0]
+    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: now[0], log=lambda msg, **f: logged.append(msg))
     obj = {"spec": {"image": "e:1", "updateStrategy": {"initialDelaySeconds": 0}}, "status": {}}
     obj["status"] = sim.reconcile(obj, "t0")
     assert obj["status"]["conditions"][0]["type"] == "Ready"
@@ -146,6 +147,7 @@ def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped(
     for dummy in range(3):
         obj["status"] = sim.reconcile(obj, "t1")
     assert emqx.started == [] and lab.stopped == []  # a non-prohibiting evacuation blocks the drain
+    now[0] += 2  # past initialDelaySeconds (0): the operator wants more than 0 whole seconds since Available
     emqx.evacuating[0]["state"] = "prohibiting"
     obj["status"] = sim.reconcile(obj, "t2")
     assert obj["status"]["conditions"][0]["message"].startswith("ReconcilerFailed: evacuation of green-r1@h")
@@ -172,3 +174,14 @@ def test_rebalance_conditions_accumulate_one_per_type_newest_first(monkeypatch):
     assert [c["type"] for c in done] == ["Completed", "Processing"] and "message" not in done[0]
     failed = operator.set_condition(looked, "Failed", "Failed to get rebalance status: request api failed: 503 Service Unavailable")
     assert [c["type"] for c in failed] == ["Failed", "Processing"] and failed[0]["message"].endswith("503 Service Unavailable")
+
+
+def test_revision_hashes_are_safe_encoded_decimal_fnv_sums():
+    """computeHash (controllers/apps/v2beta1/util.go): rand.SafeEncodeString of the FNV-32a sum in
+    decimal, so names carry 1-10 characters of bcdfghjklmnpqrstvwxz2456789, like '79994df5f9'."""
+    value = bluegreen.fnv32a("anything")
+    assert bluegreen.revision(value) == "".join("bcdfghjklmnpqrstvwxz2456789"[ord(c) % 27] for c in str(value))
+    assert bluegreen.safe_encode("0123456789") == "456789bcdf"
+    revision = bluegreen.template_hash({"image": "emqx/emqx-enterprise:5.8.6"})
+    assert 1 <= len(revision) <= 10 and set(revision) <= set(bluegreen.SAFE_ALPHANUMS)
+    assert revision != bluegreen.template_hash({"image": "emqx/emqx-enterprise:5.10.4"})

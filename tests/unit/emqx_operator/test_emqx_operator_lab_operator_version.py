@@ -108,7 +108,8 @@ def evacuation_request(operator_version, wait_health_check):
     """The body the simulated operator POSTs to evacuate the old node after an image change."""
     lab = OneCoreLab()
     emqx = RecordingEmqx(lab)
-    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: 1000.0, operator_version=operator_version)
+    ticks = iter(range(1000, 2000))  # a second per reading: the operator wants more than 0 s since Available
+    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: float(next(ticks)), operator_version=operator_version)
     evacuation_spec = {"connEvictRate": 30, "sessEvictRate": 30, "waitTakeover": 2}
     if wait_health_check is not None:
         evacuation_spec["waitHealthCheck"] = wait_health_check
