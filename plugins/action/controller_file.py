@@ -14,7 +14,6 @@ import os
 import stat
 import tempfile
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 
@@ -94,10 +93,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        checked = ArgumentSpecValidator(ARGS).validate(dict(self._task.args))
-        if checked.error_messages:
-            return dict(result, failed=True, msg="invalid options: " + "; ".join(checked.error_messages))
-        params = checked.validated_parameters
+        _validation, params = self.validate_argument_spec(argument_spec=ARGS)  # fails the task on bad options
         try:
             mode = parse_mode(params["mode"])
             paths = [os.path.abspath(os.path.expanduser(path)) for path in params["dest"]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.role_inputs import (
@@ -40,10 +39,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        checked = ArgumentSpecValidator(ARGS).validate(dict(self._task.args))
-        if checked.error_messages:
-            return dict(result, failed=True, msg="invalid options: " + "; ".join(checked.error_messages))
-        params = checked.validated_parameters
+        _validation, params = self.validate_argument_spec(argument_spec=ARGS)  # fails the task on bad options
         task_vars = task_vars or {}
         if params["role"]:
             # before the role: what its implicit argument validation would refuse, in one line

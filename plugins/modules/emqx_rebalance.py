@@ -63,10 +63,16 @@ options:
     type: list
     elements: str
   conn_evict_rate:
-    description: Connections each donor disconnects per second. EMQX default 500.
+    description:
+      - Connections each donor disconnects per second.
+      - EMQX evicts this many from every donor still above the recipients' average each second, so its last second
+        can leave the nodes up to O(conn_evict_rate) x (1 + donors / recipients) apart. Unset, the module sends the
+        highest rate for which that gap stays within the thresholds, at most EMQX's default of 500 (RV(chosen_rates));
+        a rate set above it draws a warning that names it.
     type: int
   sess_evict_rate:
-    description: Disconnected sessions each donor hands over per second. EMQX default 500.
+    description:
+      - Disconnected sessions each donor hands over per second; chosen as O(conn_evict_rate) is when unset.
     type: int
   wait_health_check:
     description:
@@ -139,6 +145,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+chosen_rates:
+  description: The eviction rates the module chose because they were not set, so that the last second cannot overshoot.
+  returned: with O(state=started)
+  type: dict
+  sample: {conn_evict_rate: 30, sess_evict_rate: 500}
 coordinator:
   description: The coordinator node.
   returned: always

@@ -70,8 +70,13 @@ servers:
       description: Effective weight.
       type: int
     check_status:
-      description: Result of the last health check (for example V(L7OK), V(L7STS)).
+      description:
+        - Result of the last health check (for example V(L7OK), V(L7STS)), without the C(* ) HAProxy puts before it while
+          the next check runs.
       type: str
+    check_in_progress:
+      description: Whether a health check was running when HAProxy answered.
+      type: bool
     last_change_s:
       description: Seconds since the last status change.
       type: int

@@ -75,13 +75,17 @@ def backend_servers(address, backend, timeout=5.0):
         backends.add(row.get("pxname"))
         if row.get("pxname") != backend or row.get("svname") in ("FRONTEND", "BACKEND"):
             continue
+        # "* L7OK": HAProxy prefixes the last result with "* " while the next check is running
+        check_status = row.get("check_status") or ""
+        checking = check_status.startswith("* ")
         servers.append({
             "name": row.get("svname"),
             "status": (row.get("status") or "").split(" ")[0],
             "current_sessions": int(row.get("scur") or 0),
             "total_sessions": int(row.get("stot") or 0),
             "weight": int(row.get("weight") or 0),
-            "check_status": row.get("check_status"),
+            "check_status": check_status[2:] if checking else (check_status or None),
+            "check_in_progress": checking,
             "last_change_s": int(row.get("lastchg") or 0) if (row.get("lastchg") or "").isdigit() else None,
         })
     if backend not in backends:

@@ -59,6 +59,58 @@ def side_balanced(counts, abs_threshold, rel_threshold, donors=None, recipients=
     return (avg_d <= avg_r + abs_threshold or avg_d <= avg_r * rel_threshold), avg_d, avg_r
 
 
+EMQX_DEFAULT_EVICT_RATE = 500
+# module option -> (abs threshold, rel threshold, the count it moves)
+RATE_LIMITS = (("conn_evict_rate", "abs_conn_threshold", "rel_conn_threshold", "connections"),
+               ("sess_evict_rate", "abs_sess_threshold", "rel_sess_threshold", "disconnected sessions"))
+
+
+def safe_evict_rate(counts, abs_threshold, rel_threshold):
+    """The highest per-donor rate whose last second cannot leave the participants further apart
+    than the thresholds allow, or None when nothing needs moving.
+
+    Every second EMQX evicts the full rate from each donor still above the recipients' average
+    (evict_conns/evict_sessions and nodes_to_evict in emqx_node_rebalance.erl), so its last second
+    can take a donor up to one rate below the goal while the recipients take what it evicted: a
+    gap of up to rate * (1 + donors / recipients) around the average."""
+    if not counts:
+        return None
+    average = _mean(list(counts.values()))
+    donors = [c for c in counts.values() if c >= average]
+    recipients = [c for c in counts.values() if c < average]
+    if not donors or not recipients:
+        return None
+    allowed = max(float(abs_threshold), (float(rel_threshold) - 1.0) * average)
+    return max(1, int(allowed / (1.0 + len(donors) / float(len(recipients)))))
+
+
+def participant_counts(nodes, participants):
+    """{"connections": live connections, "disconnected sessions": sessions without a connection} per participant."""
+    live = {n: (nodes.get(n) or {}).get("live_connections") or 0 for n in participants}
+    return {"connections": live,
+            "disconnected sessions": {n: max(0, ((nodes.get(n) or {}).get("sessions") or 0) - live[n]) for n in participants}}
+
+
+def choose_rates(params, body, nodes):
+    """Fill in the eviction rates the user left unset with the highest that cannot overshoot (at
+    most EMQX's default), and warn about set rates above that. Returns (chosen options, warnings,
+    {option: the highest rate that cannot overshoot, or None})."""
+    thresholds = {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
+    counts = participant_counts(nodes, body["nodes"])
+    chosen, warnings, limits = [], [], {}
+    for option, abs_key, rel_key, what in RATE_LIMITS:
+        safe = limits[option] = safe_evict_rate(counts[what], thresholds[abs_key], thresholds[rel_key])
+        if params.get(option) is None:
+            body[option] = min(EMQX_DEFAULT_EVICT_RATE, safe or EMQX_DEFAULT_EVICT_RATE)
+            chosen.append(option)
+        elif safe is not None and params[option] > safe:
+            warnings.append(
+                "%s=%s can overshoot: EMQX evicts it from every donor above the goal each second, so the last second can "
+                "leave the nodes' %s further apart than %s=%s / %s=%s allow; at most %s cannot"
+                % (option, params[option], what, abs_key, thresholds[abs_key], rel_key, thresholds[rel_key], safe))
+    return chosen, warnings, limits
+
+
 def balance_report(nodes, participants, params, donors=None, recipients=None):
     """Is the cluster balanced among ``participants`` by EMQX's own rule? Uses /nodes counts."""
     thresholds = {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
@@ -105,6 +157,8 @@ class Rebalance:
         self.clock = clock
         self.sleep = sleep
         self.node = params["node"]
+        self.chosen = []
+        self.limits = {}
 
     def run(self):
         problems, durations = validate_rebalance(self.params)
@@ -118,6 +172,8 @@ class Rebalance:
         if self.params["state"] == "started":
             participants = self._participants(nodes, status, before)
             body = build_request(self.params, durations, participants)
+            self.chosen, result["warnings"], self.limits = choose_rates(self.params, body, nodes)
+            result["chosen_rates"] = {option: body[option] for option in self.chosen}
             result["request"] = body
             result["nodes"] = participants
             result.update(self._ensure_started(before, body, nodes))
@@ -169,7 +225,8 @@ class Rebalance:
     def _ensure_started(self, before, body, nodes):
         out = {}
         if before is not None:
-            different = self._mismatches(before, body)
+            # a running rebalance is compared with what was asked for, not with rates chosen from today's counts
+            different = self._mismatches(before, {k: v for k, v in body.items() if k not in self.chosen})
             if different and not self.params.get("restart_on_change"):
                 raise ValidationError("a rebalance coordinated by %s is already running (state %s) with other parameters: %s; "
                                       "set restart_on_change=true to stop and restart it" % (self.node, before.get("state"), "; ".join(different)),
@@ -288,9 +345,11 @@ class Rebalance:
         if not report["balanced"]:
             raise TerminalFailure(
                 "the rebalance coordinated by %s finished, but by EMQX's own rule the cluster is still not balanced: connections "
-                "%s, disconnected sessions %s. Evicted clients that reconnect after the donors re-check their averages make a "
-                "rebalance overshoot; use a lower conn_evict_rate (or wider thresholds) and run it again"
-                % (self.node, report["connections"], report["disconnected_sessions"]),
+                "%s, disconnected sessions %s. EMQX evicts conn_evict_rate (%s) from every donor above the goal each second, "
+                "so its last second can overshoot; run it again with %s (or wider thresholds)"
+                % (self.node, report["connections"], report["disconnected_sessions"], body.get("conn_evict_rate", EMQX_DEFAULT_EVICT_RATE),
+                   "conn_evict_rate at most %s, what the counts at its start allowed" % self.limits["conn_evict_rate"]
+                   if self.limits.get("conn_evict_rate") else "a lower conn_evict_rate"),
                 last=last, elapsed=result.elapsed, samples=result.samples, rebalance_outcome="unbalanced", balance=report)
         out["rebalance_outcome"] = "balanced"
         return out

@@ -18,13 +18,13 @@ import math
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx_operator.summary import effective_strategy
 
 
-
 def initial_delay_waited(strategy):
     """Seconds from Available to the first evacuation: the operator compares the whole seconds since
     the Available condition's lastTransitionTime, itself kept to the second, and waits until they
     are more than initialDelaySeconds (checkInitialDelaySecondsReady in controllers/apps/v2beta1/util.go),
     so up to one second longer than the setting."""
     return float(strategy["initial_delay_seconds"]) + 1.0
+
 
 def pod_seconds(connections, sessions, strategy):
     if sessions <= 0:

@@ -31,6 +31,49 @@ def wait_for(predicate, timeout, what):
     raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
+class ScaledOut:
+    """A k8s lab whose EMQX resource is Ready on two nodes holding MQTT clients, and a third node
+    just started with none (a scale-out), listed by the operator. ``report`` is the clients'
+    report once the block is left."""
+
+    def __init__(self, lab_factory, clients=60):
+        self.lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
+        self.emqx = self.lab.description["emqx"]
+        self.green = next(n for n in self.emqx["nodes"] if n["colour"] == "green")
+        self.clients = clients
+        self.gen = self.report = None
+
+    def __enter__(self):
+        kubectl(self.lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
+        wait_for(lambda: "Ready" in kubectl(self.lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
+        self.gen = LoadGenerator("127.0.0.1", self.emqx["lb"]["mqtt_port"], clients=self.clients, rate=20).start()
+        try:
+            assert self.gen.wait_ready(30), self.gen.snapshot()
+            self.lab.fault("start", self.green["name"])
+            wait_for(lambda: haproxy.server_states(self.emqx["lb"]["runtime_socket"]).get(self.green["member"], "").startswith("UP"),
+                     15, "the new node UP in the load balancer")
+            wait_for(lambda: "emqx-green" in kubectl(self.lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
+                     10, "the operator to list the new node")
+        except BaseException:
+            self.gen.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.report = self.gen.stop()
+        return False
+
+    def module_args(self, name, **extra):
+        """emqx_operator_rebalance options that move a few clients onto the new node, reading EMQX too."""
+        creds = self.emqx["credentials"]
+        return dict({"kubeconfig": self.lab.description["kubeconfig"], "name": name, "instance_name": "emqx-ee",
+                     "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 6,
+                     "abs_conn_threshold": 5, "abs_sess_threshold": 5, "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1",
+                     "emqx_api_url": self.emqx["nodes"][0]["api_url"], "emqx_api_key": creds["api_key"],
+                     "emqx_api_secret": creds["api_secret"], "emqx_validate_certs": False, "wait_timeout": 90, "poll_interval": 0.5},
+                    **extra)
+
+
 def live_by_node(emqx):
     node = emqx["nodes"][0]
     import httpx
@@ -42,30 +85,11 @@ def live_by_node(emqx):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_factory):
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
-    emqx = lab.description["emqx"]
-    green = next(n for n in emqx["nodes"] if n["colour"] == "green")
-    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
-    wait_for(lambda: "Ready" in kubectl(lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
-
-    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=20).start()
-    try:
-        assert gen.wait_ready(30), gen.snapshot()
-        lab.fault("start", green["name"])  # scale-out: a new node with no clients
-        wait_for(lambda: haproxy.server_states(emqx["lb"]["runtime_socket"]).get(green["member"], "").startswith("UP"),
-                 15, "the new node UP in the load balancer")
-        wait_for(lambda: "emqx-green" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
-                 10, "the operator to list the new node")
+    with ScaledOut(lab_factory) as cluster:
+        lab, emqx, green = cluster.lab, cluster.emqx, cluster.green
         before = live_by_node(emqx)
         assert before.get(green["name"], 0) == 0, before
-
-        creds = emqx["credentials"]
-        rc, result = run_module({
-            "kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample", "instance_name": "emqx-ee",
-            "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 6,
-            "abs_conn_threshold": 5, "abs_sess_threshold": 5, "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1",
-            "emqx_api_url": emqx["nodes"][0]["api_url"], "emqx_api_key": creds["api_key"],
-            "emqx_api_secret": creds["api_secret"], "emqx_validate_certs": False, "wait_timeout": 90, "poll_interval": 0.5})
+        rc, result = run_module(cluster.module_args("rebalance-sample"))
         assert rc == 0, result
         assert result["rebalance_outcome"] == "balanced" and result["after"]["phase"] == "Completed"
         # The operator first fills rebalanceStates 5 s after the start and then every 5 s (RequeueAfter in
@@ -84,14 +108,10 @@ def test_rebalance_after_scale_out_reaches_balance_without_losing_sessions(lab_f
         listing = kubectl(lab, "get", "rebalances")
         assert listing.split("\n")[0].split() == ["NAME", "STATUS", "AGE"]
         assert listing.split("\n")[1].split()[:2] == ["rebalance-sample", "Completed"]
-        rc, again = run_module({"kubeconfig": lab.description["kubeconfig"], "name": "rebalance-sample",
-                                "instance_name": "emqx-ee", "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1,
-                                "wait_health_check": 6, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
-                                "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1"})
+        again_args = {k: v for k, v in cluster.module_args("rebalance-sample").items() if not k.startswith("emqx_")}
+        rc, again = run_module(again_args)
         assert rc == 0 and again["changed"] is False, again
-    finally:
-        report = gen.stop()
-    assert report["sessions_lost"] == 0, report
+    assert cluster.report["sessions_lost"] == 0, cluster.report
 
 
 @pytest.mark.slow
@@ -120,25 +140,11 @@ def test_an_operator_that_loses_track_of_a_rebalance_is_replaced_by_following_em
     rebalancing. The oldest node's API answers 503 across the operator's next look: the module,
     reading EMQX through another node, follows EMQX's own rebalance to a balanced end and reports
     the operator's verdict beside it."""
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
-    emqx = lab.description["emqx"]
-    green = next(n for n in emqx["nodes"] if n["colour"] == "green")
-    oldest, other = emqx["nodes"][0], emqx["nodes"][1]
-    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
-    wait_for(lambda: "Ready" in kubectl(lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
-    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=20).start()
     outcome = {}
-    try:
-        assert gen.wait_ready(30), gen.snapshot()
-        lab.fault("start", green["name"])
-        wait_for(lambda: "emqx-green" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
-                 10, "the operator to list the new node")
-        creds = emqx["credentials"]
-        args = {"kubeconfig": lab.description["kubeconfig"], "name": "rebalance-lost", "instance_name": "emqx-ee",
-                "conn_evict_rate": 10, "sess_evict_rate": 10, "wait_takeover": 1, "wait_health_check": 8,
-                "abs_conn_threshold": 5, "abs_sess_threshold": 5, "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1",
-                "emqx_api_url": other["api_url"], "emqx_api_key": creds["api_key"], "emqx_api_secret": creds["api_secret"],
-                "emqx_validate_certs": False, "wait_timeout": 90, "poll_interval": 0.5}
+    with ScaledOut(lab_factory) as cluster:
+        lab, emqx, green = cluster.lab, cluster.emqx, cluster.green
+        oldest, other = emqx["nodes"][0], emqx["nodes"][1]
+        args = cluster.module_args("rebalance-lost", wait_health_check=8, emqx_api_url=other["api_url"])
         worker = threading.Thread(target=lambda: outcome.update(zip(("rc", "result"), run_module(args))), daemon=True)
         worker.start()
         wait_for(lambda: kubectl_result(lab, "get", "rebalance", "rebalance-lost", "-o", "jsonpath={.status.phase}")[1] == "Processing",
@@ -146,8 +152,7 @@ def test_an_operator_that_loses_track_of_a_rebalance_is_replaced_by_following_em
         lab.fault("api-error", oldest["name"], "--seconds", 7)  # outlasts the operator's next look, 5 s after the last
         worker.join(120)
         assert not worker.is_alive()
-    finally:
-        report = gen.stop()
+    report = cluster.report
     rc, result = outcome["rc"], outcome["result"]
     assert rc == 0, result
     assert result["followed"] == "emqx" and result["rebalance_outcome"] == "balanced", result
@@ -182,23 +187,13 @@ def test_a_rebalance_deleted_before_the_operators_first_look_would_crash_it_so_t
     without panic recovery (controller-runtime 0.17), the operator process dies. state=absent right
     after the start waits for that look, then deletes: the operator lives and EMQX's rebalance is
     stopped. The same deletion done directly kills the lab's operator, as it would the real one."""
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 1)
-    emqx = lab.description["emqx"]
-    green = next(n for n in emqx["nodes"] if n["colour"] == "green")
-    kubectl(lab, "apply", "--validate=false", "-f", "-", stdin=json.dumps(EMQX_CR))
-    wait_for(lambda: "Ready" in kubectl(lab, "get", "emqx", "emqx-ee"), 10, "the operator to report the EMQX Ready")
-    gen = LoadGenerator("127.0.0.1", emqx["lb"]["mqtt_port"], clients=60, rate=20).start()
-    try:
-        assert gen.wait_ready(30), gen.snapshot()
-        lab.fault("start", green["name"])
-        wait_for(lambda: "emqx-green" in kubectl(lab, "get", "emqx", "emqx-ee", "-o", "jsonpath={.status.coreNodes[*].node}"),
-                 10, "the operator to list the new node")
-        base = {"kubeconfig": lab.description["kubeconfig"], "instance_name": "emqx-ee", "conn_evict_rate": 5, "sess_evict_rate": 5,
-                "wait_takeover": 1, "wait_health_check": 20, "abs_conn_threshold": 5, "abs_sess_threshold": 5,
-                "rel_conn_threshold": "1.1", "rel_sess_threshold": "1.1", "wait_timeout": 30, "poll_interval": 0.3}
-        rc, started = run_module(dict(base, name="rb-safe", wait=False))
+    with ScaledOut(lab_factory) as cluster:
+        lab, emqx = cluster.lab, cluster.emqx
+        base = cluster.module_args("rb-safe", conn_evict_rate=5, sess_evict_rate=5, wait_health_check=20, wait_timeout=30,
+                                   poll_interval=0.3)
+        rc, started = run_module(dict(base, wait=False))
         assert rc == 0, started
-        rc, removed = run_module(dict(base, name="rb-safe", state="absent"))
+        rc, removed = run_module(dict(base, state="absent"))
         assert rc == 0, removed
         assert removed["changed"] and removed["after"] is None
         # asked before the operator's first look, it waited for that look before deleting: the operator lives
@@ -219,6 +214,4 @@ def test_a_rebalance_deleted_before_the_operators_first_look_would_crash_it_so_t
                  10, "rb-raw to be Processing")
         rebalances.delete(name="rb-raw", namespace="default")
         wait_for(lambda: not operator_alive(lab), 10, "the operator to die on the premature deletion")
-    finally:
-        report = gen.stop()
-    assert report["sessions_lost"] == 0, report
+    assert cluster.report["sessions_lost"] == 0, cluster.report

@@ -168,10 +168,11 @@ class Coordinator:
                 return
             self.goals[goal_key] = float(goal)
             self.goals[avg_key] = float(donor_avg)
+            # The full rate from every donor above the goal, however little it has above it
+            # (nodes_to_evict in emqx_node_rebalance.erl): the last tick overshoots.
             for donor in self.donors:
-                excess = counts[donor][metric] - goal
-                if excess > 0:
-                    kwargs = {"count": min(self.opts[rate_key], excess)}
+                if counts[donor][metric] > goal:
+                    kwargs = {"count": self.opts[rate_key]}
                     if op == "evict_sessions":
                         kwargs["recipients"] = self.recipients
                     try:

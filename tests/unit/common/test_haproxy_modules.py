@@ -205,3 +205,13 @@ def test_servers_state_parsing():
     assert haproxy.admin_state(0x20) == "maint" and haproxy.admin_state(0x10) == "drain"
     with pytest.raises(ValueError):
         haproxy.parse_servers_state("Can't find backend.\n")
+
+
+def test_a_health_check_in_progress_keeps_the_last_result_readable(monkeypatch):
+    """HAProxy prints "* L7OK" while the next check of a server runs: the last result is still L7OK
+    (the EMQX roles require an HTTP check, and failed on the asterisk when a check was running)."""
+    stat = STAT_HEADER + "emqx_mqtt,blue-1,3,9,UP,1,* L7OK,5\nemqx_mqtt,blue-2,2,4,UP,1,L7OK,5\n\n"
+    monkeypatch.setattr(haproxy, "runtime_command", lambda address, command, timeout=5.0: stat)
+    servers = {s["name"]: s for s in haproxy.backend_servers("/nowhere", "emqx_mqtt")}
+    assert servers["blue-1"]["check_status"] == "L7OK" and servers["blue-1"]["check_in_progress"] is True
+    assert servers["blue-2"]["check_status"] == "L7OK" and servers["blue-2"]["check_in_progress"] is False

@@ -3,7 +3,13 @@ import pytest
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, TerminalFailure, ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.client import EmqxClient
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.rebalance import Rebalance, balance_report, side_balanced
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.rebalance import (
+    Rebalance,
+    balance_report,
+    choose_rates,
+    safe_evict_rate,
+    side_balanced,
+)
 from ansible_collections.zerodowntime.cluster.plugins.modules import emqx_rebalance
 
 from fake_emqx import FakeEmqx, base_params, node  # pylint: disable=import-error
@@ -42,7 +48,7 @@ def test_finished_but_unbalanced_is_told_apart_from_balanced(fake, clock):
     fake.leave_unbalanced = True
     with pytest.raises(TerminalFailure) as err:
         rebalance(fake, clock, **TIGHT)
-    assert "still not balanced" in err.value.msg and "lower conn_evict_rate" in err.value.msg
+    assert "still not balanced" in err.value.msg and "run it again with conn_evict_rate at most" in err.value.msg
     assert err.value.result()["rebalance_outcome"] == "unbalanced"
     assert err.value.result()["balance"]["connections_balanced"] is False
 
@@ -189,3 +195,28 @@ def test_whole_module_aborted_fails_with_outcome(fake, run_module):
     fake.leave_unbalanced = True
     failed, result = run_module(emqx_rebalance.main, fake, {"node": "emqx@n1", "abs_conn_threshold": 2})
     assert failed and result["rebalance_outcome"] == "unbalanced"
+
+
+def test_the_safe_rate_keeps_the_last_seconds_overshoot_within_the_thresholds():
+    """EMQX evicts the full rate from every donor above the goal each second: its last second can
+    leave a gap of rate * (1 + donors / recipients) around the average."""
+    two_donors = {"a": 600, "b": 600, "c": 0}  # average 400: a and b give, c takes
+    assert safe_evict_rate(two_donors, 90, 1.1) == 30  # max(90, 0.1 * 400) / (1 + 2 / 1)
+    assert safe_evict_rate(two_donors, 10, 1.3) == 40  # the relative threshold allows 0.3 * 400 = 120
+    assert safe_evict_rate({"a": 500, "b": 0, "c": 0}, 90, 1.1) == 60  # / (1 + 1 / 2)
+    assert safe_evict_rate({"a": 5, "b": 5}, 90, 1.1) is None  # nothing to move
+
+
+def test_unset_rates_are_chosen_safe_and_set_rates_above_that_are_warned_about():
+    # as EmqxApi.nodes() gives them: live connections, and sessions (live or not)
+    nodes = {"emqx@a": {"live_connections": 600, "sessions": 600}, "emqx@b": {"live_connections": 600, "sessions": 1100},
+             "emqx@c": {"live_connections": 0, "sessions": 0}}
+    body = {"nodes": sorted(nodes)}
+    chosen, warnings, limits = choose_rates({"abs_conn_threshold": 90, "rel_conn_threshold": 1.1}, body, nodes)
+    assert chosen == ["conn_evict_rate", "sess_evict_rate"] and body["conn_evict_rate"] == 30 and warnings == []
+    # disconnected sessions 0, 500, 0 under the default thresholds (1000): 1000 / (1 + 1 / 2)
+    assert body["sess_evict_rate"] == 500 and limits == {"conn_evict_rate": 30, "sess_evict_rate": 666}
+    body = {"nodes": sorted(nodes), "conn_evict_rate": 100}  # as build_request puts what was given
+    chosen, warnings, _limits = choose_rates({"conn_evict_rate": 100, "abs_conn_threshold": 90, "rel_conn_threshold": 1.1}, body, nodes)
+    assert body["conn_evict_rate"] == 100 and chosen == ["sess_evict_rate"]
+    assert len(warnings) == 1 and "conn_evict_rate=100 can overshoot" in warnings[0] and "at most 30 cannot" in warnings[0]
