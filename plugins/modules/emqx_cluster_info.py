@@ -28,9 +28,12 @@ options:
       - Uses the same credentials as O(api_url).
     type: dict
 notes:
-  - Stopped nodes stay listed (status V(stopped)) until EMQX's C(cluster.autoclean) removes them.
+  - Stopped nodes stay listed (status V(stopped)) until EMQX's C(cluster.autoclean) removes them; EMQX 5 lists
+    stopped core nodes only, never a stopped replicant, and EMQX 4.4 lists running nodes only.
   - C(/nodes) calls sessions C(connections); this module returns them as RV(nodes[].sessions) and connected clients
-    (C(live_connections)) as RV(nodes[].connections).
+    (C(live_connections)) as RV(nodes[].connections). EMQX 4.4 has C(live_connections) in C(/nodes) from 4.4.19 only;
+    before that the connected clients come from the node's C(live_connections.count) in C(/stats), and
+    RV(nodes[].connections_from) says which figure was used.
 seealso:
   - module: zerodowntime.cluster.emqx_evacuation
   - module: zerodowntime.cluster.emqx_rebalance
@@ -93,6 +96,11 @@ nodes:
     sessions:
       description: Sessions (channels) on the node, connected or not (EMQX's C(connections)).
       type: int
+    connections_from:
+      description:
+        - Where RV(nodes[].connections) comes from - V(/nodes live_connections), V(/stats live_connections.count) (EMQX 4.4
+          before 4.4.19), or, when neither is there, the channel count, which includes disconnected persistent sessions.
+      type: str
     evacuation:
       description: State of the evacuation running on the node, or null.
       type: str

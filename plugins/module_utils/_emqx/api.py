@@ -103,19 +103,35 @@ class EmqxApi:
 
     def nodes(self):
         nodes = [normalize_node(n) for n in (self.client.call("GET", "/nodes") or [])]
+        for node in nodes:
+            node["connections_from"] = "/nodes live_connections" if node["live_connections"] is not None else None
         if self.version == V4:
-            # 4.4's /nodes has no live_connections: its 'connections' counts connected clients,
-            # and sessions come from /stats.
-            sessions = {}
-            try:
-                sessions = {row.get("node"): row.get("sessions.count") for row in self.stats()}
-            except ApiError:
-                pass
-            for node in nodes:
-                node["connections"] = node["live_connections"] = node["sessions"]
-                count = sessions.get(node["name"])
-                node["sessions"] = int(number(count)) if count is not None else node["connections"]
+            self._v4_live_connections(nodes)
         return nodes
+
+    def _v4_live_connections(self, nodes):
+        """4.4's /nodes 'connections' is ets:info(emqx_channel, size): every channel, disconnected
+        persistent sessions included (emqx_mgmt.erl node_info/1), and 'live_connections' only
+        comes with 4.4.19. Every 4.4 keeps 'live_connections.count' in its per-node /stats
+        (CHAN_STATS in emqx_cm.erl): connected clients come from there when /nodes lacks them, and
+        each node says which figure it carries (connections_from)."""
+        if all(node["live_connections"] is not None for node in nodes):
+            return
+        try:
+            stats = {row.get("node"): row for row in self.stats()}
+        except ApiError:
+            stats = {}
+        for node in nodes:
+            if node["live_connections"] is not None:
+                continue
+            live = (stats.get(node["name"]) or {}).get("live_connections.count")
+            if live is not None:
+                node["connections"] = node["live_connections"] = int(number(live))
+                node["connections_from"] = "/stats live_connections.count"
+            else:
+                # neither figure: the channel count, which also counts disconnected persistent sessions
+                node["connections"] = node["live_connections"] = node["sessions"]
+                node["connections_from"] = "/nodes connections (channels: disconnected persistent sessions included)"
 
     def stats(self):
         if self.version == V4:

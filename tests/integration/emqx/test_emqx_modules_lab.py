@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from emqxtest import cluster, connection, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from waiting import wait_for  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -192,6 +193,50 @@ def test_v4_api_evacuation_and_info(lab_factory):
         rc, refused = run_module("emqx_evacuation", dict(args, wait_health_check=5))
         assert rc != 0 and "not accepted by the v4 API" in refused["msg"]
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
+
+
+@pytest.mark.slow
+def test_v4_before_4_4_19_counts_connected_clients_from_stats_and_omits_stopped_nodes(lab_factory):
+    """EMQX 4.4's /nodes 'connections' is every channel, disconnected persistent sessions included,
+    and its live_connections only came with 4.4.19 (emqx_mgmt.erl node_info/1); a stopped node is
+    not listed at all (emqx_mgmt_api_nodes.erl). The module takes connected clients from the node's
+    live_connections.count in /stats and says so."""
+    import paho.mqtt.client as paho
+
+    lab = lab_factory("emqx", "--blue", 2, "--green", 0, "--api", "v4", "--blue-version", "4.4.12")
+    d = lab.description
+    blue1, blue2 = node_names(d, "blue")
+    port = next(n["mqtt_port"] for n in d["nodes"] if n["name"] == blue1)
+    clients = []
+    for index in range(5):
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="v4-persistent-%d" % index, clean_session=False)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        clients.append(client)
+    try:
+        for client in clients[:2]:  # their sessions stay on blue-1, disconnected
+            client.disconnect()
+            client.loop_stop()
+
+        def counted():
+            info = run_module("emqx_cluster_info", connection(d, 1, api="v4"))[1]
+            node = next(n for n in info["nodes"] if n["name"] == blue1)
+            return info if (node["connections"], node["sessions"]) == (3, 5) else None
+
+        info = wait_for(counted, 15, "blue-1 with 3 connected clients and 5 sessions")
+        node = next(n for n in info["nodes"] if n["name"] == blue1)
+        assert node["connections_from"] == "/stats live_connections.count" and node["live_connections"] == 3
+        raw = httpx.get(d["nodes"][1]["api_v4_url"] + "/api/v4/nodes", auth=(d["credentials"]["app_id"], d["credentials"]["app_secret"]))
+        assert next(n for n in raw.json()["data"] if n["node"] == blue1)["connections"] == 5  # what /nodes itself says
+        lab.fault("stop", blue2)
+        rc, info = run_module("emqx_cluster_info", connection(d, 0, api="v4"))
+        assert rc == 0 and [n["name"] for n in info["nodes"]] == [blue1] and info["stopped_nodes"] == []
+        rc, refused = run_module("emqx_evacuation", dict(connection(d, 0, api="v4"), node=blue2, wait=False))
+        assert rc != 0 and "or is not running (EMQX 4.4 lists running nodes only)" in refused["msg"], refused
+    finally:
+        for client in clients[2:]:
+            client.disconnect()
+            client.loop_stop()
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ the old nodes after a scale-out, the module follows the phase and checks the bal
 import json
 import shutil
 import threading
-import time
 
 import pytest
 
@@ -13,22 +12,12 @@ from emqx_lab import haproxy  # noqa: E402  pylint: disable=import-error
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error
 from test_emqx_operator_rebalance_module import run_module  # noqa: E402  pylint: disable=import-error
 from kubectl_run import kubectl, kubectl_result  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from waiting import wait_for  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 pytestmark = pytest.mark.timeout(180)
 
 EMQX_CR = {"apiVersion": "apps.emqx.io/v2beta1", "kind": "EMQX", "metadata": {"name": "emqx-ee"},
            "spec": {"image": "emqx/emqx-enterprise:5.8.6"}}
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 class ScaledOut:

@@ -5,7 +5,6 @@ nodes (reference 5.5), each into the new replicants, and no session is lost - ne
 clients behind the listeners (replicants) nor of those whose sessions were left on a core node."""
 import shutil
 import threading
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-posi
 from emqx_lab import haproxy  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from emqx_lab.load import SESSION_EXPIRY, LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from test_emqx_operator_update_module import FAST, create_ready, run  # noqa: E402  pylint: disable=import-error
+from waiting import wait_for  # noqa: E402  pylint: disable=import-error
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
@@ -46,15 +46,6 @@ def resumes_session(port, client_id, timeout=10.0):
         client.disconnect()
         client.loop_stop()
     return not answer["refused"] and answer["present"]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
 
 
 def sessions_by_node(emqx, via):

@@ -16,6 +16,7 @@ import pytest
 
 from emqx_lab import haproxy, mqtt
 from emqx_lab.load import LoadGenerator, probe
+from waiting import wait_for  # pylint: disable=import-error
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,17 +50,6 @@ class Api:
 
     def node_objects(self, node):
         return {n["node"]: n for n in self.get(node, "/api/v5/nodes").json()}
-
-
-def wait_for(predicate, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def lb_states(lab):

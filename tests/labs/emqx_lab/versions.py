@@ -25,5 +25,10 @@ def evacuation_waits_for_health_check(version):
     return not is_v4(version) and at_least(version, "5.1.0")
 
 
+def v4_nodes_have_live_connections(version):
+    # emqx_mgmt.erl node_info/1 adds live_connections from 4.4.19
+    return is_v4(version) and at_least(version, "4.4.19")
+
+
 def has_rpc_timeouts(version):
     return not is_v4(version) and at_least(version, "5.9.0")

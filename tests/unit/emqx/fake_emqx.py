@@ -24,8 +24,10 @@ class FakeEmqx:
         self.api = api
         v4 = api == "v4"
         self.nodes = nodes if nodes is not None else [
-            node("emqx@n1", sessions=30, live=30, v4=v4), node("emqx@n2", sessions=10, live=10, v4=v4),
+            node("emqx@n1", sessions=32 if v4 else 30, live=30, v4=v4), node("emqx@n2", sessions=10, live=10, v4=v4),
             node("emqx@n3", sessions=0, live=0, v4=v4)]
+        # 4.4 before 4.4.19: /nodes has channels only; connected clients are in /stats
+        self.v4_live = {"emqx@n1": 30, "emqx@n2": 10, "emqx@n3": 0} if nodes is None else {}
         self.status = {"evacuations": [], "rebalances": [], "purges": []}
         self.requests = []
         self.scripted = {}
@@ -111,8 +113,9 @@ class FakeEmqx:
         if method == "GET" and path.startswith("/nodes"):
             return self.ok(self.nodes)
         if method == "GET" and path.startswith("/stats") and self.api == "v4":
-            return self.ok([{"node": n["node"], "stats": {"connections.count": n["connections"],
-                                                          "sessions.count": n["connections"] + 2}} for n in self.nodes])
+            return self.ok([{"node": n["node"], "stats": {"connections.count": n["connections"], "sessions.count": n["connections"],
+                                                          "live_connections.count": self.v4_live.get(n["node"], n["connections"])}}
+                            for n in self.nodes])
         if method == "GET" and path == "/load_rebalance/global_status":
             if not self.freeze:
                 self.tick()

@@ -53,6 +53,20 @@ def test_v4_nodes_normalised(run_module):
     assert not failed, result
     assert result["api_version"] == "v4"
     assert [n["status"] for n in result["nodes"]] == ["running"] * 3
-    # 4.4: 'connections' in /nodes are connected clients; sessions come from /stats
+    # 4.4 before 4.4.19: /nodes 'connections' counts channels (32, two of them disconnected persistent
+    # sessions); the connected clients are the node's live_connections.count in /stats
     by_name = {n["name"]: n for n in result["nodes"]}
     assert by_name["emqx@n1"]["connections"] == 30 and by_name["emqx@n1"]["sessions"] == 32
+    assert by_name["emqx@n1"]["connections_from"] == "/stats live_connections.count"
+
+
+def test_v4_from_4_4_19_takes_live_connections_from_nodes(run_module):
+    entries = [dict(node("emqx@n1", sessions=12, v4=True), live_connections=9, version="4.4.19"),
+               dict(node("emqx@n2", sessions=5, v4=True), live_connections=5, version="4.4.19")]
+    fake = FakeEmqx(api="v4", nodes=entries)
+    failed, result = run_module(emqx_cluster_info.main, fake, {"api_key": None, "api_secret": None, "app_id": "key", "app_secret": "secret"})
+    assert not failed, result
+    by_name = {n["name"]: n for n in result["nodes"]}
+    assert (by_name["emqx@n1"]["connections"], by_name["emqx@n1"]["sessions"]) == (9, 12)
+    assert {n["connections_from"] for n in result["nodes"]} == {"/nodes live_connections"}
+    assert not any("/stats" in path for _method, path, _body in fake.requests), fake.requests
