@@ -141,7 +141,16 @@ class Migration:
 
     def preflight(self):
         url = self.connection.url
-        if not reads.migration_factory_started(self.green):
+        try:
+            started = reads.migration_factory_started(self.green)
+        except ApiError as exc:
+            if exc.status is not None:
+                raise
+            # no HTTP answer at all: most often a green node that left the group (stopped, or the
+            # owner of a task that was just orphaned); the rest of the group may well be up
+            raise ZdtError("the green node at %s does not answer (%s). If it is down, point url and destination_node_group "
+                           "at a green node that is up: the migration goes on from the last finished pass" % (url, exc.msg), node=url)
+        if not started:
             raise ZdtError(reads.NOT_STARTED_HINT % (url, url + reads.TASKS), node=url)
         report = {}
         for side in ("source", "destination"):

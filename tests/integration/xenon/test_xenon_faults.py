@@ -3,13 +3,15 @@ node still down is refused by the quorum check, and once it is back a re-run com
 parity and no duplicates (DELETE_AFTER makes re-sending documents already on green safe).
 The green node that owns the task killed in the middle of a pass: reported at once as ORPHANED
 (Xenon's new owner never resumes the pass), and a re-run through a live green node completes."""
+import json
+import os
 import time
 
 import httpx
 import pytest
 
 from xenon_lab import wait_group
-from xenontest import documents, finish_module, info_args, migration_args, run_module, seed, start_module
+from xenontest import ROOT, documents, finish_module, info_args, migration_args, run_module, run_playbook, seed, start_module, start_playbook
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -88,6 +90,11 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
     stuck = httpx.get(alive[0] + factory["task"], timeout=10).json()
     assert stuck["taskInfo"]["stage"] == "FAILED" and owner in stuck["taskInfo"]["failure"]["message"]
 
+    # a re-run through the dead owner itself is told to use a node that is up
+    dead = next(n["url"] for n in lab.description["green"]["nodes"] if n["name"] == owner)
+    refused = run_module("xenon_migration", migration_args(lab, url=dead, destination_node_group=dead + "/core/node-groups/default"))
+    assert refused["failed"] and "the green node at %s does not answer" % dead in refused["msg"], refused["msg"]
+
     # the way out the message names: re-run through a green node that is up (default page size this time)
     moved = migration_args(lab, url=alive[0], destination_node_group=alive[0] + "/core/node-groups/default")
     rerun = run_module("xenon_migration", moved)
@@ -98,3 +105,48 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
                                                           parity=True))
     assert parity["in_parity"], parity["factories"]
     assert parity["factories"][0]["destination_count"] == 300
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_role_resumes_an_orphaned_copy_or_says_which_green_node_to_use(lab_factory, tmp_path):
+    """The whole procedure, its green task owner killed mid-copy. Xenon picks the owner, so either:
+    the role talks to another green node, sees the task ORPHANED and runs the pass again by itself
+    to the end; or the dead owner is the node the role talks to, and the run stops before any
+    window (blue keeps serving) saying that node does not answer and to use one that is up, and
+    the re-run through a live green node completes. Both end in exact parity on green."""
+    lab = lab_factory("xenon", "--blue", 1, "--green", 3)
+    seed(lab, 300)
+    lab_file = str(tmp_path / "lab.json")
+    with open(lab_file, "w") as handle:
+        json.dump(lab.description, handle)
+    playbook = os.path.join(ROOT, "playbooks", "xenon_lab_upgrade.yml")
+    extra = {"xenon_lab_json": lab_file, "xenon_side_by_side_query_spec": {"resultLimit": 1},
+             "xenon_side_by_side_report_path": str(tmp_path / "report.json")}
+    proc = start_playbook(playbook, extra)
+    owner = task_owner(lab, wait_for_progress(lab, 10))
+    lab.fault("kill", owner)
+    out = proc.communicate(timeout=240)[0]
+    used = lab.description["green"]["nodes"][0]
+    alive = [n["url"] for n in lab.description["green"]["nodes"] if n["name"] != owner]
+    group = alive[0] + "/core/node-groups/default"
+    if owner != used["name"]:
+        assert proc.returncode == 0, out[-4000:]
+        assert "FAILED - RETRYING: [localhost]: Bulk copy" in out, "the orphaned pass was run again: %s" % out[-3000:]
+        group = used["url"] + "/core/node-groups/default"
+    else:
+        assert proc.returncode != 0, out[-3000:]
+        assert "the green node at %s does not answer" % used["url"] in out and "point url and destination_node_group" in out, out[-3000:]
+        journal = str(tmp_path / "xenon-side-by-side-journal.json")
+        if os.path.exists(journal):  # the journal is first written once the bulk copy is done
+            with open(journal) as handle:
+                assert json.load(handle)["phase"] != "done"
+        lb = lab.description["load_balancer"]["url"]
+        assert httpx.post(lb + "/core/examples", json={"name": "still-blue"}, timeout=30).headers["x-lab-group"] == "blue"
+        resumed = run_playbook(playbook, dict(extra, xenon_side_by_side_query_spec={}, xenon_side_by_side_green_url=alive[0],
+                                              xenon_side_by_side_destination_node_group=group))
+        assert resumed.returncode == 0, resumed.stdout[-4000:]
+    with open(str(tmp_path / "report.json")) as handle:
+        report = json.load(handle)
+    # the role's own parity check, inside the window, after the transformation
+    assert report["in_parity"] and report["switched_to_green"], report

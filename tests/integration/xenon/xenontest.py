@@ -53,14 +53,22 @@ def finish_module(proc, path, timeout=240):
         return parse(handle.read(), rc=proc.returncode)
 
 
-def run_playbook(playbook, extra_vars, timeout=280, extra_args=()):
+def _playbook_argv(playbook, extra_vars, extra_args=()):
     vars_file = tempfile.NamedTemporaryFile("w", prefix="xenon-vars-", suffix=".json", delete=False)
     json.dump(extra_vars, vars_file)
     vars_file.close()
-    env = ansible_env()
-    return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook,
-                           "-e", "@" + vars_file.name] + list(extra_args), capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
-                          check=False)
+    return [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook, "-e", "@" + vars_file.name] + list(extra_args)
+
+
+def run_playbook(playbook, extra_vars, timeout=280, extra_args=()):
+    return subprocess.run(_playbook_argv(playbook, extra_vars, extra_args), capture_output=True, text=True, timeout=timeout,
+                          env=ansible_env(), cwd=ROOT, check=False)
+
+
+def start_playbook(playbook, extra_vars):
+    """The same, in the background: a Popen whose stdout (stderr folded in) is text."""
+    return subprocess.Popen(_playbook_argv(playbook, extra_vars), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=ansible_env(), cwd=ROOT)
 
 
 def migration_args(lab, **extra):
