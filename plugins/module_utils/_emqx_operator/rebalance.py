@@ -33,6 +33,7 @@ STRATEGY = (
 RELATIVE = ("relConnThreshold", "relSessThreshold")
 DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 FINAL_PHASES = ("Completed", "Failed")
+FINALIZER = "apps.emqx.io/finalizer"
 # the CR's effective thresholds -> the names balance_report takes
 THRESHOLDS = (("absConnThreshold", "abs_conn_threshold"), ("relConnThreshold", "rel_conn_threshold"),
               ("absSessThreshold", "abs_sess_threshold"), ("relSessThreshold", "rel_sess_threshold"))
@@ -321,16 +322,20 @@ class OperatorRebalance:
         about 5 s after the start: deleting before that is an index out of range, and without panic
         recovery (controller-runtime 0.17) the operator crashes on it at every restart, for every
         resource it manages. So a Processing Rebalance without rebalanceStates is deleted only once
-        the operator has looked at it."""
-        status = (current or {}).get("status") or {}
-        if status.get("phase") == "Processing" and not status.get("rebalanceStates"):
-            poll(lambda: self.objects.get(self.name),
-                 lambda obj: obj is None or (obj.get("status") or {}).get("phase") != "Processing"
-                 or bool((obj.get("status") or {}).get("rebalanceStates")),
+        the operator has looked at it; so is one the operator is starting (its finalizer is on, no
+        phase yet), which becomes such a Rebalance a moment later."""
+        def unsafe(obj):
+            status = (obj or {}).get("status") or {}
+            starting = not status.get("phase") and FINALIZER in (((obj or {}).get("metadata") or {}).get("finalizers") or [])
+            return starting or (status.get("phase") == "Processing" and not status.get("rebalanceStates"))
+
+        if unsafe(current):
+            poll(lambda: self.objects.get(self.name), lambda obj: obj is None or not unsafe(obj),
                  timeout=self.params["wait_timeout"], interval=self.params["poll_interval"], transient=(ApiError,),
                  clock=self.clock, sleep=self.sleep,
-                 describe=lambda obj: "%s is Processing and the operator has not yet named its coordinator "
-                                      "(status.rebalanceStates is empty); deleting it now would crash a 2.2 operator" % self.where)
+                 describe=lambda obj: "%s is being started by the operator, which has not yet named its coordinator "
+                                      "(phase %s, status.rebalanceStates empty); deleting it now would crash a 2.2 operator"
+                                      % (self.where, ((obj or {}).get("status") or {}).get("phase") or "not set"))
         self.objects.delete(self.name)
 
     def _wait_gone(self, why):

@@ -264,6 +264,7 @@ def test_absent_deletes_and_waits_until_the_finalizer_is_released():
     objects = StoreObjects(operator)
     objects.store.create(objects.definition, V, NS, {"metadata": {"name": "rb", "finalizers": ["apps.emqx.io/finalizer"]},
                                                      "spec": {"instanceName": "e", "rebalanceStrategy": {"connEvictRate": 1}}})
+    objects.status("rb", COMPLETED)
     clock = Clock()
     out = runner(objects, clock, p=params(state="absent")).run()
     assert out["changed"] is True and out["after"] is None and clock.now >= 1.0
@@ -290,11 +291,13 @@ def test_a_rebalance_the_operator_has_not_looked_at_yet_is_deleted_only_after_it
             objects.store.patch(objects.definition, V, NS, "rb", "application/merge-patch+json", {"metadata": {"finalizers": None}})
             return
         seen["polls"] += 1
+        if seen["polls"] == 2:  # the operator starts it: Processing, nothing named yet
+            objects.status("rb", {"phase": "Processing"})
         if seen["polls"] == 4:  # the operator's first look
             objects.status("rb", PROCESSING)
 
     objects = StoreObjects(operator)
-    finalized(objects, {"phase": "Processing"})
+    finalized(objects)  # the operator has put its finalizer on and is starting it
     delete = objects.delete
 
     def recording_delete(name):
