@@ -96,7 +96,7 @@ class ActionModule(ActionBase):
         _validation, params = self.validate_argument_spec(argument_spec=ARGS)  # fails the task on bad options
         try:
             mode = parse_mode(params["mode"])
-            paths = [os.path.abspath(os.path.expanduser(path)) for path in params["dest"]]
+            paths = [os.path.abspath(path) for path in params["dest"]]  # type path has expanded ~ and variables
             changed, diffs = ensure(paths, params["content"], mode, self._task.check_mode)
         except (OSError, ValueError) as error:
             return dict(result, failed=True, msg="controller_file: %s" % error)

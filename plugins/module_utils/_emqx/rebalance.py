@@ -39,6 +39,18 @@ def _mean(values):
     return sum(values) / float(len(values)) if values else 0.0
 
 
+def split_by_average(counts):
+    """(donors, recipients): the nodes at or above the average count, and those below, as EMQX
+    splits the participants when a rebalance starts."""
+    average = _mean(list(counts.values()))
+    return [n for n, c in counts.items() if c >= average], [n for n, c in counts.items() if c < average]
+
+
+def thresholds_of(params):
+    """The four balance thresholds, EMQX's defaults where the task leaves one unset."""
+    return {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
+
+
 def side_balanced(counts, abs_threshold, rel_threshold, donors=None, recipients=None):
     """EMQX's balance condition (section 3.3, with the code's <=) for one metric.
 
@@ -47,9 +59,7 @@ def side_balanced(counts, abs_threshold, rel_threshold, donors=None, recipients=
     if not counts:
         return True, 0.0, 0.0
     if donors is None or recipients is None:
-        average = _mean(list(counts.values()))
-        donors = [n for n, c in counts.items() if c >= average]
-        recipients = [n for n, c in counts.items() if c < average]
+        donors, recipients = split_by_average(counts)
     donors = [n for n in donors if n in counts]
     recipients = [n for n in recipients if n in counts]
     if not donors or not recipients:
@@ -75,12 +85,10 @@ def safe_evict_rate(counts, abs_threshold, rel_threshold):
     gap of up to rate * (1 + donors / recipients) around the average."""
     if not counts:
         return None
-    average = _mean(list(counts.values()))
-    donors = [c for c in counts.values() if c >= average]
-    recipients = [c for c in counts.values() if c < average]
+    donors, recipients = split_by_average(counts)
     if not donors or not recipients:
         return None
-    allowed = max(float(abs_threshold), (float(rel_threshold) - 1.0) * average)
+    allowed = max(float(abs_threshold), (float(rel_threshold) - 1.0) * _mean(list(counts.values())))
     return max(1, int(allowed / (1.0 + len(donors) / float(len(recipients)))))
 
 
@@ -95,7 +103,7 @@ def choose_rates(params, body, nodes):
     """Fill in the eviction rates the user left unset with the highest that cannot overshoot (at
     most EMQX's default), and warn about set rates above that. Returns (chosen options, warnings,
     {option: the highest rate that cannot overshoot, or None})."""
-    thresholds = {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
+    thresholds = thresholds_of(params)
     counts = participant_counts(nodes, body["nodes"])
     chosen, warnings, limits = [], [], {}
     for option, abs_key, rel_key, what in RATE_LIMITS:
@@ -113,14 +121,9 @@ def choose_rates(params, body, nodes):
 
 def balance_report(nodes, participants, params, donors=None, recipients=None):
     """Is the cluster balanced among ``participants`` by EMQX's own rule? Uses /nodes counts."""
-    thresholds = {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
-    conns = {}
-    disconnected = {}
-    for name in participants:
-        info = nodes.get(name) or {}
-        live = info.get("live_connections") or 0
-        conns[name] = live
-        disconnected[name] = max(0, (info.get("sessions") or 0) - live)
+    thresholds = thresholds_of(params)
+    counts = participant_counts(nodes, participants)
+    conns, disconnected = counts["connections"], counts["disconnected sessions"]
     ok_c, avg_dc, avg_rc = side_balanced(conns, thresholds["abs_conn_threshold"], thresholds["rel_conn_threshold"], donors, recipients)
     ok_s, avg_ds, avg_rs = side_balanced(disconnected, thresholds["abs_sess_threshold"], thresholds["rel_sess_threshold"], donors, recipients)
     return {
@@ -135,12 +138,10 @@ def balance_report(nodes, participants, params, donors=None, recipients=None):
 def start_needed(nodes, participants, params):
     """Predict EMQX's nothing_to_balance: a rebalance is needed when connections or all sessions
     are unbalanced among the participants (section 3.2 step 1)."""
-    thresholds = {k: (params.get(k) if params.get(k) is not None else v) for k, v in THRESHOLD_DEFAULTS.items()}
+    thresholds = thresholds_of(params)
     conns = {n: (nodes.get(n) or {}).get("live_connections") or 0 for n in participants}
     sessions = {n: (nodes.get(n) or {}).get("sessions") or 0 for n in participants}
-    average = _mean(list(conns.values()))
-    donors = [n for n, c in conns.items() if c >= average]
-    recipients = [n for n, c in conns.items() if c < average]
+    donors, recipients = split_by_average(conns)
     if not donors or not recipients:
         return False
     ok_c = side_balanced(conns, thresholds["abs_conn_threshold"], thresholds["rel_conn_threshold"], donors, recipients)[0]

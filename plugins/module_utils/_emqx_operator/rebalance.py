@@ -249,13 +249,12 @@ class OperatorRebalance:
         """After the operator gave up on a rebalance, wait for EMQX's own to end (its entry leaves
         global_status), within what is left of wait_timeout."""
         remaining = max(0.0, float(self.params["wait_timeout"]) - float(result.elapsed or 0))
+        held = {}  # one EMQX client for the whole follow, made at the first look that reaches EMQX
 
         def rebalances():
-            api = self.emqx_api()
-            try:
-                entries = api.global_status()["rebalances"]
-            finally:
-                api.client.close()
+            if "api" not in held:
+                held["api"] = self.emqx_api()
+            entries = held["api"].global_status()["rebalances"]
             for entry in entries:
                 participants.update(entry.get("donors") or [])
                 participants.update(entry.get("recipients") or [])
@@ -266,11 +265,15 @@ class OperatorRebalance:
             return {"t": round(float(result.elapsed or 0) + elapsed, 3), "phase": "Failed", "emqx_state": first.get("state") or "ended",
                     "donors": len(first.get("donors") or []), "recipients": len(first.get("recipients") or [])}
 
-        followed = poll(rebalances, lambda entries: not entries, timeout=remaining, interval=self.params["poll_interval"],
-                        sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
-                        describe=lambda entries: "the operator marked %s Failed and EMQX is still rebalancing: %s" % (
-                            self.where, ", ".join("%s on %s" % (e.get("state"), e.get("node") or e.get("coordinator_node"))
-                                                  for e in entries)))
+        try:
+            followed = poll(rebalances, lambda entries: not entries, timeout=remaining, interval=self.params["poll_interval"],
+                            sample=sample, transient=(ApiError,), clock=self.clock, sleep=self.sleep,
+                            describe=lambda entries: "the operator marked %s Failed and EMQX is still rebalancing: %s" % (
+                                self.where, ", ".join("%s on %s" % (e.get("state"), e.get("node") or e.get("coordinator_node"))
+                                                      for e in entries)))
+        finally:
+            if "api" in held:
+                held["api"].client.close()
         return PollResult(result.value, round(float(result.elapsed or 0) + followed.elapsed, 3), result.samples + followed.samples)
 
     def _outcome(self, result, participants):

@@ -70,6 +70,11 @@ def set_condition(conditions, kind, message=""):
     return out
 
 
+def ready(emqx):
+    """Whether an EMQX resource has its Ready condition True."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in ((emqx.get("status") or {}).get("conditions") or []))
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -234,8 +239,7 @@ class Operator:
                 raise
             target = None
         if target is not None:
-            conditions = (target.get("status") or {}).get("conditions") or []
-            if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            if not ready(target):
                 # SetFailed stamps the condition anew at every reconcile, as upstream's SetCondition does
                 self._fail(obj, "EMQX %s is not ready" % name)
                 return None  # the finalizer stays; a Processing rebalance is now Failed and will not be stopped
@@ -271,7 +275,7 @@ class Operator:
                 return self._fail(obj, "EMQX %s is not found" % name)
             raise
         target_status = target.get("status") or {}
-        if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in target_status.get("conditions") or []):
+        if not ready(target):
             return self._fail(obj, "EMQX %s is not ready" % name)
         core = target_status.get("coreNodes") or []
         if not core or core[0].get("edition") != "Enterprise":
