@@ -110,6 +110,10 @@ def emqx_operator_report_lines(report):
                          _versions(rollback.get("versions_after") or report.get("versions_after"))),
                  _change("revision", _current(rollback.get("revisions_before")),
                          _current(rollback.get("revisions_after")) or _current(report.get("revisions_after")))) or "nothing known"))
+    if rollback.get("new_set"):
+        lines.append("the operator started the old template as a new set, revision %s (collision count %s), with empty volumes: "
+                     "once an update was Available it does not scale the old StatefulSet back up" % (
+                         _current(rollback.get("revisions_after")), rollback.get("collision_count")))
     if _known(rollback.get("error")):
         lines.append("rollback failed: %s" % rollback.get("error"))
     else:

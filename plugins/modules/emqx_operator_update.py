@@ -28,11 +28,18 @@ description:
   - While it waits it prints a progress line every O(progress_interval) seconds - phase, percent, elapsed time and an
     ETA that counts down (see O(progress_interval)). C(delegate_to) and the task's connection apply to every run.
   - With O(stop_stale_evacuations=true) and an EMQX API (O(emqx_api_url)), it reads C(global_status) while waiting
-    and stops every evacuation the operator did not start - listed before the new revision is C(Available), on a node
-    that was not running when the task started, or still listed once the resource is C(Ready). That is what happens
-    on a rollback after a finished update - the old StatefulSet is scaled back up with its volumes, and a node that
-    was evacuated resumes its evacuation at boot, refusing clients, so the operator never finishes. Each stop is
-    returned in RV(stopped_evacuations) and shown as a warning.
+    and stops every evacuation the operator did not start - already listed when the task changed a C(Ready) resource,
+    listed before the new revision is C(Available), on a node that was not running when the task started, or still
+    listed once the resource is C(Ready). The operator takes
+    the first evacuation listed for its own, so one started by hand for maintenance and never stopped holds every
+    scale-down of the update; and an evacuation is kept in the node's data directory, so a pod restarted on volumes
+    of an evacuated node resumes evacuating and refuses clients. Each stop is returned in RV(stopped_evacuations) and
+    shown as a warning.
+  - A rollback is a change back to the old template. Before the update is C(Available) the operator only moves
+    C(updateRevision) back to the old nodes, which never stopped. Once it was C(Available) (or has finished), the old
+    StatefulSet is not scaled back up - its create fails with AlreadyExists, the operator counts a collision
+    (C(status.coreNodesStatus.collisionCount)) and starts the old template as a new set under a new hash with empty
+    volumes, then drains every other set into it. RV(after.collision_count) above RV(before.collision_count) says so.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
@@ -182,13 +189,34 @@ blue_green:
   returned: success
   type: bool
 before:
-  description: C(spec) and C(revisions) (C(current), C(update)) before the task.
+  description: The resource before the task.
   returned: success
   type: dict
+  contains:
+    spec:
+      description: The spec.
+      type: dict
+    revisions:
+      description: C(current) and C(update), the core nodes' C(currentRevision) and C(updateRevision).
+      type: dict
+    collision_count:
+      description: The operator's C(status.coreNodesStatus.collisionCount), 0 when it has none.
+      type: int
 after:
-  description: C(spec) and C(revisions) after the task.
+  description: The resource after the task.
   returned: success, except in check mode
   type: dict
+  contains:
+    spec:
+      description: The spec.
+      type: dict
+    revisions:
+      description: C(current) and C(update), the core nodes' C(currentRevision) and C(updateRevision).
+      type: dict
+    collision_count:
+      description: The operator's C(status.coreNodesStatus.collisionCount), 0 when it has none; higher than before means
+        the operator started the template as a new set with empty volumes.
+      type: int
 timeline:
   description: Samples while waiting (C(t), C(conditions), C(current_replicas), C(update_replicas), C(evacuations),
     C(remaining), C(eta_seconds)).
@@ -300,9 +328,9 @@ def main():
         for hazard in result.get("hazards") or []:
             module.warn(hazard)
         for stopped in result.get("stopped_evacuations") or []:
-            module.warn("stopped the evacuation of %s (state %s) after %ss: %s - EMQX keeps an evacuation in the node's "
-                        "data directory, so a node the operator brings back with its old data resumes evacuating"
-                        % (stopped["node"], stopped["state"], stopped["t"], stopped["reason"]))
+            module.warn("stopped the evacuation of %s (state %s) after %ss: %s - the operator takes the first evacuation "
+                        "listed for its own and would have waited on it" % (
+                            stopped["node"], stopped["state"], stopped["t"], stopped["reason"]))
         return result
 
     run_and_exit(module, work, [module.params.get("api_key"), module.params.get("emqx_api_secret")])

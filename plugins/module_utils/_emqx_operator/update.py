@@ -144,8 +144,8 @@ def diagnose(obj, stalled_for, image):
     spec = obj.get("spec") or {}
     if "Available" not in types and evacuations:
         return ("stuck update: %s evacuating (%s) while the new revision's nodes start, so they never pass their "
-                "availability check and the operator waits for ever. A node restarted with an old data directory - an "
-                "old revision scaled back up by a rollback - resumes its evacuation, which EMQX keeps there; stop it with POST "
+                "availability check and the operator waits for ever. An evacuation started by hand and never stopped, or a "
+                "pod restarted on the volumes of an evacuated node (EMQX keeps the evacuation there), does that; stop it with POST "
                 "/api/v5/load_rebalance/<node>/evacuation/stop, or give emqx_api_url so that this module does" % (
                     ", ".join(str(e.get("node")) for e in evacuations), ", ".join(str(e.get("state")) for e in evacuations)))
     if "Available" not in types:
@@ -218,7 +218,7 @@ class EmqxUpdate:
                 "404, takes them for stopped and deletes them without evacuation, dropping their sessions. Set "
                 "allow_custom_cluster_domain=true to update anyway" % (self.where, domain))
         out = {"changed": bool(changed_paths), "changed_fields": changed_paths, "blue_green": template and bool(changed_paths),
-               "before": {"spec": before.get("spec"), "revisions": self._revisions(before)}, "hazards": []}
+               "before": self._seen(before), "hazards": []}
         if node_evacuations(before.get("status") or {}) and changed_paths and template:
             out["hazards"].append("evacuations are already listed in %s; the operator takes the first one listed for its own, "
                                   "so it may wait on it or delete the wrong pod" % self.where)
@@ -229,7 +229,7 @@ class EmqxUpdate:
         if self.params["wait"] and (template and changed_paths or not is_ready(current)):
             out.update(self._wait(self._first_state(before, template and bool(changed_paths))))
         else:
-            out["after"] = {"spec": current.get("spec"), "revisions": self._revisions(current)}
+            out["after"] = self._seen(current)
         self._add_stale(out)
         return out
 
@@ -261,12 +261,20 @@ class EmqxUpdate:
         revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
         return {"current": revisions.get("currentRevision"), "update": revisions.get("updateRevision")}
 
+    @classmethod
+    def _seen(cls, obj):
+        """The spec and revisions of the resource; collision_count is how often the operator found the set
+        of a template already there and hashed again (a rollback once the update was Available gets a new
+        set with empty volumes that way, add_emqx_core.go)."""
+        revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
+        return {"spec": obj.get("spec"), "revisions": cls._revisions(obj), "collision_count": revisions.get("collisionCount") or 0}
+
     def _first_state(self, before, expect_new_revision):
         """The state of a wait that starts now: all a later run needs to go on with it (a few values)."""
         return {"old_update": self._revisions(before)["update"], "new_revision_seen": not expect_new_revision,
                 "old_nodes": sorted(str(n) for n in self._running_nodes(before)), "old_pods": old_pod_count(before),
-                "stall_key": None, "stall_since": 0.0, "peak_current": None, "rise_since": None, "history": [],
-                "stale_quiet_until": None}
+                "stall_key": None, "stall_since": 0.0, "low_revision": None, "peak_current": None, "rise_since": None, "history": [],
+                "stale_quiet_until": None, "foreign_evacuations": None if expect_new_revision and is_ready(before) else []}
 
     def _wait(self, state):
         """Wait from ``state``; times count from the start of the wait (``wait_slice.elapsed`` had
@@ -283,6 +291,8 @@ class EmqxUpdate:
         old_nodes = set(state["old_nodes"])
         if self.stale is not None and state.get("stale_quiet_until") is not None:
             self.stale.quiet_until = started + state["stale_quiet_until"] - offset
+        if self.stale is not None:
+            self.stale.foreign = state.get("foreign_evacuations", [])
 
         def now():
             return round(offset + self.clock() - started, 3)
@@ -298,9 +308,12 @@ class EmqxUpdate:
                 state["new_revision_seen"] = True
             # a Ready from before the operator saw the change says nothing about evacuations (pitfall 21)
             finished = state["new_revision_seen"] and is_ready(obj)
-            if self.stale is not None and self.stale.check(obj, old_nodes, finished, round(now(), 1)):
-                obj = self.resource.get(self.params["name"]) or obj
-                status = obj.get("status") or {}
+            if self.stale is not None:
+                stopped = self.stale.check(obj, old_nodes, finished, round(now(), 1))
+                state["foreign_evacuations"] = self.stale.foreign
+                if stopped:
+                    obj = self.resource.get(self.params["name"]) or obj
+                    status = obj.get("status") or {}
             key = json.dumps(progress_key(status), sort_keys=True, default=str)
             if key != state["stall_key"]:
                 state["stall_key"], state["stall_since"] = key, now()
@@ -317,8 +330,13 @@ class EmqxUpdate:
         def failed(obj):
             revisions = (obj.get("status") or {}).get("coreNodesStatus") or {}
             current = revisions.get("currentReplicas")
+            if revisions.get("currentRevision") != state.get("low_revision"):
+                # A rollback once the update was Available drains two old sets, one after the other
+                # (update_emqx_status.go makes the next old set with replicas the current one): the count
+                # starts again with each.
+                state["low_revision"], state["peak_current"], state["rise_since"] = revisions.get("currentRevision"), None, None
             if current is not None and state["new_revision_seen"] and revisions.get("currentRevision") != revisions.get("updateRevision"):
-                low = state["peak_current"]  # the fewest old replicas seen so far
+                low = state["peak_current"]  # the fewest old replicas of this old revision seen so far
                 if low is not None and current > low:
                     if state["rise_since"] is None:
                         state["rise_since"] = now()
@@ -338,7 +356,7 @@ class EmqxUpdate:
             out = {"timeline": samples, "elapsed": t,
                    "evacuated_nodes": sorted({e["node"] for s in samples for e in s["evacuations"]})}
             if obj is not None and not handover:
-                out["after"] = {"spec": obj.get("spec"), "revisions": self._revisions(obj)}
+                out["after"] = self._seen(obj)
             if sliced:
                 if self.stale is not None and self.stale.quiet_until is not None:
                     state["stale_quiet_until"] = round(offset + self.stale.quiet_until - started, 3)

@@ -1,7 +1,8 @@
 """The emqx_operator_upgrade playbooks end to end on the k8s lab under live MQTT load: the
 preflight refuses before anything changes, an upgrade passes its decision point and waits for
-approval, and a rollback after the finished update stops the evacuations the old nodes resume
-from their data directories (pitfall 2) and completes."""
+approval, and a rollback after the finished update runs as the operator does it: a new
+StatefulSet with empty volumes (add_emqx_core.go), while an evacuation left behind by someone
+else is stopped."""
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 pytest.importorskip("kubernetes")
 pytest.importorskip("paho.mqtt")
 import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-position
+import httpx  # noqa: E402  pylint: disable=wrong-import-position
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
 from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
@@ -113,11 +115,16 @@ def check_progress_lines(stdout, old_nodes):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # four playbooks of up to 280 s each; together about 230 s with four workers on two cores
-def test_upgrade_held_for_approval_is_finalized_and_a_rollback_stops_resumed_evacuations(lab_factory, tmp_path):
+def test_upgrade_held_for_approval_is_finalized_and_a_rollback_builds_a_new_set_and_stops_a_forgotten_evacuation(lab_factory, tmp_path):
     """Approval manual: the upgrade stops after its decision point, the finalize (an AWX workflow's
-    approval step) accepts it, a re-run finds it done, and a rollback after all that stops the
-    evacuations the old nodes resume and completes. (The upgrade without approval and its
-    idempotence run are the Molecule scenario emqx_operator_upgrade.)"""
+    approval step) accepts it, a re-run finds it done, and a rollback after all that completes.
+    The operator does not scale the old StatefulSet back up: its create of the old template fails
+    with AlreadyExists once the update was Available, so it counts a collision and starts a new
+    set under a new hash with empty volumes (add_emqx_core.go) - no old evacuation comes back.
+    An evacuation someone started by hand on a serving node and never stopped would hold the
+    operator's drain (it takes the first evacuation listed for its own): the rollback stops it.
+    (The upgrade without approval and its idempotence run are the Molecule scenario
+    emqx_operator_upgrade.)"""
     lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
     create_ready(lab)
     emqx = lab.description["emqx"]
@@ -144,7 +151,12 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_stops_resumed_eva
         again = playbook(lab, "emqx_operator_upgrade.yml", report_dir, emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=watched)
         assert again.returncode == 0, again.stdout[-4000:]
         assert saved(report_dir) == kept
-        # the green nodes answer the EMQX API while the blue ones come back (as the dashboard Service would)
+        # maintenance on a green node, its evacuation never stopped (it parks in prohibiting, listed for ever)
+        forgotten = sorted(n["name"] for n in emqx["nodes"] if n["colour"] == "green")[-1]
+        reply = httpx.post("%s/api/v5/load_rebalance/%s/evacuation/start" % (green_url, forgotten), json={"conn_evict_rate": 50},
+                           auth=(emqx["credentials"]["api_key"], emqx["credentials"]["api_secret"]), timeout=10)
+        assert reply.status_code == 200, reply.text
+        # the green nodes answer the EMQX API while new blue ones start (as the dashboard Service would)
         rollback = playbook(lab, "emqx_operator_rollback.yml", report_dir, emqx_operator_upgrade_emqx_api_url=green_url,
                             emqx_operator_upgrade_emqx_api_key=emqx["credentials"]["api_key"],
                             emqx_operator_upgrade_emqx_api_secret=emqx["credentials"]["api_secret"])
@@ -164,16 +176,20 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_stops_resumed_eva
 
     assert rollback.returncode == 0, rollback.stdout[-4000:]
     rolled = report(report_dir)
-    stopped = sorted(s["node"] for s in rolled["rollback"]["stopped_evacuations"])
-    # each blue node was evacuated by the upgrade and resumed that evacuation when it came back
-    assert stopped == blue, rolled["rollback"]
-    assert "Stopped the evacuation of %s" % blue[0] in rollback.stdout
+    # only the forgotten evacuation was stopped: the new blue nodes came with empty data directories
+    assert [s["node"] for s in rolled["rollback"]["stopped_evacuations"]] == [forgotten], rolled["rollback"]
+    assert "Stopped the evacuation of %s" % forgotten in rollback.stdout
     assert rolled["outcome"] == "rolled back" and rolled["rollback"]["decision"]["passed"] is True
     assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
-    assert rolled["rollback"]["revisions_after"]["current"] == waiting["revisions_before"]["current"]
+    # the old template under a new hash: a new set, not the old one scaled back up
+    new_revision = rolled["rollback"]["revisions_after"]["current"]
+    assert new_revision not in (waiting["revisions_before"]["current"], waiting["revisions_after"]["current"])
+    assert rolled["rollback"]["collision_count"] == 1 and rolled["rollback"]["new_set"] is True
     # the summary names the image, versions and revision before and after the rollback, and its checks line by line
     assert "rollback to %s (from the journal): image %s -> %s, versions 5.10.4 -> 5.8.6, revision %s -> %s" % (
-        OLD, NEW, OLD, waiting["revisions_after"]["current"], waiting["revisions_before"]["current"]) in rollback.stdout, rollback.stdout[-3000:]
+        OLD, NEW, OLD, waiting["revisions_after"]["current"], new_revision) in rollback.stdout, rollback.stdout[-3000:]
+    assert ("the operator started the old template as a new set, revision %s (collision count 1), with empty volumes" % new_revision
+            in rollback.stdout), rollback.stdout[-3000:]
     assert "Rollback checks passed" in rollback.stdout and "{'passed'" not in rollback.stdout
     assert (rolled["image_before"], rolled["versions_before"]) == (NEW, ["5.10.4"])
 
@@ -204,7 +220,7 @@ def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     create_ready(lab)
     emqx = lab.description["emqx"]
     green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")
-    blue = [n["name"] for n in emqx["nodes"] if n["colour"] == "blue"]
+    green = [n["name"] for n in emqx["nodes"] if n["colour"] == "green"]
     report_dir = str(tmp_path / "report")
     # a mislabelled image: the tag says 5.10.5, the new nodes run 5.10.4, so the decision must fail
     mislabelled = "emqx/emqx-enterprise:5.10.5"
@@ -224,6 +240,8 @@ def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     assert any("5.10.5" in reason for reason in rolled["decision"]["reasons"]), rolled["decision"]
     assert rolled["image_after"] == OLD and rolled["versions_after"] == ["5.8.6"]
     assert image_of(lab) == OLD
-    # the blue node, evacuated by the upgrade, resumed that evacuation when the revert brought it back
-    assert [s["node"] for s in rolled["rollback"]["stopped_evacuations"]] == blue, rolled["rollback"]
+    # after the finished update the old template came back as a new set on empty volumes: the blue node, evacuated
+    # by the upgrade, did not resume that evacuation, and nothing had to be stopped
+    assert rolled["rollback"]["new_set"] is True and rolled["rollback"]["stopped_evacuations"] == [], rolled["rollback"]
+    assert rolled["rollback"]["evacuated_nodes"] == green, rolled["rollback"]
     assert users["sessions_lost"] == 0, users

@@ -16,10 +16,17 @@ since the last stop. The evacuation request is the one of the operator version p
 later send ``waitHealthCheck`` as ``"<N>s"`` when it is not 60. When no old node runs,
 ``currentRevision`` becomes ``updateRevision`` and Ready returns.
 
-Revisions and data directories (pitfall 2): a NEW revision starts its colour's nodes with empty
-data directories (a new StatefulSet gets new PVCs); a spec equal to the template the other
-colour last ran (a rollback after an update finished) scales that old set up again with its old
-data, so a node evacuated by the previous update comes back evacuating and refusing clients.
+Revisions and data directories (controllers/apps/v2beta1/add_emqx_core.go, add_emqx_repl.go):
+a NEW revision starts its colour's nodes with empty data directories (a new StatefulSet gets new
+PVCs). A spec equal to the current template while the update is not yet Available only reverts
+``updateRevision`` (``RevertStatefulSet``): the old nodes never stopped. Any other spec whose
+StatefulSet still exists (an old set kept within ``revisionHistoryLimit``, as after an update that
+finished, or the current set once the update is Available) makes the create fail with
+AlreadyExists, and the operator bumps ``collisionCount`` and creates a set under a new hash, again
+with empty data directories: the operator never scales an old set back up, so a rollback does not
+bring back a node's old data or its evacuation. The lab has two colours of nodes: a new set that
+would need a third (a rollback once the update is Available, while both colours still run) is
+not modelled; the lab then logs that and leaves the new set without nodes.
 
 Faults the operator is known for, reproduced on purpose:
 - an image whose tag contains ``invalid`` never starts (ImagePullBackOff): the update stalls;
@@ -65,12 +72,16 @@ def revision(value):
     return safe_encode(str(value))
 
 
-def template_hash(spec):
+def template_hash(spec, collision_count=0):
+    """computeHash(template, collisionCount): the collision count is hashed with the template, so
+    after a collision every template gets a new hash."""
     template = {k: spec.get(k) for k in TEMPLATE_FIELDS}
     for key in ("coreTemplate", "replicantTemplate"):
         part = json.loads(json.dumps(template.get(key) or {}))
         (part.get("spec") or {}).pop("replicas", None)
         template[key] = part
+    if collision_count:
+        template["collisionCount"] = collision_count
     return revision(fnv32a(json.dumps(template, sort_keys=True)))
 
 
@@ -134,40 +145,67 @@ class BlueGreen:
     def _running(self):
         return {n["node"] for n in self.emqx.all_nodes() if str(n.get("node_status", "")).lower() == "running"}
 
-    def _start(self, nodes, running, fresh):
+    def _start(self, nodes, running):
+        """Start the pods of a new set: a new StatefulSet has new PVCs, so empty data directories."""
         started = self.state.setdefault("started", {})
         for node in nodes:
             if node["name"] not in running and not started.get(node["name"]):
-                self.lab.start(node["member"], fresh=fresh)
+                self.lab.start(node["member"], fresh=True)
                 started[node["name"]] = True
 
-    def _revision(self, spec, desired):
-        st = self.state.setdefault("revisions", {"current": {"hash": desired, "colour": "blue"},
-                                                 "update": {"hash": desired, "colour": "blue"}})
-        # which revision's data each colour's nodes hold (their PVCs)
-        sets = self.state.setdefault("sets", {st["current"]["colour"]: st["current"]["hash"]})
-        if desired != st["update"]["hash"]:
-            if desired == st["current"]["hash"]:
-                st["update"] = dict(st["current"])  # rollback before the switch: revert updateRevision
-            else:
-                colour = other(st["current"]["colour"])
-                revert = sets.get(colour) == desired
-                st["update"] = {"hash": desired, "colour": colour, "image": spec.get("image"), "revert": revert,
-                                "since": self.clock()}
-                sets[colour] = desired
-            for key in ("started", "available_since", "failure"):
-                self.state.pop(key, None)
+    def _revision(self, spec, conditions):
+        st = self.state.setdefault("revisions", None)
+        if st is None:
+            first = template_hash(spec)
+            st = self.state["revisions"] = {"current": {"hash": first, "colour": "blue"},
+                                            "update": {"hash": first, "colour": "blue"}}
+        collision = self.state.get("collision_count", 0)
+        desired = template_hash(spec, collision)
+        if desired == st["update"]["hash"]:
+            return st
+        last_true = next((c["type"] for c in conditions if c.get("status") == "True"), None)
+        if desired == st["current"]["hash"] and last_true not in ("Available", "Ready"):
+            self._retire(st["update"]["hash"])  # its set stays, with whatever pods it started
+            st["update"] = dict(st["current"])  # RevertStatefulSet: the old nodes still run
+        else:
+            # AlreadyExists: the StatefulSet of that hash is still there (the current one, or an old one within
+            # revisionHistoryLimit); the operator counts a collision and hashes again.
+            while desired in self._existing_sets(spec, st):
+                collision += 1
+                desired = template_hash(spec, collision)
+                self.state["collision_count"] = collision
+            colour = other(st["current"]["colour"])
+            in_flight = st["update"]["hash"] != st["current"]["hash"] and st["update"]["colour"] == colour
+            if in_flight and any(n["name"] in self._running() for n in self._group(colour, CORE) + self._group(colour, REPLICANT)):
+                self.log("lab limitation", reason="a new StatefulSet %s while both colours run needs a third colour of nodes, "
+                                                  "which the lab does not have" % desired)
+                colour = None
+            if st["update"]["hash"] != st["current"]["hash"]:
+                self._retire(st["update"]["hash"])  # the set of the abandoned update stays, with its replicas
+            st["update"] = {"hash": desired, "colour": colour, "image": spec.get("image"), "since": self.clock()}
+        for key in ("started", "available_since", "failure"):
+            self.state.pop(key, None)
         return st
+
+    def _retire(self, old_hash):
+        self.state["history"] = [h for h in self.state.get("history", []) if h != old_hash] + [old_hash]
+
+    def _existing_sets(self, spec, st):
+        """The hashes whose StatefulSet exists: current, update and the newest old ones that
+        syncSets (sync_sets.go) has not deleted yet, revisionHistoryLimit of them (default 3)."""
+        limit = spec.get("revisionHistoryLimit", 3)
+        old = [h for h in self.state.get("history", []) if h not in (st["current"]["hash"], st["update"]["hash"])]
+        return {st["current"]["hash"], st["update"]["hash"]} | set(old[-limit:] if limit else [])
 
     # reconcile -----------------------------------------------------------------------------
     def reconcile(self, obj, now_text):
         spec = obj["spec"]
-        st = self._revision(spec, template_hash(spec))
         conditions = list((obj.get("status") or {}).get("conditions") or [])
+        st = self._revision(spec, conditions)
         all_nodes = {n["node"]: n for n in self.emqx.all_nodes()}
         running = {name for name, n in all_nodes.items() if str(n.get("node_status", "")).lower() == "running"}
         has_replicants = any(n.get("role") == REPLICANT for n in self.lab.nodes)
-        cur, upd = st["current"]["colour"], st["update"]["colour"]
+        cur = st["current"]["colour"]
         evacuations = self.emqx.evacuations()
         self.state.pop("failure", None)
         if st["current"]["hash"] == st["update"]["hash"]:
@@ -184,30 +222,31 @@ class BlueGreen:
 
     def _update(self, spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text):
         cur, upd = st["current"]["colour"], st["update"]["colour"]
-        revert = st["update"].get("revert")
         startable = "invalid" not in str(st["update"].get("image") or "")
         conditions = drop_conditions(conditions, "Ready")
+        if upd is None:  # see the module docstring: not modelled
+            conditions = drop_conditions(conditions, "Available", "CoreNodesReady")
+            return set_condition(conditions, "CoreNodesProgressing", "CreateNewStatefulSet",
+                                 "lab limitation: no nodes for a third StatefulSet", now_text)
         new_core = self._group(upd, CORE)
         if startable:
-            self._start(new_core, running, fresh=not revert)
+            self._start(new_core, running)
         ready_core = [n for n in new_core if n["name"] in running and self.emqx.available(n["api_url"])]
         if len(ready_core) < len(new_core):
             conditions = drop_conditions(conditions, "Available", "CoreNodesReady", "ReplicantNodesProgressing",
                                          "ReplicantNodesReady")
-            return set_condition(conditions, "CoreNodesProgressing",
-                                 "RevertStatefulSet" if revert else "CreateNewStatefulSet",
+            return set_condition(conditions, "CoreNodesProgressing", "CreateNewStatefulSet",
                                  "%d/%d new core nodes ready" % (len(ready_core), len(new_core)), now_text)
         conditions = set_condition(conditions, "CoreNodesReady", "CoreNodesReady", "new core nodes are ready", now_text)
         targets = [n["name"] for n in ready_core]
         if has_replicants:
             new_replicants = self._group(upd, REPLICANT)
             if startable:
-                self._start(new_replicants, running, fresh=not revert)
+                self._start(new_replicants, running)
             ready = [n for n in new_replicants if n["name"] in running and self.emqx.available(n["api_url"])]
             if len(ready) < len(new_replicants):
                 conditions = drop_conditions(conditions, "Available", "ReplicantNodesReady")
-                return set_condition(conditions, "ReplicantNodesProgressing",
-                                     "RevertReplicaSet" if revert else "CreateReplicaSet",
+                return set_condition(conditions, "ReplicantNodesProgressing", "CreateReplicaSet",
                                      "%d/%d new replicant nodes ready" % (len(ready), len(new_replicants)), now_text)
             conditions = set_condition(conditions, "ReplicantNodesReady", "ReplicantNodesReady",
                                        "new replicant nodes are ready", now_text)
@@ -222,6 +261,7 @@ class BlueGreen:
             self._drain(spec, cur, targets, evacuations, all_nodes, running)
         still = self._running()
         if not any(n["name"] in still for n in self._group(cur, CORE) + self._group(cur, REPLICANT)):
+            self._retire(st["current"]["hash"])
             st["current"] = dict(st["update"])
             for key in ("available_since", "started", "failure"):
                 self.state.pop(key, None)
@@ -237,11 +277,14 @@ class BlueGreen:
 
         def counts(role, current_revision, update_revision):
             group = self._group(cur, role)
-            return {"replicas": len(group), "readyReplicas": len([n for n in self.lab.nodes
-                                                                  if n.get("role", CORE) == role and n["name"] in running]),
-                    "currentRevision": current_revision, "updateRevision": update_revision,
-                    "currentReplicas": len([n for n in group if n["name"] in running]),
-                    "updateReplicas": len([n for n in self._group(upd, role) if n["name"] in running])}
+            out = {"replicas": len(group),
+                   "readyReplicas": len([n for n in self.lab.nodes if n.get("role", CORE) == role and n["name"] in running]),
+                   "currentRevision": current_revision, "updateRevision": update_revision,
+                   "currentReplicas": len([n for n in group if n["name"] in running]),
+                   "updateReplicas": len([n for n in self._group(upd, role) if n["name"] in running])}
+            if "collision_count" in self.state:  # a *int32 with omitempty: there once the first collision set it
+                out["collisionCount"] = self.state["collision_count"]
+            return out
 
         roles = {n["name"]: n.get("role", CORE) for n in self.lab.nodes}
         status = {

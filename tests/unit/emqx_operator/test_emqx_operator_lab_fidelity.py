@@ -104,9 +104,11 @@ class FakeLab:
                       for member, role in (("%s-1" % colour, "core"), ("%s-r1" % colour, "replicant"))]
         self.running = {"blue-1@h", "blue-r1@h"}
         self.stopped = []
+        self.started = []
 
     def start(self, member, fresh=False):
         self.running.add(member + "@h")
+        self.started.append((member, "fresh" if fresh else "old data"))
 
     def stop(self, member):
         self.running.discard(member + "@h")
@@ -118,10 +120,11 @@ class FakeEmqx:
         self.lab = lab
         self.evacuating = []
         self.started = []
+        self.sessions = {"blue-r1@h": 5}
 
     def all_nodes(self):
         return [{"node": n["name"], "node_status": "running" if n["name"] in self.lab.running else "stopped",
-                 "edition": "Enterprise", "connections": 5 if n["name"] == "blue-r1@h" else 0} for n in self.lab.nodes]
+                 "edition": "Enterprise", "connections": self.sessions.get(n["name"], 0)} for n in self.lab.nodes]
 
     def evacuations(self):
         return list(self.evacuating)
@@ -157,6 +160,58 @@ def test_foreign_prohibiting_evacuation_fails_the_replicant_drain_until_stopped(
     assert emqx.started == [("blue-r1@h", ["green-r1@h"])]  # old replicants first, into the new replicants
     assert "ReconcilerFailed" not in obj["status"]["conditions"][0]["message"]
     assert obj["status"]["replicantNodesStatus"]["updateRevision"] != obj["status"]["replicantNodesStatus"]["currentRevision"]
+
+
+def test_a_rollback_gets_a_new_set_with_empty_volumes_once_the_update_was_available():
+    # add_emqx_core.go / add_emqx_repl.go: AlreadyExists with Available or Ready last -> collisionCount + 1 and
+    # a new set under a new hash; only before Available does a spec equal to the current one revert updateRevision.
+    lab = FakeLab()
+    emqx = FakeEmqx(lab)
+    emqx.sessions = {}
+    logged = []
+    now = [1000.0]
+    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: now[0], log=lambda msg, **f: logged.append(msg))
+    strategy = {"initialDelaySeconds": 0, "evacuationStrategy": {"waitTakeover": 0}}
+    obj = {"spec": {"image": "e:1", "updateStrategy": strategy}, "status": {}}
+
+    def settle(image):
+        obj["spec"]["image"] = image
+        for dummy in range(10):
+            obj["status"] = sim.reconcile(obj, "t")
+            now[0] += 2
+        return obj["status"]
+
+    first = settle("e:1")["coreNodesStatus"]["currentRevision"]
+    done = settle("e:2")
+    assert done["conditions"][0]["type"] == "Ready" and lab.running == {"green-1@h", "green-r1@h"}
+    assert "collisionCount" not in done["coreNodesStatus"]
+
+    lab.started.clear()
+    back = settle("e:1")  # the decision failed after Ready: roll back
+    revisions = back["coreNodesStatus"]
+    assert back["conditions"][0]["type"] == "Ready" and lab.running == {"blue-1@h", "blue-r1@h"}
+    assert revisions["currentRevision"] == revisions["updateRevision"] != first
+    assert revisions["collisionCount"] == 1 and back["replicantNodesStatus"]["collisionCount"] == 1
+    assert sorted(lab.started) == [("blue-1", "fresh"), ("blue-r1", "fresh")]  # not the old set scaled back up
+
+    obj["spec"]["image"] = "e:invalid"  # cannot start: the new set never gets ready
+    for dummy in range(3):
+        obj["status"] = sim.reconcile(obj, "t")
+    assert obj["status"]["conditions"][0]["type"] == "CoreNodesProgressing"
+    reverted = settle("e:1")  # before Available: updateRevision goes back, nothing new is created
+    assert reverted["coreNodesStatus"]["updateRevision"] == revisions["currentRevision"]
+    assert reverted["coreNodesStatus"]["collisionCount"] == 1 and reverted["conditions"][0]["type"] == "Ready"
+
+    obj["spec"]["image"] = "e:3"
+    now[0] -= 100  # hold the drain: initialDelaySeconds since Available has not passed
+    obj["spec"]["updateStrategy"] = dict(strategy, initialDelaySeconds=600)
+    for dummy in range(3):
+        obj["status"] = sim.reconcile(obj, "t")
+    assert obj["status"]["conditions"][0]["type"] == "Available"
+    obj["spec"]["image"] = "e:1"  # back once Available, both colours running: a third set
+    obj["status"] = sim.reconcile(obj, "t")
+    assert obj["status"]["coreNodesStatus"]["collisionCount"] == 2 and "lab limitation" in logged
+    assert obj["status"]["conditions"][0]["message"] == "lab limitation: no nodes for a third StatefulSet"
 
 
 def test_rebalance_conditions_accumulate_one_per_type_newest_first(monkeypatch):

@@ -105,6 +105,21 @@ def test_an_old_node_counted_once_more_while_it_stops_is_not_the_scale_up_loop()
     assert out["after"]["revisions"] == {"current": "b", "update": "b"}
 
 
+def test_a_rollback_once_available_drains_two_old_sets_without_calling_it_the_scale_up_loop():
+    # Rolled back while the update to "b" was Available: the operator counts a collision and creates "c";
+    # the rest of "a" is drained first, then "b" becomes the current revision with all its replicas
+    # (update_emqx_status.go) and is drained in turn.
+    steps = [status(["CoreNodesProgressing"], current="a", update="c", current_replicas=1, update_replicas=0),
+             status(["Available"], current="a", update="c", current_replicas=1),
+             status(["Available"], current="a", update="c", current_replicas=0),
+             status(["Available"], current="b", update="c", current_replicas=2)]
+    steps += [steps[-1]] * 8 + [status(["Available"], current="b", update="c", current_replicas=1)] * 3
+    steps += [status(["Ready"], current="c", update="c", current_replicas=2)]
+    out = run(Script({"image": "e:2"}, status(["Available"], current="a", update="b", current_replicas=1), steps),
+              image="e:1", stall_timeout=100)
+    assert out["after"]["revisions"] == {"current": "c", "update": "c"}
+
+
 def test_custom_cluster_domain_blocks_template_changes_only():
     resource = Script({"image": "e:1", "clusterDomain": "corp"}, status(["Ready"]), [])
     with pytest.raises(ValidationError, match="without evacuation"):

@@ -79,7 +79,8 @@ def upgrade_report(**overrides):
 def rollback_record(**overrides):
     out = {"image_from": NEW, "image_to": OLD, "image_after": OLD, "source": "journal", "versions_before": ["5.10.4"],
            "versions_after": ["5.8.6"], "revisions_before": {"current": "r2", "update": "r2"}, "revisions_after": {"current": "r1", "update": "r1"},
-           "elapsed_s": 21.5, "evacuated_nodes": ["emqx@g1"], "stopped_evacuations": [{"node": "emqx@b1"}, {"node": "emqx@b2"}],
+           "elapsed_s": 21.5, "evacuated_nodes": ["emqx@g1"], "stopped_evacuations": [{"node": "emqx@g2"}],
+           "collision_count": 0, "new_set": False,
            "error": None, "decision": {"passed": True, "checks": [{"name": "image", "passed": True, "detail": "spec.image " + OLD}]}}
     out.update(overrides)
     return out
@@ -106,10 +107,17 @@ def test_the_rollback_entry_point_names_the_values_before_and_after_the_rollback
     assert emqx_operator_report_lines(report) == [
         "outcome: rolled back after 40.2 s (default/emqx-ee, operator 2.3.0)",
         "rollback to %s (from the journal): image %s -> %s, versions 5.10.4 -> 5.8.6, revision r2 -> r1" % (OLD, NEW, OLD),
-        "rollback 21.5 s, evacuated emqx@g1, stopped evacuations: emqx@b1, emqx@b2",
+        "rollback 21.5 s, evacuated emqx@g1, stopped evacuations: emqx@g2",
         "Rollback checks passed",
         "image - ok - spec.image " + OLD,
     ]
+
+
+def test_a_rollback_after_the_update_was_available_says_the_old_template_came_back_as_a_new_set():
+    report = upgrade_report(outcome="rolled back", rollback=rollback_record(
+        revisions_after={"current": "r3", "update": "r3"}, collision_count=1, new_set=True))
+    assert ("the operator started the old template as a new set, revision r3 (collision count 1), with empty volumes: once an "
+            "update was Available it does not scale the old StatefulSet back up") in emqx_operator_report_lines(report)
 
 
 def test_an_upgrade_that_rolled_back_by_itself_shows_both():
