@@ -24,7 +24,10 @@ description:
     thresholds, like M(zerodowntime.cluster.emqx_rebalance), and fails with RV(rebalance_outcome=aborted) when the
     cluster is not balanced.
   - The operator marks a Rebalance C(Failed) ("Failed to get rebalance status") after one failed call to EMQX's API
-    while it is C(Processing), and never looks at it again, while EMQX goes on rebalancing. With O(emqx_api_url) the
+    while it is C(Processing), and never looks at it again, while EMQX goes on rebalancing. Operator 2.2 does the same
+    ("EMQX NAME is not ready") to every rebalance that outlasts the EMQX resource's next reconcile (up to 30 s) - donors
+    answer 503 to C(availability_check) while they give clients away, their pods' readiness gate turns false, the
+    resource loses C(Ready), and the Rebalance controller checks C(Ready) first. With O(emqx_api_url) the
     module then follows EMQX's own rebalance to its end and decides the outcome from the node counts, returning the
     operator's verdict beside it (RV(operator_verdict)) with a warning; without it the task fails and says how to
     follow or stop the rebalance in EMQX.

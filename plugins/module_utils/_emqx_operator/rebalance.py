@@ -113,11 +113,31 @@ def summary(obj):
 # (rebalanceStatusHandler in rebalance_controller.go). The CR is then Failed for good, but EMQX
 # itself goes on rebalancing: the operator merely stopped watching.
 LOST_TRACK = "Failed to get rebalance status"
+# Reconcile checks the EMQX resource's Ready before the phase (rebalance_controller.go). Donors answer
+# 503 to availability_check while they give clients away, their pods' on-serving readiness gate turns
+# False (update_pod_conditions.go) and the resource loses Ready at its next reconcile (30 s apart when
+# Ready): a rebalance that outlasts that is Failed with this message, for good, while EMQX goes on.
+NOT_READY_SUFFIX = "is not ready"
 
 
 def lost_track(obj):
+    """Whether the operator gave up watching a rebalance that EMQX goes on with: Failed after it was Processing."""
     status = (obj or {}).get("status") or {}
-    return status.get("phase") == "Failed" and failure_reason(obj).startswith(LOST_TRACK)
+    if status.get("phase") != "Failed":
+        return False
+    reason = failure_reason(obj)
+    was_processing = any(c.get("type") == "Processing" for c in status.get("conditions") or [])
+    return reason.startswith(LOST_TRACK) or (was_processing and reason.endswith(NOT_READY_SUFFIX))
+
+
+def why_lost(obj):
+    """The cause of ``lost_track``, in a sentence a user can act on."""
+    if failure_reason(obj).startswith(LOST_TRACK):
+        return "the operator lost track of the rebalance after one failed call to EMQX's API"
+    return ("the EMQX resource lost Ready while the rebalance ran - donors answer 503 to availability_check while they give "
+            "clients away, so their pods' on-serving readiness gate turns False - and the operator checks Ready before it "
+            "looks at a rebalance; operator 2.2 does this to every rebalance that outlasts the EMQX resource's next "
+            "reconcile (up to 30 s)")
 
 
 def failure_reason(obj):
@@ -218,12 +238,13 @@ class OperatorRebalance:
             if lost_track(obj):
                 if self.emqx_api is not None:
                     return None  # EMQX is followed below instead
-                return ("%s failed: %s. The operator marks a Rebalance Failed after one failed call to EMQX's API, while "
-                        "EMQX goes on rebalancing; it will not watch it again, and deleting the CR does not stop it (the "
-                        "operator stops only a Processing rebalance). Give this module EMQX API access (emqx_api_url and "
-                        "credentials) to follow EMQX's own rebalance, or read /api/v5/load_rebalance/global_status and stop "
-                        "it there with zerodowntime.cluster.emqx_rebalance state=absent"
-                        % (self.where, failure_reason(obj)))
+                return ("%s failed: %s. It is Failed because %s, while EMQX goes on rebalancing; the operator will not "
+                        "watch it again, and deleting the CR does not stop it (the operator stops only a Processing "
+                        "rebalance). Give this module EMQX API access (emqx_api_url and credentials) to follow EMQX's own "
+                        "rebalance, or read /api/v5/load_rebalance/global_status and stop it there with "
+                        "zerodowntime.cluster.emqx_rebalance state=absent; zerodowntime.cluster.emqx_rebalance also runs a "
+                        "rebalance through EMQX's API without a Rebalance CR"
+                        % (self.where, failure_reason(obj), why_lost(obj)))
             return "%s failed: %s" % (self.where, failure_reason(obj))
 
         def final(obj):
@@ -238,9 +259,10 @@ class OperatorRebalance:
             result = self._follow_emqx(result, seen["participants"])
             out.update(timeline=result.samples, elapsed=result.elapsed, followed="emqx",
                        operator_verdict={"phase": "Failed", "message": failure_reason(result.value)},
-                       warnings=["%s is Failed for good: the operator lost track of the rebalance after one failed call to "
-                                 "EMQX's API (%s). This module followed EMQX's own rebalance to its end instead. Delete "
-                                 "the CR before creating another Rebalance of the same name." % (self.where, failure_reason(result.value))])
+                       warnings=["%s is Failed for good (%s): %s. This module followed EMQX's own rebalance to its end "
+                                 "instead; rebalance_outcome is EMQX's verdict, operator_verdict the CR's. Delete the CR "
+                                 "before creating another Rebalance of the same name." % (
+                                     self.where, failure_reason(result.value), why_lost(result.value))])
         if self.emqx_api is not None and (started_here or seen["processing"]):
             out.update(self._outcome(result, sorted(seen["participants"])))
         return out

@@ -17,7 +17,7 @@ pytest.importorskip("paho.mqtt")
 import ansible_run  # noqa: E402  pylint: disable=import-error,wrong-import-position
 import httpx  # noqa: E402  pylint: disable=wrong-import-position
 from emqx_lab.load import LoadGenerator  # noqa: E402  pylint: disable=import-error,wrong-import-position
-from kubectl_run import kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from kubectl_run import FRESH_STATUS, kubectl  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 from collection_files import SHOW_CUSTOM_STATS, custom_stats, saved  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
@@ -65,7 +65,7 @@ def image_of(lab):
 
 @pytest.mark.slow
 def test_preflight_refuses_an_old_operator_and_a_strategy_too_slow_for_the_timeout(lab_factory, tmp_path):
-    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0")
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, "--operator-version", "2.1.0", *FRESH_STATUS)
     create_ready(lab, FAST_2_2)
     run = playbook(lab, "emqx_operator_upgrade.yml", str(tmp_path / "old"), emqx_operator_upgrade_image=NEW, emqx_operator_upgrade_update_strategy=FAST_2_2)
     assert run.returncode != 0
@@ -125,7 +125,7 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_builds_a_new_set_
     operator's drain (it takes the first evacuation listed for its own): the rollback stops it.
     (The upgrade without approval and its idempotence run are the Molecule scenario
     emqx_operator_upgrade.)"""
-    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3)
+    lab = lab_factory("k8s", "--emqx-blue", 2, "--emqx-green", 2, *OPERATOR_2_3, *FRESH_STATUS)
     create_ready(lab)
     emqx = lab.description["emqx"]
     green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")
@@ -216,7 +216,7 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_builds_a_new_set_
 
 @pytest.mark.slow
 def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
-    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3)
+    lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3, *FRESH_STATUS)
     create_ready(lab)
     emqx = lab.description["emqx"]
     green_url = next(n["api_url"] for n in emqx["nodes"] if n["colour"] == "green")

@@ -209,16 +209,41 @@ class BlueGreen:
         evacuations = self.emqx.evacuations()
         self.state.pop("failure", None)
         if st["current"]["hash"] == st["update"]["hash"]:
-            conditions = drop_conditions(conditions, "CoreNodesProgressing", "ReplicantNodesProgressing")
-            if any(n["name"] in running for n in self._group(cur, CORE)):
-                kinds = ["Initialized", "CoreNodesReady"] + (["ReplicantNodesReady"] if has_replicants else [])
-                for kind in kinds + ["Available", "Ready"]:
-                    conditions = set_condition(conditions, kind, kind, "nodes are ready", now_text)
+            conditions = self._steady(conditions, cur, running, all_nodes, has_replicants, now_text)
         else:
             conditions = self._update(spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text)
         if self.state.get("failure") and conditions:
             conditions[0] = dict(conditions[0], message=self.state["failure"])
         return self._status(st, conditions, evacuations, has_replicants)
+
+    def _steady(self, conditions, cur, running, all_nodes, has_replicants, now_text):
+        """No update: the set's pods carry the on-serving readiness gate, evaluated again at every
+        reconcile from each pod's own availability_check (update_pod_conditions.go, Enterprise 5.0.3
+        and later), so a node that evacuates or gives clients away as a rebalance donor answers 503,
+        its pod turns NotReady, and the status machine (status_machine.go, readyStatus) takes Ready
+        away: core pods not ready start the conditions again from CoreNodesProgressing, replicant
+        pods not ready go back to ReplicantNodesProgressing. (Upstream then climbs back one condition
+        per reconcile, a second apart; the lab returns to Ready in one.)"""
+        if not any(n["name"] in running for n in self._group(cur, CORE)):
+            return drop_conditions(conditions, "CoreNodesProgressing", "ReplicantNodesProgressing")
+
+        def serving(role):
+            return all(self.emqx.available(n["api_url"]) for n in self.lab.nodes
+                       if n.get("role", CORE) == role and n["name"] in running)
+
+        if not serving(CORE):
+            conditions = drop_conditions(conditions, "Ready", "Available", "ReplicantNodesReady", "ReplicantNodesProgressing",
+                                         "CoreNodesReady", "CoreNodesProgressing")
+            return set_condition(conditions, "CoreNodesProgressing", "CoreNodesProgressing", "Core nodes progressing", now_text)
+        if has_replicants and not serving(REPLICANT):
+            conditions = drop_conditions(conditions, "Ready", "Available", "ReplicantNodesReady")
+            return set_condition(conditions, "ReplicantNodesProgressing", "ReplicantNodesProgressing",
+                                 "Replicant nodes progressing", now_text)
+        conditions = drop_conditions(conditions, "CoreNodesProgressing", "ReplicantNodesProgressing")
+        kinds = ["Initialized", "CoreNodesReady"] + (["ReplicantNodesReady"] if has_replicants else [])
+        for kind in kinds + ["Available", "Ready"]:
+            conditions = set_condition(conditions, kind, kind, "nodes are ready", now_text)
+        return conditions
 
     def _update(self, spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text):
         cur, upd = st["current"]["colour"], st["update"]["colour"]

@@ -24,6 +24,9 @@ def add_arguments(parser):
                         help="also start an EMQX lab with this many running nodes and the operator simulator (0: neither)")
     parser.add_argument("--emqx-green", type=int, default=0, help="stopped extra nodes of that EMQX lab (scale-out)")
     parser.add_argument("--operator-interval", type=float, default=0.5, help="seconds between operator reconcile passes")
+    parser.add_argument("--operator-ready-requeue", type=float, default=30.0,
+                        help="seconds between the operator's passes over a Ready EMQX resource whose spec did not change "
+                             "(upstream: 30; its status is that old)")
     parser.add_argument("--operator-version", default=builtin_kinds.DEFAULT_OPERATOR_VERSION,
                         help="image tag of the operator Deployment the API server serves (emqx-operator-system)")
     parser.add_argument("--emqx-replicants", type=int, default=0,
@@ -97,7 +100,8 @@ def _start_emqx(args, data):
         json.dump(description, handle)
     argv = procs.python_argv("k8s_lab.operator", "--kubeconfig", data["kubeconfig"], "--emqx-description", described,
                              "--emqx-workdir", emqx_dir, "--state", os.path.join(workdir, "operator-state.json"),
-                             "--interval", args.operator_interval, "--operator-version", args.operator_version)
+                             "--interval", args.operator_interval, "--operator-version", args.operator_version,
+                             "--ready-requeue", args.operator_ready_requeue)
     # the operator is a controller with a kubeconfig, as in a real cluster; it runs beside the API server
     data["members"][OPERATOR] = runner.start(OPERATOR, argv, workdir)
     state.save(workdir, data)

@@ -160,8 +160,16 @@ class LabNodes:
         emqx_lab.fault("stop", member, self.workdir)
 
 
+# The EMQX controller reconciles on a change of metadata.generation (its event filter ignores status
+# updates) and otherwise when its last pass asked: 30 s later when the resource was Ready, 1 s when
+# not (emqx_controller.go, Reconcile and SetupWithManager). The status - conditions, node counts,
+# evacuations - is as old as the last pass.
+READY_REQUEUE_S = 30.0
+NOT_READY_REQUEUE_S = 1.0
+
+
 class Operator:
-    def __init__(self, kubeconfig, emqx, lab_nodes=None, state_path=None, version=None):
+    def __init__(self, kubeconfig, emqx, lab_nodes=None, state_path=None, version=None, ready_requeue=READY_REQUEUE_S):
         api = dynamic.DynamicClient(config.new_client_from_config(kubeconfig))
         self.emqxes = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="EMQX")
         self.rebalances = api.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
@@ -169,6 +177,7 @@ class Operator:
         self.lab_nodes = lab_nodes
         self.state_path = state_path
         self.version = version
+        self.ready_requeue = ready_requeue
         self.state = {}
         if state_path and os.path.exists(state_path):
             with open(state_path) as handle:
@@ -186,9 +195,15 @@ class Operator:
         from k8s_lab.bluegreen import BlueGreen
 
         key = "%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        due_key, generation_key = "emqx-next-pass/" + key, "emqx-generation/" + key
+        generation = obj["metadata"].get("generation")
+        if generation == self.state.get(generation_key) and time.time() < self.state.get(due_key, 0):
+            return
+        self.state[generation_key] = generation
         old = obj.get("status") or {}
         status = BlueGreen(self.lab_nodes, self.emqx, self.state.setdefault(key, {}), log=log,
                            operator_version=self.version).reconcile(obj, now())
+        self.state[due_key] = time.time() + (self.ready_requeue if ready({"status": status}) else NOT_READY_REQUEUE_S)
         self._save()
         if {k: old.get(k) for k in status} != status:
             self._status(self.emqxes, obj, status)
@@ -208,6 +223,13 @@ class Operator:
         elif phase == "Processing":
             if not self._requeue_rebalance(meta["namespace"], meta["name"]):
                 return
+            # Reconcile checks the target's Ready before it looks at the phase (rebalance_controller.go): a
+            # donor answers 503 to availability_check, its pod's readiness gate turns False and the EMQX
+            # resource loses Ready at its next reconcile, so a rebalance that outlasts that is Failed for
+            # good here while EMQX goes on rebalancing.
+            target = self._target(obj)
+            if target is not None and not ready(target):
+                return self._fail(obj, "EMQX %s is not ready" % obj["spec"]["instanceName"])
             reply = self.emqx.call("GET", "/load_rebalance/global_status")
             if not reply or reply[0] != 200:
                 # One failed look is final (rebalanceStatusHandler in rebalance_controller.go: SetFailed,
@@ -297,6 +319,14 @@ class Operator:
         self._requeue_rebalance(namespace, obj["metadata"]["name"], due=True)
         return self._status(self.rebalances, obj, self._phase(obj, "Processing", startedTime=now()))
 
+    def _target(self, obj):
+        try:
+            return self.emqxes.get(name=obj["spec"]["instanceName"], namespace=obj["metadata"]["namespace"]).to_dict()
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def _requeue_rebalance(self, namespace, name, due=False):
         """Whether the controller looks at this Rebalance now (``due``: it does, the start being a
         look); if so, the next look is REBALANCE_REQUEUE_S later."""
@@ -346,9 +376,11 @@ def main(argv=None):
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between reconcile passes (real: 1-5 s)")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="stop by itself after this many seconds")
     parser.add_argument("--operator-version", default=None, help="the operator version to behave as (default 2.2.29)")
+    parser.add_argument("--ready-requeue", type=float, default=READY_REQUEUE_S,
+                        help="seconds between passes over a Ready EMQX resource without a spec change (upstream: 30)")
     args = parser.parse_args(argv)
     operator = Operator(args.kubeconfig, Emqx(args.emqx_description), LabNodes(args.emqx_description, args.emqx_workdir),
-                        args.state, version=args.operator_version)
+                        args.state, version=args.operator_version, ready_requeue=args.ready_requeue)
     log("operator started", emqx_nodes=operator.emqx.urls, version=args.operator_version)
     deadline = time.monotonic() + args.lifetime
     while time.monotonic() < deadline:

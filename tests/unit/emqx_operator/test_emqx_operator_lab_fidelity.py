@@ -121,6 +121,7 @@ class FakeEmqx:
         self.evacuating = []
         self.started = []
         self.sessions = {"blue-r1@h": 5}
+        self.unavailable = set()  # api URLs answering 503 to availability_check
 
     def all_nodes(self):
         return [{"node": n["name"], "node_status": "running" if n["name"] in self.lab.running else "stopped",
@@ -129,8 +130,8 @@ class FakeEmqx:
     def evacuations(self):
         return list(self.evacuating)
 
-    def available(self, _url):
-        return True
+    def available(self, url):
+        return url not in self.unavailable
 
     def start_evacuation(self, node, body):
         self.started.append((node, body["migrate_to"]))
@@ -212,6 +213,28 @@ def test_a_rollback_gets_a_new_set_with_empty_volumes_once_the_update_was_availa
     obj["status"] = sim.reconcile(obj, "t")
     assert obj["status"]["coreNodesStatus"]["collisionCount"] == 2 and "lab limitation" in logged
     assert obj["status"]["conditions"][0]["message"] == "lab limitation: no nodes for a third StatefulSet"
+
+
+def test_pods_that_answer_503_take_ready_away_until_they_serve_again():
+    # update_pod_conditions.go re-evaluates the on-serving gate at every reconcile; status_machine.go's
+    # readyStatus then starts the replicant (or core) conditions again
+    lab = FakeLab()
+    emqx = FakeEmqx(lab)
+    sim = bluegreen.BlueGreen(lab, emqx, {}, clock=lambda: 1000.0)
+    obj = {"spec": {"image": "e:1"}, "status": {}}
+    obj["status"] = sim.reconcile(obj, "t0")
+    assert obj["status"]["conditions"][0]["type"] == "Ready"
+    emqx.unavailable = {"blue-r1"}  # a rebalance donor
+    obj["status"] = sim.reconcile(obj, "t1")
+    types = [c["type"] for c in obj["status"]["conditions"]]
+    assert types[0] == "ReplicantNodesProgressing" and "Ready" not in types and "Available" not in types
+    emqx.unavailable = {"blue-1"}  # a core pod
+    obj["status"] = sim.reconcile(obj, "t2")
+    types = [c["type"] for c in obj["status"]["conditions"]]
+    assert types[0] == "CoreNodesProgressing" and "CoreNodesReady" not in types and "Ready" not in types
+    emqx.unavailable = set()
+    obj["status"] = sim.reconcile(obj, "t3")
+    assert obj["status"]["conditions"][0]["type"] == "Ready"
 
 
 def test_rebalance_conditions_accumulate_one_per_type_newest_first(monkeypatch):

@@ -176,6 +176,26 @@ def test_an_operator_that_lost_track_fails_the_task_with_the_way_out_without_emq
     assert "deleting the CR does not stop it" in message and "emqx_api_url" in message and "state=absent" in message
 
 
+NOT_READY_MID_RUN = {"phase": "Failed", "conditions": [
+    {"type": "Failed", "status": "True", "message": "EMQX emqx-ee is not ready"},
+    {"type": "Processing", "status": "True"}]}
+
+
+def test_a_rebalance_failed_because_its_donors_made_emqx_not_ready_is_followed_to_its_end():
+    """Operator 2.2: donors answer 503 to availability_check, the EMQX resource loses Ready, and the
+    Rebalance controller, which checks Ready first, fails a Processing rebalance that EMQX goes on with."""
+    objects = StoreObjects(scripted([PROCESSING, NOT_READY_MID_RUN]))
+    api = FakeEmqxApi([node("a", 340), node("b", 330), node("c", 300)], rebalances=[STILL_RUNNING, []])
+    out = runner(objects, p=params(abs_conn_threshold=50), emqx_api=lambda: api).run()
+    assert out["followed"] == "emqx" and out["rebalance_outcome"] == "balanced"
+    assert out["operator_verdict"] == {"phase": "Failed", "message": "EMQX emqx-ee is not ready"}
+    assert "lost Ready while the rebalance ran" in out["warnings"][0] and "503" in out["warnings"][0]
+    with pytest.raises(TerminalFailure) as caught:
+        runner(StoreObjects(scripted([PROCESSING, NOT_READY_MID_RUN]))).run()
+    assert "readiness gate" in str(caught.value) and "emqx_api_url" in str(caught.value)
+    assert "zerodowntime.cluster.emqx_rebalance also runs a rebalance" in str(caught.value)
+
+
 def test_emqx_still_rebalancing_after_the_operator_lost_track_times_out_naming_it():
     objects = StoreObjects(scripted([LOST]))
     api = FakeEmqxApi([node("a", 10)], rebalances=[STILL_RUNNING] * 100)
