@@ -112,11 +112,13 @@ class Evacuation:
         self.sleep = sleep
         self.node = params["node"]
         self.started_at = None
+        self.durations = {}
 
     def run(self):
         problems, durations = validate_evacuation(self.params)
         if problems:
             raise ValidationError("invalid options: " + "; ".join(problems), problems=problems)
+        self.durations = durations
         self.client.connect()
         nodes = {n["name"]: n for n in self.api.nodes()}
         status = self.api.global_status()
@@ -179,7 +181,7 @@ class Evacuation:
             versions[self.node] = target.get("version")
         if self.client.login_info.get("version"):
             versions["the API node"] = self.client.login_info["version"]
-        problems += version_problems("evacuation", self.params, self.client.version, versions)
+        problems += version_problems("evacuation", self.params, self.client.version, versions, self.durations)
         if problems:
             raise ValidationError("cannot evacuate %s: %s" % (self.node, "; ".join(problems)), problems=problems)
 

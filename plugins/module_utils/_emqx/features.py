@@ -23,13 +23,26 @@ NOTES = {
 }
 
 
-def version_problems(operation, params, api_version, node_versions):
+# 4.x takes these durations in whole seconds and only above 0 (validate_pos_int in
+# apps/emqx_node_rebalance/src/emqx_node_rebalance_api.erl on the 4.3/4.4 lines, before the app moved to the
+# Enterprise tree): 0, which 5.x takes for "no wait", is a 400 there.
+V4_POSITIVE_DURATIONS = {"evacuation": ("wait_takeover",), "rebalance": ("wait_takeover", "wait_health_check")}
+
+
+def version_problems(operation, params, api_version, node_versions, durations=None):
     """Problems for options the involved nodes' versions cannot take.
 
     :param node_versions: {node name: version string} of every node that will see the request
         (the API node when known, and the node that runs the operation).
+    :param durations: the parsed durations in seconds, as the request will carry them.
     """
     problems = []
+    if api_version == "v4":
+        for option in V4_POSITIVE_DURATIONS.get(operation, ()):
+            seconds = (durations or {}).get(option)
+            if seconds is not None and int(round(seconds)) < 1:
+                problems.append("%s must be at least 1 s on EMQX 4.x, which refuses 0 (\"invalid %s value\"); give 1s for the "
+                                "shortest wait" % (option, option))
     for (op, option), minimum in MINIMUM.items():
         if op != operation or params.get(option) is None:
             continue

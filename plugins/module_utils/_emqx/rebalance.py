@@ -160,11 +160,13 @@ class Rebalance:
         self.node = params["node"]
         self.chosen = []
         self.limits = {}
+        self.durations = {}
 
     def run(self):
         problems, durations = validate_rebalance(self.params)
         if problems:
             raise ValidationError("invalid options: " + "; ".join(problems), problems=problems)
+        self.durations = durations
         self.client.connect()
         nodes = {n["name"]: n for n in self.api.nodes()}
         status = self.api.global_status()
@@ -218,7 +220,7 @@ class Rebalance:
         versions = {n: nodes[n].get("version") for n in participants + [self.node] if n in nodes}
         if self.client.login_info.get("version"):
             versions["the API node"] = self.client.login_info["version"]
-        problems += version_problems("rebalance", self.params, self.client.version, versions)
+        problems += version_problems("rebalance", self.params, self.client.version, versions, self.durations)
         if problems:
             raise ValidationError("cannot rebalance: %s" % "; ".join(problems), problems=problems)
         return participants

@@ -426,6 +426,8 @@ def test_v4_api_envelope_and_redirect(lab_factory):
     body = {"conn_evict_rate": 5, "sess_evict_rate": 5, "wait_takeover": 5, "redirect_to": "127.0.0.1:1884",
             "migrate_to": [n1["name"]]}
     assert httpx.post(start, json=dict(body, wait_takeover="5s"), auth=app).json()["code"] == 400
+    # validate_pos_int (emqx_node_rebalance_api.erl on the 4.x lines): 0 is no "no wait" there
+    assert httpx.post(start, json=dict(body, wait_takeover=0), auth=app).json() == {"code": 400, "message": "invalid wait_takeover value"}
     reply = httpx.post(start, json=body, auth=app)
     assert reply.status_code == 200 and reply.json() == {"code": 0, "data": []}
     again = httpx.post(start, json=body, auth=app)

@@ -103,21 +103,26 @@ def rebalance_v5(body, version):
     return _validate(body, fields)
 
 
-def _seconds_only(field, value):
+def _positive_seconds(field, value):
+    """4.x takes durations as whole seconds and, like every count, only above 0: validate_pos_int in
+    apps/emqx_node_rebalance/src/emqx_node_rebalance_api.erl (main-v4.4, before the app moved to the
+    Enterprise tree), so wait_takeover 0 is refused."""
+    if not _is_int(value) or value <= 0:
+        raise Invalid("invalid %s value" % field)
     return duration_s(field, value, strings=False)
 
 
 def evacuation_v4(body, version):
     return _validate(body, {
         "conn_evict_rate": positive_int, "sess_evict_rate": positive_int, "redirect_to": string,
-        "wait_takeover": _seconds_only, "migrate_to": node_list,
+        "wait_takeover": _positive_seconds, "migrate_to": node_list,
     })
 
 
 def rebalance_v4(body, version):
     return _validate(body, {
-        "nodes": node_list, "wait_health_check": _seconds_only, "conn_evict_rate": positive_int,
+        "nodes": node_list, "wait_health_check": _positive_seconds, "conn_evict_rate": positive_int,
         "sess_evict_rate": positive_int, "abs_conn_threshold": positive_int,
         "rel_conn_threshold": rel_threshold, "abs_sess_threshold": positive_int,
-        "rel_sess_threshold": rel_threshold, "wait_takeover": _seconds_only,
+        "rel_sess_threshold": rel_threshold, "wait_takeover": _positive_seconds,
     })

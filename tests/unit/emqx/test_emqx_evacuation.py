@@ -305,6 +305,16 @@ def test_v4_refuses_wait_health_check(clock):
     assert "not accepted by the v4 API" in err.value.msg
 
 
+def test_v4_refuses_a_zero_wait_takeover_before_asking_emqx(clock):
+    # 4.x validates wait_takeover with validate_pos_int (emqx_node_rebalance_api.erl): 0 is a 400 there
+    fake = FakeEmqx(api="v4")
+    with pytest.raises(ValidationError) as err:
+        evacuate(fake, clock, wait_takeover="0s")
+    assert "wait_takeover must be at least 1 s on EMQX 4.x" in err.value.msg
+    assert fake.changing_requests() == []
+    assert evacuate(FakeEmqx(), clock, wait=False, wait_takeover=0)["changed"] is True  # 5.x takes 0: no wait
+
+
 def test_whole_module_check_mode_and_diff(fake, run_module):
     failed, result = run_module(emqx_evacuation.main, fake, {"node": "emqx@n1", "conn_evict_rate": 5},
                                 check_mode=True, diff=True)
