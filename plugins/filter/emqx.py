@@ -29,8 +29,8 @@ def emqx_timeline_append(samples, point):
     return timeline_append(samples, point)
 
 
-def emqx_connections_svg(samples, colours=None, title="Connections per node", notes=()):
-    return connections_svg(samples, colours=colours, title=title, notes=notes)
+def emqx_connections_svg(samples, colours=None, title="Connections per node", notes=(), rates=None, budget=None):
+    return connections_svg(samples, colours=colours, title=title, notes=notes, rates=rates, budget=budget)
 
 
 class FilterModule:

@@ -170,3 +170,48 @@ class EmqxApi:
 
     def stop_rebalance(self, coordinator):
         return self.client.call("POST", "/load_rebalance/%s/stop" % coordinator, {})
+
+
+class NodeFailover:
+    """The management API of a cluster through ``api_url`` or, when that node does not answer, any of
+    ``other_urls`` (same credentials): each read goes through the node that answered last. The
+    client of ``api_url`` belongs to the caller; the others are made here and closed by ``close``."""
+
+    def __init__(self, client, api_url, other_urls, client_factory):
+        self.first = self.url = api_url
+        self.urls = list(dict.fromkeys([api_url] + list(other_urls or [])))
+        self.clients = {api_url: client}
+        self.connected = set()
+        self.client_factory = client_factory
+
+    @property
+    def version(self):
+        return self.clients[self.url].version
+
+    def read(self, what):
+        """``what(EmqxApi)`` through the first node that answers; an answer below 500 (credentials, a
+        request the cluster refuses) is final, since any other node would say the same."""
+        failures = []
+        for url in dict.fromkeys([self.url] + self.urls):
+            try:
+                client = self.clients.get(url)
+                if client is None:
+                    client = self.clients[url] = self.client_factory(url)
+                if url not in self.connected:
+                    client.connect()
+                    self.connected.add(url)
+                result = what(EmqxApi(client))
+            except ApiError as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise
+                failures.append(exc.msg)
+                self.connected.discard(url)  # log in again next time: the node may have restarted
+                continue
+            self.url = url
+            return result
+        raise ApiError("No EMQX node answers its management API (%s): %s" % (", ".join(self.urls), "; ".join(failures)))
+
+    def close(self):
+        for url, client in self.clients.items():
+            if url != self.first:
+                client.close()

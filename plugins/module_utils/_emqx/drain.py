@@ -16,9 +16,9 @@ import collections
 import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import check_wait_params
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, ValidationError
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ValidationError
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import NodeFailover
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, sample, thin
 
 # Options of the drain itself; the connection options come from _emqx.module.CONNECTION_ARGS.
@@ -93,10 +93,7 @@ class DrainObserver:
         self.check_mode = check_mode
         self.clock = clock
         self.sleep = sleep
-        self.client_factory = client_factory
-        self.url = params["api_url"]
-        self.clients = {self.url: client}
-        self.connected = set()
+        self.api = NodeFailover(client, params["api_url"], params["other_api_urls"], client_factory)
         self.nodes = None
         self.nodes_read_at = None
 
@@ -104,9 +101,7 @@ class DrainObserver:
         try:
             return self._run()
         finally:
-            for url, client in self.clients.items():
-                if url != self.params["api_url"]:  # the first one belongs to the caller
-                    client.close()
+            self.api.close()
 
     def _run(self):
         params = self.params
@@ -127,34 +122,19 @@ class DrainObserver:
             if self.clock() - start + interval > chunk:
                 break
             self.sleep(interval)
-        return {"changed": False, "api_url": self.url, "api_version": self.clients[self.url].version,
+        return {"changed": False, "api_url": self.api.url, "api_version": self.api.version,
                 "observations": observations, "elapsed": round(self.clock() - start, 3)}
 
     def _read(self):
         """global_status (and /nodes when due) through the node that answered last, else any other."""
-        urls = [self.url] + [u for u in [self.params["api_url"]] + list(self.params["other_api_urls"]) if u != self.url]
-        failures = []
-        for url in dict.fromkeys(urls):
-            client = self.clients.get(url)
-            if client is None:
-                client = self.clients[url] = self.client_factory(url)
-            try:
-                if url not in self.connected:
-                    client.connect()
-                    self.connected.add(url)
-                api = EmqxApi(client)
-                info = api.global_status()
-                if self._nodes_due(info):
-                    self.nodes, self.nodes_read_at = api.nodes(), self.clock()
-                info["nodes"] = self.nodes
-            except ApiError as exc:
-                if exc.status is not None and exc.status < 500:
-                    raise  # credentials or a request the cluster refuses: another node would say the same
-                failures.append(exc.msg)
-                continue
-            self.url = url
+        def read(api):
+            info = api.global_status()
+            if self._nodes_due(info):
+                self.nodes, self.nodes_read_at = api.nodes(), self.clock()
+            info["nodes"] = self.nodes
             return info
-        raise ApiError("No EMQX node answers its management API (%s): %s" % (", ".join(dict.fromkeys(urls)), "; ".join(failures)))
+
+        return self.api.read(read)
 
     def _nodes_due(self, status):
         if self.nodes is None or self.clock() - self.nodes_read_at >= NODES_EVERY:

@@ -52,6 +52,9 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
     assert report["outcome"] == "rolled back"
     # the drain back to blue is timed from its own start, not from the end of the drain to green
     assert report["drain_s"] is not None and 0 < report["drain_s"] < 120, report["drain_s"]
+    # the picture saw the clients arrive on green, then back on blue, a second at a time
+    arrivals = report["per_second"]["reconnects_per_s"]
+    assert report["per_second"]["reconnect_peak"] > 0 and sum(1 for r in arrivals if r["per_s"] > 0) >= 2, arrivals
     # Only clients whose session sat on the killed green node could lose anything.
     assert users["messages_lost"] <= users["clients"], users
 
@@ -94,7 +97,20 @@ def test_playbook_killed_mid_drain_resumes_on_rerun_and_a_run_after_that_changes
     assert sorted(report["plan"]["nodes"]) == sorted(node_names(lab.description, "blue")), report["plan"]
     with open(os.path.join(report_dir, "connections.svg")) as handle:
         svg = handle.read()
-    assert svg.startswith("<svg") and svg.count("<polyline") == 4
+    # the run's picture: the cluster once a second for the whole run (the role polls every 2 s while it drains and
+    # less often otherwise), four node lines, and the clients arriving per second against the budget below them
+    per_second = report["per_second"]
+    ts = [p["t"] for p in per_second["samples"]]
+    gaps = sorted(b - a for a, b in zip(ts, ts[1:]))
+    assert per_second["stopped_by"] == "stop_file" and gaps[len(gaps) // 2] <= 1.2 and gaps[-1] <= 3.0, gaps[-5:]
+    # from before the drain (the sampler starts after preflight) to the report
+    drain_started = min(e["t"] for e in report["events"] if "drain" in str(e.get("phase")))
+    assert ts[0] <= drain_started and ts[-1] >= report["duration_s"] - 10, (ts[0], drain_started, ts[-1], report["duration_s"])
+    assert len(ts) > len(report["samples"]), "finer than the role's own observations"
+    # (EMQX finished most of the evacuation while no playbook ran: this run may have seen no client arrive)
+    assert per_second["reconnect_peak"] is not None and len(per_second["reconnects_per_s"]) == len(ts) - 1
+    assert svg.startswith("<svg") and svg.count("<polyline") == 5
+    assert "Reconnects per second (budget 20/s, peak %s/s)" % per_second["reconnect_peak"] in svg
     # The summary reads as words: the drain against the plan, the gate (no raw dict), the report of this run.
     stamp = re.sub(r"[-:]", "", report["finished_at"])
     run_report = os.path.join(os.path.realpath(report_dir), "report-%s.json" % stamp)

@@ -14,6 +14,23 @@ def test_svg_has_one_line_per_node_and_the_notes():
     assert "sessions lost: 0" in svg and "Upgrade" in svg
 
 
+def test_reconnects_per_second_are_drawn_below_with_the_budget_and_long_names_fit_the_legend():
+    long_name = "emqx-blue-1@emqx-blue-1.emqx-headless.production.svc.cluster.local"
+    samples = [{"t": 0.0, "connections": {long_name: 100}}, {"t": 1.0, "connections": {long_name: 50}}]
+    svg = connections_svg(samples, {long_name: "blue"}, rates=[{"t": 1.0, "per_s": 50.0}], budget=40)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    width = float(root.get("width"))
+    legend = next(t for t in root.iter(ns + "text") if t.text == long_name)
+    assert float(legend.get("x")) + 7 * len(long_name) <= width  # the name ends inside the picture
+    titles = [t.text for t in root.iter(ns + "text")]
+    assert "Reconnects per second (budget 40/s, peak 50.0/s)" in titles and "budget" in titles
+    assert len(list(root.iter(ns + "polyline"))) == 2  # the node, and the arrivals per second
+    assert [line for line in root.iter(ns + "line") if line.get("stroke-dasharray")], "the budget line is dashed"
+    without = ET.fromstring(connections_svg(samples, {long_name: "blue"}))
+    assert float(without.get("height")) < float(root.get("height"))
+
+
 def test_axis_maximum_is_the_next_round_number():
     assert [_nice_max(v) for v in (1, 3, 333, 501, 1001)] == [1, 5, 500, 1000, 2000]
 
