@@ -119,7 +119,7 @@ stopped_by:
   returned: always
   type: str
 errors:
-  description: Reads that no node answered, each distinct message once with the time it was first seen.
+  description: Reads that no node answered - a message once, with the time it was first seen, until another message follows.
   returned: always
   type: list
   elements: dict

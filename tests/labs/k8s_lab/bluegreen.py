@@ -154,7 +154,7 @@ class BlueGreen:
                 started[node["name"]] = True
 
     def _revision(self, spec, conditions):
-        st = self.state.setdefault("revisions", None)
+        st = self.state.get("revisions")
         if st is None:
             first = template_hash(spec)
             st = self.state["revisions"] = {"current": {"hash": first, "colour": "blue"},
@@ -176,7 +176,8 @@ class BlueGreen:
                 self.state["collision_count"] = collision
             colour = other(st["current"]["colour"])
             in_flight = st["update"]["hash"] != st["current"]["hash"] and st["update"]["colour"] == colour
-            if in_flight and any(n["name"] in self._running() for n in self._group(colour, CORE) + self._group(colour, REPLICANT)):
+            running = self._running() if in_flight else set()
+            if any(n["name"] in running for n in self._group(colour, CORE) + self._group(colour, REPLICANT)):
                 self.log("lab limitation", reason="a new StatefulSet %s while both colours run needs a third colour of nodes, "
                                                   "which the lab does not have" % desired)
                 colour = None
@@ -209,14 +210,14 @@ class BlueGreen:
         evacuations = self.emqx.evacuations()
         self.state.pop("failure", None)
         if st["current"]["hash"] == st["update"]["hash"]:
-            conditions = self._steady(conditions, cur, running, all_nodes, has_replicants, now_text)
+            conditions = self._steady(conditions, cur, running, has_replicants, now_text)
         else:
             conditions = self._update(spec, st, conditions, running, all_nodes, evacuations, has_replicants, now_text)
         if self.state.get("failure") and conditions:
             conditions[0] = dict(conditions[0], message=self.state["failure"])
         return self._status(st, conditions, evacuations, has_replicants)
 
-    def _steady(self, conditions, cur, running, all_nodes, has_replicants, now_text):
+    def _steady(self, conditions, cur, running, has_replicants, now_text):
         """No update: the set's pods carry the on-serving readiness gate, evaluated again at every
         reconcile from each pod's own availability_check (update_pod_conditions.go, Enterprise 5.0.3
         and later), so a node that evacuates or gives clients away as a rebalance donor answers 503,

@@ -254,12 +254,7 @@ class Operator:
         meta = obj["metadata"]
         status = obj.get("status") or {}
         name = obj["spec"]["instanceName"]
-        try:
-            target = self.emqxes.get(name=name, namespace=meta["namespace"]).to_dict()
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            target = None
+        target = self._target(obj)
         if target is not None:
             if not ready(target):
                 # SetFailed stamps the condition anew at every reconcile, as upstream's SetCondition does
@@ -290,12 +285,9 @@ class Operator:
         name = spec["instanceName"]
         if spec.get("instanceKind", "EMQX") != "EMQX":
             return self._fail(obj, "the lab operator simulates EMQX (v2beta1) targets only, not %s" % spec["instanceKind"])
-        try:
-            target = self.emqxes.get(name=name, namespace=namespace).to_dict()
-        except ApiException as exc:
-            if exc.status == 404:
-                return self._fail(obj, "EMQX %s is not found" % name)
-            raise
+        target = self._target(obj)
+        if target is None:
+            return self._fail(obj, "EMQX %s is not found" % name)
         target_status = target.get("status") or {}
         if not ready(target):
             return self._fail(obj, "EMQX %s is not ready" % name)
@@ -320,6 +312,7 @@ class Operator:
         return self._status(self.rebalances, obj, self._phase(obj, "Processing", startedTime=now()))
 
     def _target(self, obj):
+        """The EMQX resource a Rebalance names, None when there is none."""
         try:
             return self.emqxes.get(name=obj["spec"]["instanceName"], namespace=obj["metadata"]["namespace"]).to_dict()
         except ApiException as exc:
