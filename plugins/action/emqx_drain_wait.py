@@ -12,6 +12,7 @@ DrainWatch (bounded) and a few numbers: the cost per observation stays flat."""
 
 from __future__ import annotations
 
+import resource
 import time
 
 from ansible.plugins.action import ActionBase
@@ -40,6 +41,12 @@ class ActionModule(ActionBase):
     clock = staticmethod(time.monotonic)
     wall = staticmethod(time.time)
     sleep = staticmethod(time.sleep)
+
+    @staticmethod
+    def cpu():
+        """CPU seconds of this worker and of the processes it waited for (the module runs, or ssh)."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -71,6 +78,7 @@ class Follower:
         self.watch = DrainWatch(params["nodes"], params["reconnect_budget"], params["session_budget"],
                                 params["wait_health_check"], params["wait_takeover"])
         self.cost = ObservationCost(self.mono0)
+        self.cpu0 = action.cpu()
         self.first_url = args.get("api_url")
         self.url = self.first_url
         self.api_version = None
@@ -144,9 +152,12 @@ class Follower:
             display.display("%s after %d observations in %d module runs; controller seconds per observation: first %s %s, last %s %s"
                             % ("drained" if watch.progress["done"] else "not drained (check mode)", watch.observations,
                                self.runs, cost["window"], cost["first"], cost["window"], cost["last"]))
+        cpu = self.action.cpu() - self.cpu0
         out = dict(changed=False, done=bool(watch.progress and watch.progress["done"]), waited=not self.check_mode,
                    progress=watch.progress or {}, elapsed=self.elapsed, api_url=self.url, samples=watch.timeline(),
-                   observations=watch.observations, module_runs=self.runs, seconds_per_observation=cost)
+                   observations=watch.observations, module_runs=self.runs, seconds_per_observation=cost,
+                   cpu_seconds=round(cpu, 3),
+                   cpu_seconds_per_observation=round(cpu / watch.observations, 4) if watch.observations else None)
         if self.drained_at is not None:
             out["drained_at"] = self.drained_at
         if self.api_version:

@@ -202,6 +202,17 @@ seconds_per_observation:
   returned: always
   type: dict
   sample: {window: 100, first: 0.031, last: 0.029}
+cpu_seconds:
+  description:
+    - CPU seconds the controller spent on the wait - the task's worker and the module runs it started (or the
+      connection's processes, such as ssh, for a remote target); not the target's own CPU.
+  returned: always
+  type: float
+cpu_seconds_per_observation:
+  description: O(cpu_seconds) divided by the observations (null before the first).
+  returned: always
+  type: float
+  sample: 0.012
 """
 
 from ansible.module_utils.basic import AnsibleModule

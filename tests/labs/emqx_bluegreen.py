@@ -30,6 +30,7 @@ def extra_vars(description, report_dir, **overrides):
         "emqx_blue_green_api_key": creds["api_key"],
         "emqx_blue_green_api_secret": creds["api_secret"],
         "emqx_blue_green_haproxy_socket": description["lb"]["runtime_socket"],
+        "emqx_blue_green_haproxy_sockets": [lb["runtime_socket"] for lb in description.get("load_balancers", [])[1:]],
         "emqx_blue_green_haproxy_backend": description["lb"]["backend"],
         "emqx_blue_green_mqtt_host": description["lb"]["mqtt_host"],
         "emqx_blue_green_mqtt_port": description["lb"]["mqtt_port"],

@@ -1,14 +1,30 @@
 """HAProxy in front of the nodes' MQTT listeners, health-checking availability_check as in the
 seed's configuration, with a runtime API socket and a stats page."""
 
+import resource
+
 from labcommon import haproxy_runtime
+
+# HAProxy holds two descriptors per proxied connection (client and server side) plus a few for its
+# listeners, checks and runtime socket, and refuses to start when maxconn needs more than the
+# process may open. The seed's frontend has maxconn 50000; the lab gives each balancer as many
+# connections as the open-files limit allows (9,950 under a hard limit of 20,000, which an
+# unprivileged lab cannot raise: two balancers carry 10,000 clients there).
+RESERVED_FDS = 100
+
+
+def max_connections():
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 100000 if hard == resource.RLIM_INFINITY else hard
+    return max(1000, min(50000, (limit - RESERVED_FDS) // 2))
 
 
 def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_header):
     """``servers``: list of (haproxy name, mqtt port, health-check port)."""
+    maxconn = max_connections()
     lines = [
         "global",
-        "    maxconn 8000",
+        "    maxconn %d" % maxconn,
         "    stats socket %s mode 600 level admin" % workdir_socket,
         "",
         "defaults",
@@ -30,7 +46,7 @@ def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_head
         "frontend mqtt",
         "    bind 127.0.0.1:%d" % mqtt_port,
         "    mode tcp",
-        "    maxconn 6000",
+        "    maxconn %d" % maxconn,
         "    default_backend emqx_mqtt",
         "",
         "backend emqx_mqtt",
@@ -40,7 +56,7 @@ def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_head
         "    http-check send meth GET uri %s hdr Authorization \"%s\"" % (check_path, auth_header),
     ]
     for name, port, check_port in servers:
-        lines.append("    server %s 127.0.0.1:%d check port %d inter 1s fall 2 rise 5 weight 1 maxconn 3000"
+        lines.append("    server %s 127.0.0.1:%d check port %d inter 1s fall 2 rise 5 weight 1"
                      % (name, port, check_port))
     return "\n".join(lines) + "\n"
 

@@ -24,13 +24,30 @@ def add_arguments(parser):
                         help="replicant nodes per colour; MQTT clients then reach replicants (cores are HAProxy backups)")
     parser.add_argument("--blue-version", default=None, help="default 5.8.6 (4.4.24 with --api v4)")
     parser.add_argument("--green-version", default=None, help="default 5.10.4 (4.4.24 with --api v4)")
+    parser.add_argument("--load-balancers", type=int, default=1,
+                        help="HAProxy instances side by side (an active-active pair with 2), each with every node as a server")
 
 
-def _mosquitto_conf(workdir, port):
+# The nodes reach mosquitto over a UNIX socket when its path fits (108 bytes with the NUL): their
+# hop is the lab's plumbing, not EMQX's, and over TCP it would take an ephemeral port per client
+# plus one in TIME_WAIT per eviction. At 10,000 clients that, with the clients' own ports and
+# HAProxy's connections to the nodes, used up the 28,000 ephemeral ports of 127.0.0.1 in mid-drain,
+# and a client that binds before it connects (paho does) got EADDRINUSE.
+MAX_UNIX_PATH = 100
+
+
+def _mosquitto_socket(workdir):
+    path = os.path.join(workdir, "mosquitto.sock")
+    return path if len(path.encode()) <= MAX_UNIX_PATH else None
+
+
+def _mosquitto_conf(workdir, port, unix_socket=None):
     data = os.path.join(workdir, "mosquitto") + os.sep
     os.makedirs(data, exist_ok=True)
-    return "\n".join([
-        "listener %d %s" % (port, HOST),
+    listeners = ["listener %d %s" % (port, HOST)]
+    if unix_socket:
+        listeners += ["listener 0 %s" % unix_socket]
+    return "\n".join(listeners + [
         "allow_anonymous true",
         "persistence true",
         "persistence_location %s" % data,
@@ -83,18 +100,19 @@ def up(args, workdir):
             if v4:
                 spec["api_v4_port"] = procs.free_port()
             nodes.append(spec)
+    count = getattr(args, "load_balancers", 1) or 1
+    if count < 1:
+        raise SystemExit("labctl: --load-balancers must be at least 1")
+    lbs = [_lb_spec(workdir, i) for i in range(1, count + 1)]
     cfg = {"api": args.api, "credentials": creds, "nodes": nodes,
-           "mosquitto": {"port": procs.free_port()},
-           "lb": {"mqtt_port": procs.free_port(), "stats_port": procs.free_port(),
-                  "runtime_socket": os.path.join(workdir, "haproxy.sock"),
-                  "config": os.path.join(workdir, "haproxy.cfg")}}
+           "mosquitto": {"port": procs.free_port(), "socket": _mosquitto_socket(workdir)}, "lb": lbs[0], "lbs": lbs}
     config.save(workdir, cfg)
     store = Store(config.db_path(workdir))
     store.define([n["name"] for n in nodes])
     store.close()
 
     with open(os.path.join(workdir, "mosquitto.conf"), "w") as handle:
-        handle.write(_mosquitto_conf(workdir, cfg["mosquitto"]["port"]))
+        handle.write(_mosquitto_conf(workdir, cfg["mosquitto"]["port"], cfg["mosquitto"]["socket"]))
     if v4:
         check_path = "/api/v4/load_rebalance/availability_check"
         basic = "%s:%s" % (creds["app_id"], creds["app_secret"])
@@ -102,9 +120,10 @@ def up(args, workdir):
         check_path = "/api/v5/load_rebalance/availability_check"
         basic = "%s:%s" % (creds["api_key"], creds["api_secret"])
     servers = [(_short(n["name"]), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"]) for n in _listeners(nodes)]
-    with open(cfg["lb"]["config"], "w") as handle:
-        handle.write(haproxy.render(cfg["lb"]["runtime_socket"], cfg["lb"]["mqtt_port"], cfg["lb"]["stats_port"],
-                                    servers, check_path, "Basic " + base64.b64encode(basic.encode()).decode()))
+    for lb in lbs:
+        with open(lb["config"], "w") as handle:
+            handle.write(haproxy.render(lb["runtime_socket"], lb["mqtt_port"], lb["stats_port"],
+                                        servers, check_path, "Basic " + base64.b64encode(basic.encode()).decode()))
 
     members = {}
     lab_state = {"lab": "emqx", "workdir": workdir, "containers": bool(args.containers), "members": members}
@@ -125,15 +144,30 @@ def up(args, workdir):
         for spec in nodes:
             if members[spec["name"]].get("pid") or members[spec["name"]].get("container"):
                 _wait_node(workdir, spec)
-        members["haproxy"] = runner.start("haproxy", ["haproxy", "-f", cfg["lb"]["config"], "-db"], workdir,
-                                          containers=args.containers)
-        state.save(workdir, lab_state)
-        procs.wait_port(HOST, cfg["lb"]["mqtt_port"], timeout=20)
-        _wait_lb(workdir, cfg, members)
+        for lb in lbs:
+            members[lb["member"]] = runner.start(lb["member"], ["haproxy", "-f", lb["config"], "-db"], workdir,
+                                                 containers=args.containers)
+            state.save(workdir, lab_state)
+        for lb in lbs:
+            procs.wait_port(HOST, lb["mqtt_port"], timeout=20)
+            _wait_lb(lb, cfg, members)
     except Exception:
         down(workdir)
         raise
     return status(workdir)
+
+
+def _lb_spec(workdir, index):
+    """The first HAProxy keeps the names a one-balancer lab always had (member haproxy, haproxy.sock)."""
+    suffix = "" if index == 1 else "-%d" % index
+    return {"member": "haproxy" + suffix, "mqtt_port": procs.free_port(), "stats_port": procs.free_port(),
+            "runtime_socket": os.path.join(workdir, "haproxy%s.sock" % suffix),
+            "config": os.path.join(workdir, "haproxy%s.cfg" % suffix)}
+
+
+def _lbs(cfg):
+    """Labs made before there could be several balancers have only ``lb``."""
+    return cfg.get("lbs") or [dict(cfg["lb"], member="haproxy")]
 
 
 def _listeners(nodes):
@@ -157,14 +191,14 @@ def _wait_node(workdir, spec, timeout=30.0):
         store.close()
 
 
-def _wait_lb(workdir, cfg, members, timeout=20.0):
-    """Until HAProxy's view matches the members: started nodes UP, the others DOWN."""
+def _wait_lb(lb, cfg, members, timeout=20.0):
+    """Until this HAProxy's view matches the members: started nodes UP, the others DOWN."""
     deadline = time.monotonic() + timeout
     want = {}
     while time.monotonic() < deadline:
         want = {_short(n["name"]): "UP" if _alive(members[n["name"]]) else "DOWN" for n in _listeners(cfg["nodes"])}
         try:
-            seen = haproxy.server_states(cfg["lb"]["runtime_socket"])
+            seen = haproxy.server_states(lb["runtime_socket"])
         except OSError:
             seen = {}
         if all(seen.get(k, "").startswith(v) for k, v in want.items()):
@@ -198,18 +232,22 @@ def status(workdir):
             entry["api_v4_url"] = "http://%s:%d" % (HOST, spec["api_v4_port"])
         nodes.append(entry)
     creds = cfg["credentials"]
-    lb = cfg["lb"]
+    servers = {_short(n["name"]): n["name"] for n in _listeners(cfg["nodes"])}
+    balancers = [{"mqtt_host": HOST, "mqtt_port": lb["mqtt_port"], "runtime_socket": lb["runtime_socket"],
+                  "config": lb["config"], "stats_url": "http://%s:%d/stats" % (HOST, lb["stats_port"]),
+                  "backend": "emqx_mqtt", "member": lb["member"],
+                  "status": "running" if _alive(members.get(lb["member"])) else "stopped",
+                  "pid": (members.get(lb["member"]) or {}).get("pid"), "servers": servers}
+                 for lb in _lbs(cfg)]
     return {
         "lab": "emqx", "workdir": workdir, "api": cfg["api"],
         "containers": lab_state.get("containers", False),
         "credentials": {k: creds[k] for k in ("api_key", "api_secret", "username", "password", "app_id",
                                               "app_secret", "viewer_api_key", "viewer_api_secret")},
         "nodes": nodes,
-        "lb": {"mqtt_host": HOST, "mqtt_port": lb["mqtt_port"], "runtime_socket": lb["runtime_socket"],
-               "config": lb["config"], "stats_url": "http://%s:%d/stats" % (HOST, lb["stats_port"]),
-               "backend": "emqx_mqtt", "status": "running" if _alive(members.get("haproxy")) else "stopped",
-               "pid": (members.get("haproxy") or {}).get("pid"),
-               "servers": {_short(n["name"]): n["name"] for n in _listeners(cfg["nodes"])}},
+        # lb: the first (or only) balancer; load_balancers: all of them, each with every node as a server
+        "lb": balancers[0],
+        "load_balancers": balancers,
         "mosquitto": {"host": HOST, "port": cfg["mosquitto"]["port"],
                       "status": "running" if _alive(members.get("mosquitto")) else "stopped",
                       "pid": (members.get("mosquitto") or {}).get("pid")},
@@ -258,8 +296,8 @@ def fault(action, name, workdir, seconds=10.0):
 def _wait_member(workdir, cfg, key):
     if key == "mosquitto":
         procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
-    elif key == "haproxy":
-        procs.wait_port(HOST, cfg["lb"]["mqtt_port"], timeout=20)
+    elif key in [lb["member"] for lb in _lbs(cfg)]:
+        procs.wait_port(HOST, next(lb for lb in _lbs(cfg) if lb["member"] == key)["mqtt_port"], timeout=20)
     else:
         _wait_node(workdir, config.node(cfg, key))
 

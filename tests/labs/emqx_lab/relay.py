@@ -105,7 +105,10 @@ async def handle_client(node, reader, writer):
             node.refused += 1
             return
         await node.adopt_session(info["client_id"])
-        up_reader, up_writer = await asyncio.open_connection(node.mosquitto_host, node.mosquitto_port)
+        if node.mosquitto_socket:
+            up_reader, up_writer = await asyncio.open_unix_connection(node.mosquitto_socket)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(node.mosquitto_host, node.mosquitto_port)
         up_writer.write(pkt[2])
         await up_writer.drain()
         reply = await asyncio.wait_for(mqtt.read_packet(up_reader), 10)
