@@ -58,13 +58,14 @@ $(VENV)/.stamp: requirements.txt tests/requirements.txt
 
 # Test-only bytecode cache for the modules Ansible imports from AnsiballZ zips (see the file):
 # installed with a .pth line that imports it at start-up; active only where ZDT_ANSIBALLZ_CACHE
-# is set (the test suite and Molecule).
+# is set (the test suite and Molecule), and ZDT_ANSIBALLZ_ZIP_CACHE for the shared payloads.
 ANSIBALLZ_CACHE := $(CURDIR)/$(BUILD)/ansiballz-cache
+ANSIBALLZ_PAYLOADS := $(CURDIR)/$(BUILD)/ansiballz-payloads
 $(VENV)/.ansiballz-cache.stamp: $(VENV)/.stamp tests/tools/zdt_ansiballz_bytecode_cache.py
 	site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 	cp tests/tools/zdt_ansiballz_bytecode_cache.py $$site/
 	echo "import zdt_ansiballz_bytecode_cache" > $$site/zdt_ansiballz_bytecode_cache.pth
-	rm -rf $(ANSIBALLZ_CACHE)
+	rm -rf $(ANSIBALLZ_CACHE) $(ANSIBALLZ_PAYLOADS)
 	touch $@
 
 # ansible-core releases that meta/runtime.yml admits and this Python runs, besides the newest
@@ -103,25 +104,30 @@ collection-link:
 # ansible-test bootstraps pip in its venvs with a script from a host this machine may not
 # reach; cache a stand-in that uses ensurepip + PyPI instead (ansible-test prefers the cache).
 # Each run's output goes to a log of its own, printed when it fails. SANITY_ARGS (for example
-# "--test pep8") runs just that, once per SANITY_VENVS.
+# "--test pep8") runs just that, once per SANITY_VENVS. Each run has a home of its own, kept
+# between runs: ansible-test keeps its venvs under ~/.ansible/test, and two runs building the same
+# one at once (the import test's, on a machine that has none yet) broke one of them. pip keeps
+# reading the user's configuration (package indexes) and cache.
+SANITY_HOMES := $(HOME)/.cache/zdt-sanity
 SANITY_VENVS := $(VENV) $(OLDER_VENVS)
 SANITY_RUNS := $(VENV):pylint $(VENV):others $(foreach v,$(OLDER_VENVS),$(v):others)
 
 sanity: venv
-	@logs=$(BUILD)/sanity-logs; rm -rf $(BUILD)/sanity $$logs; mkdir -p $$logs $(HOME)/.ansible/test/cache
+	@logs=$(BUILD)/sanity-logs; rm -rf $(BUILD)/sanity $$logs; mkdir -p $$logs
 	runs="$(SANITY_RUNS)"; [ -z "$(SANITY_ARGS)" ] || runs="$(foreach v,$(SANITY_VENVS),$(v):args)"
 	for run in $$runs; do
 	  venv=$${run%%:*}; part=$${run#*:}
 	  case $$part in pylint) args="--test pylint";; others) args="--skip-test pylint";; *) args="$(SANITY_ARGS)";; esac
 	  core=$$($$venv/bin/python -c "import ansible.release as r; print(r.__version__)")
 	  pip_version=$$($$venv/bin/python -c "import re,ansible_test._internal.python_requirements as m; print(re.search(r\"pip='([^']+)'\", open(m.__file__).read()).group(1))")
-	  script=$(HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	  name=$$core-$$part; home=$(SANITY_HOMES)/$$name; mkdir -p $$home/.ansible/test/cache
+	  script=$$home/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	  sed "s|@OUTER_PYTHON@|$(CURDIR)/$(PY)|" tests/tools/get_pip_offline.py > $$script.$$$$ && mv $$script.$$$$ $$script
-	  name=$$core-$$part; root=$(BUILD)/sanity/$$name/$(SANITY_TREE); mkdir -p $$root
+	  root=$(BUILD)/sanity/$$name/$(SANITY_TREE); mkdir -p $$root
 	  git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C $$root -xf -
 	  (cd $$root && git init -q && git add -A)
 	  echo "== ansible-test sanity with ansible-core $$core ($$args)"
-	  ( rc=0; cd $$root && $(CURDIR)/$$venv/bin/ansible-test sanity --color no --python 3.11 --requirements $$args \
+	  ( rc=0; cd $$root && HOME=$$home XDG_CONFIG_HOME=$(HOME)/.config XDG_CACHE_HOME=$(HOME)/.cache $(CURDIR)/$$venv/bin/ansible-test sanity --color no --python 3.11 --requirements $$args \
 	    > $(CURDIR)/$$logs/$$name.log 2>&1 || rc=$$?; echo $$rc > $(CURDIR)/$$logs/$$name.rc ) &
 	done
 	wait
@@ -169,6 +175,7 @@ molecule: deps venv collection-link images
 	[ -n "$$scenarios" ] || { echo "no Molecule scenario found" >&2; exit 1; }
 	logs=$(BUILD)/molecule; rm -rf $$logs; mkdir -p $$logs
 	echo "== molecule test, $(MOLECULE_WORKERS) at a time:" $$scenarios
+	export ZDT_ANSIBALLZ_ZIP_CACHE=$$($(PY) -c "import zdt_ansiballz_bytecode_cache as z; print(z.zip_cache_dir('$(ANSIBALLZ_PAYLOADS)', '$(CURDIR)'))")
 	printf '%s\n' $$scenarios | xargs -P $(MOLECULE_WORKERS) -I{} bash -c \
 	  'start=$$(date +%s); if ZDT_ANSIBALLZ_CACHE=$(ANSIBALLZ_CACHE) $(VENV)/bin/molecule test -s {} > '$$logs'/{}.log 2>&1; then r=passed; else r=FAILED; fi; \
 	   echo "{} $$r $$(( $$(date +%s) - start ))s" | tee '$$logs'/{}.result'

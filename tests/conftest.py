@@ -23,6 +23,14 @@ os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
 # Modules run by the tests reuse the bytecode of what they import from their AnsiballZ zip
 # (tests/tools/zdt_ansiballz_bytecode_cache.py; `make` installs it into the virtualenv).
 os.environ.setdefault("ZDT_ANSIBALLZ_CACHE", os.path.join(ROOT, ".build", "ansiballz-cache"))
+# ... and the playbook runs share the module payloads they build (same file).
+try:
+    import zdt_ansiballz_bytecode_cache
+except ImportError:  # a virtualenv that `make` did not set up: every run builds its own
+    pass
+else:
+    os.environ.setdefault("ZDT_ANSIBALLZ_ZIP_CACHE", zdt_ansiballz_bytecode_cache.zip_cache_dir(
+        os.path.join(ROOT, ".build", "ansiballz-payloads"), ROOT))
 
 
 def pytest_configure(config):

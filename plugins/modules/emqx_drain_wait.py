@@ -209,7 +209,7 @@ cpu_seconds:
   returned: always
   type: float
 cpu_seconds_per_observation:
-  description: O(cpu_seconds) divided by the observations (null before the first).
+  description: RV(cpu_seconds) divided by the observations (null before the first).
   returned: always
   type: float
   sample: 0.012

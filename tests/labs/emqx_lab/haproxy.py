@@ -14,7 +14,7 @@ RESERVED_FDS = 100
 
 
 def max_connections():
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     limit = 100000 if hard == resource.RLIM_INFINITY else hard
     return max(1000, min(50000, (limit - RESERVED_FDS) // 2))
 

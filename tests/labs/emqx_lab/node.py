@@ -20,6 +20,7 @@ log = logging.getLogger("emqx_lab.node")
 
 ALIVE_FOR = 0.05  # seconds a successful look at a node's port stands for (owner_alive)
 
+
 class Node:
     def __init__(self, workdir, name):
         self.workdir = workdir
