@@ -155,8 +155,9 @@ unit: venv collection-link
 	done
 	exit $$status
 
+# --dist load: the workers take the tests in turn, the longest first (tests/conftest.py orders them).
 integration: deps venv collection-link images
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=25 tests/integration
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist load --durations=25 tests/integration
 
 # The integration tests that take under 5 s each (tests that take longer carry the slow mark).
 integration-fast: deps venv collection-link images

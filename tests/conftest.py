@@ -35,6 +35,19 @@ else:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes 5 s or more; `make test-fast` leaves it out, `make test` runs it")
+    config.addinivalue_line("markers", "long: takes a minute or more on 2 cores; scheduled before the others")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest tests first, then the slow ones: with `--dist load` the workers take the
+    first tests in turn, so the long ones run side by side from the start instead of one of them
+    running on alone at the end of the stage (the order within each group is kept)."""
+    del session, config
+
+    def rank(item):
+        return 0 if item.get_closest_marker("long") else 1 if item.get_closest_marker("slow") else 2
+
+    items[:] = sorted(items, key=rank)
 
 
 def labctl(*args, timeout=300):

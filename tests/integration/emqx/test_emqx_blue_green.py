@@ -24,6 +24,7 @@ def inputs(lab, report_dir, **overrides):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2)
     inventory, evars = inputs(lab, report_dir, emqx_blue_green_soak_seconds=16, emqx_blue_green_probe_interval=2)
@@ -60,6 +61,7 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_playbook_killed_mid_drain_resumes_on_rerun_and_a_run_after_that_changes_nothing(lab_factory, report_dir, monkeypatch):
     """kill -9 of the playbook (and its workers) mid-drain: the next run picks the move up from its
     journal and finishes it under load, with the summary, report files and job artifacts of any run

@@ -121,6 +121,7 @@ def approve(lab):
 
 
 @pytest.mark.timeout(480)  # the drain is made long enough for this machine as busy as it is, then the finalize
+@pytest.mark.long
 def test_a_drain_of_thousands_of_observations_completes_at_a_flat_cost_then_waits_for_approval(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 1, "--green", 1)
     lines, report, approved = run_long_drain(lab, report_dir, "emqx_blue_green.yml", clients=35, drained=35,
@@ -153,6 +154,7 @@ def green_in_pool(description, timeout=30.0):
     raise AssertionError("green not UP in HAProxy after %ss: %s" % (timeout, servers))
 
 
+@pytest.mark.long
 def test_a_rollback_of_thousands_of_observations_completes_at_a_flat_cost(lab_factory, report_dir):
     # Green already runs and takes about half of the clients: the rollback drains it back into blue.
     lab = lab_factory("emqx", "--blue", 1, "--green", 1, "--start-green")

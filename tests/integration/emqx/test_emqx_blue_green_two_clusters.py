@@ -40,6 +40,7 @@ def read(path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_two_clusters_in_one_play_keep_their_own_journals_reports_and_artifacts(lab_factory, tmp_path, monkeypatch):
     labs = {"a": lab_factory("emqx", "--blue", 1, "--green", 1), "b": lab_factory("emqx", "--blue", 1, "--green", 1)}
     groups, entries = {}, []

@@ -115,6 +115,7 @@ def check_progress_lines(stdout, old_nodes):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # four playbooks of up to 280 s each; together about 230 s with four workers on two cores
+@pytest.mark.long
 def test_upgrade_held_for_approval_is_finalized_and_a_rollback_builds_a_new_set_and_stops_a_forgotten_evacuation(lab_factory, tmp_path):
     """Approval manual: the upgrade stops after its decision point, the finalize (an AWX workflow's
     approval step) accepts it, a re-run finds it done, and a rollback after all that completes.
@@ -215,6 +216,7 @@ def test_upgrade_held_for_approval_is_finalized_and_a_rollback_builds_a_new_set_
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_failed_decision_rolls_back_by_itself_when_asked(lab_factory, tmp_path):
     lab = lab_factory("k8s", "--emqx-blue", 1, "--emqx-green", 1, *OPERATOR_2_3, *FRESH_STATUS)
     create_ready(lab)

@@ -71,6 +71,7 @@ def deploy_killed_half_way_then_rerun(ensemble, estate):
 
 @pytest.mark.timeout(600)  # a deploy killed half way, its re-run, one more, the promote, then three runs that change nothing
 @pytest.mark.slow
+@pytest.mark.long
 def test_upgrade_killed_mid_deploy_completes_reads_as_the_seed_expects_and_then_changes_nothing(ensemble, default_chroot, estate_factory):
     """The deploy (killed half way and run again) and the promote as separate playbooks, checked with the
     seed's own zkCli.sh reads; then three runs that must each change nothing: a re-run of the upgrade, a
@@ -170,6 +171,7 @@ def changing_nothing(ensemble, estate, name, build_version=NEW):
 
 @pytest.mark.timeout(360)  # three playbooks
 @pytest.mark.slow
+@pytest.mark.long
 def test_rollback_after_a_promote_that_failed_at_the_floodlights_restores_blue_including_what_the_doc_leaves_out(
         ensemble, estate_factory, prefix):
     """A promote that failed at the Floodlights has drained and re-versioned Floodlight 2 on top of all the
