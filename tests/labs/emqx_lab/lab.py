@@ -105,7 +105,7 @@ def up(args, workdir):
         raise SystemExit("labctl: --load-balancers must be at least 1")
     lbs = [_lb_spec(workdir, i) for i in range(1, count + 1)]
     cfg = {"api": args.api, "credentials": creds, "nodes": nodes,
-           "mosquitto": {"port": procs.free_port(), "socket": _mosquitto_socket(workdir)}, "lb": lbs[0], "lbs": lbs}
+           "mosquitto": {"port": procs.free_port(), "socket": _mosquitto_socket(workdir)}, "lbs": lbs}
     config.save(workdir, cfg)
     store = Store(config.db_path(workdir))
     store.define([n["name"] for n in nodes])
@@ -163,11 +163,6 @@ def _lb_spec(workdir, index):
     return {"member": "haproxy" + suffix, "mqtt_port": procs.free_port(), "stats_port": procs.free_port(),
             "runtime_socket": os.path.join(workdir, "haproxy%s.sock" % suffix),
             "config": os.path.join(workdir, "haproxy%s.cfg" % suffix)}
-
-
-def _lbs(cfg):
-    """Labs made before there could be several balancers have only ``lb``."""
-    return cfg.get("lbs") or [dict(cfg["lb"], member="haproxy")]
 
 
 def _listeners(nodes):
@@ -238,7 +233,7 @@ def status(workdir):
                   "backend": "emqx_mqtt", "member": lb["member"],
                   "status": "running" if _alive(members.get(lb["member"])) else "stopped",
                   "pid": (members.get(lb["member"]) or {}).get("pid"), "servers": servers}
-                 for lb in _lbs(cfg)]
+                 for lb in cfg["lbs"]]
     return {
         "lab": "emqx", "workdir": workdir, "api": cfg["api"],
         "containers": lab_state.get("containers", False),
@@ -296,10 +291,12 @@ def fault(action, name, workdir, seconds=10.0):
 def _wait_member(workdir, cfg, key):
     if key == "mosquitto":
         procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
-    elif key in [lb["member"] for lb in _lbs(cfg)]:
-        procs.wait_port(HOST, next(lb for lb in _lbs(cfg) if lb["member"] == key)["mqtt_port"], timeout=20)
     else:
-        _wait_node(workdir, config.node(cfg, key))
+        lb = next((lb for lb in cfg["lbs"] if lb["member"] == key), None)
+        if lb is not None:
+            procs.wait_port(HOST, lb["mqtt_port"], timeout=20)
+        else:
+            _wait_node(workdir, config.node(cfg, key))
 
 
 def down(workdir):

@@ -75,7 +75,7 @@ class Store:
             " FROM nodes WHERE joined=1 ORDER BY name").fetchall()
         out = {}
         for name, status, beat, boot, live, agent, local, evac, reb in rows:
-            running = status == "running" and now - beat < HEARTBEAT_STALE
+            running = _running(status, beat, now)
             out[name] = {
                 "name": name, "running": running, "boot": boot, "live": live if running else 0,
                 "agent": _load(agent) if running else None,
@@ -91,7 +91,7 @@ class Store:
     def is_running(self, name):
         """members()[name]["running"] without decoding every member's state (asked once per reconnect)."""
         row = self.db.execute("SELECT status, heartbeat FROM nodes WHERE joined=1 AND name=?", (name,)).fetchone()
-        return row is not None and row[0] == "running" and time.time() - row[1] < HEARTBEAT_STALE
+        return row is not None and _running(row[0], row[1], time.time())
 
     # sessions ---------------------------------------------------------------------------
     def session(self, client_id):
@@ -167,6 +167,11 @@ class Store:
             entry["subscriptions"] += subs or 0
             entry["connected" if connected else "disconnected"] += n
         return out
+
+
+def _running(status, heartbeat, now):
+    """A member counts as running while its last heartbeat is fresh (Erlang's net tick)."""
+    return status == "running" and now - heartbeat < HEARTBEAT_STALE
 
 
 def _dump(value):
