@@ -168,6 +168,78 @@ def emqx_gate_reasons(soak, max_probe_failures, max_reconnect_ratio, probe_targe
     return reasons
 
 
+MEMBER_KEYS = ("name", "api_url", "lb_server")
+
+
+def _listed_members(entries, colour, option, need_lb_server):
+    members, problems = [], []
+    if not isinstance(entries, list):
+        return [], ["%s must be a list of nodes, got %s" % (option, type(entries).__name__)]
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            problems.append("%s[%d] must be a dict with name and api_url, got %s" % (option, index, type(entry).__name__))
+            continue
+        unknown = sorted(set(entry) - set(MEMBER_KEYS) - {"host"})
+        lacking = [key for key in ("name", "api_url") + (("lb_server",) if need_lb_server else ()) if not entry.get(key)]
+        if unknown:
+            problems.append("%s[%d] has unknown keys %s (known: host, %s)" % (option, index, ", ".join(unknown), ", ".join(MEMBER_KEYS)))
+        if lacking:
+            problems.append("%s[%d] has no %s" % (option, index, ", ".join(lacking)))
+        if not lacking:
+            members.append({"host": str(entry.get("host") or entry["name"]), "name": str(entry["name"]), "api_url": str(entry["api_url"]),
+                            "lb_server": str(entry.get("lb_server") or ""), "colour": colour})
+    return members, problems
+
+
+def _grouped_members(groups, hostvars, group, colour, need_lb_server):
+    members, problems = [], []
+    hosts = list((groups or {}).get(group) or [])
+    if not hosts:
+        return [], ["inventory group %s (%s) is empty or missing" % (group, colour)]
+    for host in hosts:
+        host_vars = hostvars[host]
+        lacking = [var for var in ("emqx_node_name", "emqx_api_url") + (("emqx_lb_server",) if need_lb_server else ()) if var not in host_vars]
+        if lacking:
+            problems.extend("%s has no %s" % (host, var) for var in lacking)
+            continue
+        members.append({"host": host, "name": str(host_vars["emqx_node_name"]), "api_url": str(host_vars["emqx_api_url"]),
+                        "lb_server": str(host_vars.get("emqx_lb_server") or ""), "colour": colour})
+    return members, problems
+
+
+def emqx_members(blue_nodes, green_nodes, groups=None, hostvars=None, blue_group="emqx_blue", green_group="emqx_green", need_lb_server=True):
+    """The nodes of a blue-green move, each ``{host, name, api_url, lb_server, colour}``: from the
+    node lists when they are given (one inventory host per cluster, as a fleet inventory has it),
+    else from the hosts of the two inventory groups; and what the description lacks."""
+    problems = []
+    if blue_nodes or green_nodes:
+        source = "node lists"
+        if not (blue_nodes and green_nodes):
+            problems.append("emqx_blue_green_blue_nodes and emqx_blue_green_green_nodes go together: %s is empty"
+                            % ("emqx_blue_green_green_nodes" if blue_nodes else "emqx_blue_green_blue_nodes"))
+        blue, found = _listed_members(blue_nodes or [], "blue", "emqx_blue_green_blue_nodes", need_lb_server)
+        problems.extend(found)
+        green, found = _listed_members(green_nodes or [], "green", "emqx_blue_green_green_nodes", need_lb_server)
+        problems.extend(found)
+    else:
+        source = "inventory groups"
+        blue, found = _grouped_members(groups, hostvars, blue_group, "blue", need_lb_server)
+        problems.extend(found)
+        green, found = _grouped_members(groups, hostvars, green_group, "green", need_lb_server)
+        problems.extend(found)
+    # a host in both groups; a node in both lists (a node listed without a host is its own host)
+    key, what = ("host", "hosts") if source == "inventory groups" else ("name", "nodes")
+    both = sorted({m[key] for m in blue} & {m[key] for m in green})
+    if both:
+        problems.append("%s %s are both blue and green" % (what, ", ".join(both)))
+    for side in (blue, green):
+        names = [m["name"] for m in side]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            problems.append("nodes %s are listed more than once" % ", ".join(twice))
+    return {"source": source, "blue": blue, "green": green, "problems": problems}
+
+
 def _truthy(value):
     if isinstance(value, str):
         return value.strip().lower() in ("true", "yes", "1")
@@ -182,4 +254,5 @@ class FilterModule:
             "emqx_sessions_left": emqx_sessions_left,
             "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
             "emqx_gate_reasons": emqx_gate_reasons,
+            "emqx_members": emqx_members,
         }

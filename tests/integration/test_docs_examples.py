@@ -16,7 +16,8 @@ from docs_examples import blocks, plays as plays_of  # pylint: disable=import-er
 ROLES = sorted(os.listdir(os.path.join(ROOT, "roles")))
 ROLE_VAR = re.compile(r"\b(%s)_[a-z0-9]\w*" % "|".join(ROLES))
 # what the roles set for their hooks and callers (see each entry point's role_inputs_check)
-OUTPUTS = {"emqx_blue_green_nodes", "xenon_side_by_side_report", "kilda_blue_green_cleanup_result",
+OUTPUTS = {"emqx_blue_green_nodes", "emqx_blue_green_hook_nodes", "emqx_blue_green_summary", "emqx_blue_green_plan",
+           "xenon_side_by_side_report", "xenon_side_by_side_plan", "kilda_blue_green_cleanup_result",
            "kilda_blue_green_decision_from", "kilda_blue_green_decision_to", "kilda_blue_green_rollback_result"}
 
 
@@ -27,6 +28,8 @@ def test_every_role_variable_in_an_example_is_an_input_of_its_role():
         for match in ROLE_VAR.finditer(body):
             name, role = match.group(0), match.group(1)
             if name.startswith(role + "__") or name in inputs[role]:
+                continue
+            if os.path.exists(os.path.join(ROOT, "playbooks", name + ".yml")):  # a playbook named after its role
                 continue
             if name.endswith("_") or name.endswith("_*"):  # a prefix named in prose, such as kilda_blue_green_hook_
                 continue

@@ -50,7 +50,7 @@ def test_every_entry_point_refuses_a_misspelt_input_before_anything_runs(tmp_pat
     for role, entry in _entry_points():
         with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as handle:
             options = yaml.safe_load(handle)["argument_specs"][entry]["options"]
-        required = {name: DUMMIES[spec.get("type", "str")] for name, spec in options.items() if spec.get("required")}
+        required = {name: (spec.get("choices") or [DUMMIES[spec.get("type", "str")]])[0] for name, spec in options.items() if spec.get("required")}
         meant = sorted(name for name in options if not name.startswith(role + "__") and len(name) > len(role) + 8)[0]
         typo = meant[:-3] + meant[-2:]  # one letter dropped near the end
         expected.append((role, entry, typo, meant))

@@ -39,6 +39,7 @@ def replacements(lab):
         out["emqx@%s" % address] = node["name"]
         out["https://%s:18083" % address] = node["api_url"]
         out["emqx_lb_server: %s%d}" % (colour[0], index)] = "emqx_lb_server: %s}" % server[node["name"]]
+        out["lb_server: %s%d}" % (colour[0], index)] = "lb_server: %s}" % server[node["name"]]  # a fleet's node lists
     return out
 
 
@@ -51,6 +52,10 @@ def test_every_emqx_example_runs_against_the_lab_in_check_mode(lab_factory, tmp_
     # the inventory the blue-green command names is the runbook's
     inventory = docs_examples.fragment("docs/emqx_blue_green.md", "all:")
     (tmp_path / "inventory.yml").write_text(docs_examples.replace(inventory, values))
+    # and the fleet's, one host per cluster (its commands take no vault: the secrets go in as they are)
+    fleet = docs_examples.fragment("docs/fleet.md", "all:")
+    secrets = {"{{ %s }}" % name: value for name, value in vault.items()}
+    (tmp_path / "fleet.yml").write_text(docs_examples.replace(fleet, dict(values, **secrets)))
     examples = docs_examples.runnable("emqx")
     assert len(examples) >= 3, examples
     for doc, kind, text in examples:

@@ -3,7 +3,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.zerodowntime.cluster.plugins.filter.emqx_blue_green import (
-    FilterModule, emqx_blue_green_report_lines, emqx_gate_reasons, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_sessions_left)
+    FilterModule, emqx_blue_green_report_lines, emqx_gate_reasons, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_members, emqx_sessions_left)
 
 SERVERS = {"emqx@b1": "blue1", "emqx@b2": "blue2", "emqx@g1": "green1", "emqx@g2": "green2"}
 
@@ -128,7 +128,7 @@ def test_filters_are_registered_under_their_names():
     assert FilterModule().filters() == {"emqx_lb_pool_check": emqx_lb_pool_check, "emqx_lb_nodes_up": emqx_lb_nodes_up,
                                         "emqx_sessions_left": emqx_sessions_left,
                                         "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
-                                        "emqx_gate_reasons": emqx_gate_reasons}
+                                        "emqx_gate_reasons": emqx_gate_reasons, "emqx_members": emqx_members}
 
 
 GATE = {"passed": True, "reasons": [], "probes": 3, "probe_failures": 0, "reconnect_ratio": 0.0, "connections_at_start": 200,
@@ -216,3 +216,37 @@ def test_gate_reasons_name_each_cause_with_the_probes_target_and_last_error():
 def test_gate_reasons_refuse_what_is_not_the_soak_figures():
     with pytest.raises(AnsibleFilterError):
         emqx_gate_reasons(["emqx@g2"], 0, 0.05)
+
+
+class _HostVars(dict):
+    """hostvars as the filter gets it: a mapping of host to that host's variables."""
+
+
+def test_members_come_from_the_node_lists_of_one_host_per_cluster():
+    blue = [{"name": "emqx@b1", "api_url": "https://b1:18083", "lb_server": "b1", "host": "vm-b1"}]
+    green = [{"name": "emqx@g1", "api_url": "https://g1:18083", "lb_server": "g1"}]
+    members = emqx_members(blue, green, {"emqx_blue": ["ignored"]}, _HostVars())
+    assert members["source"] == "node lists" and members["problems"] == []
+    assert members["blue"] == [{"host": "vm-b1", "name": "emqx@b1", "api_url": "https://b1:18083", "lb_server": "b1", "colour": "blue"}]
+    assert members["green"][0]["host"] == "emqx@g1" and members["green"][0]["colour"] == "green"
+
+
+def test_members_come_from_the_inventory_groups_without_node_lists():
+    hostvars = _HostVars({"h1": {"emqx_node_name": "emqx@b1", "emqx_api_url": "u1", "emqx_lb_server": "s1"},
+                          "h2": {"emqx_node_name": "emqx@g1", "emqx_api_url": "u2"}})
+    members = emqx_members([], [], {"emqx_blue": ["h1"], "emqx_green": ["h2"]}, hostvars)
+    assert members["source"] == "inventory groups"
+    assert [m["name"] for m in members["blue"]] == ["emqx@b1"]
+    assert members["problems"] == ["h2 has no emqx_lb_server"]
+    assert emqx_members([], [], {"emqx_blue": ["h1"], "emqx_green": ["h2"]}, hostvars, need_lb_server=False)["problems"] == []
+
+
+def test_bad_node_lists_are_named_before_anything_changes():
+    blue = [{"name": "emqx@b1", "api_url": "u1", "lb_server": "s1"}, {"name": "emqx@x", "apiurl": "u"}, "emqx@y"]
+    problems = emqx_members(blue, [{"name": "emqx@b1", "api_url": "u1", "lb_server": "s1"}])["problems"]
+    assert "emqx_blue_green_blue_nodes[1] has unknown keys apiurl (known: host, name, api_url, lb_server)" in problems
+    assert "emqx_blue_green_blue_nodes[1] has no api_url, lb_server" in problems
+    assert "emqx_blue_green_blue_nodes[2] must be a dict with name and api_url, got str" in problems
+    assert "nodes emqx@b1 are both blue and green" in problems
+    assert emqx_members(blue[:1], [])["problems"] == [
+        "emqx_blue_green_blue_nodes and emqx_blue_green_green_nodes go together: emqx_blue_green_green_nodes is empty"]
