@@ -10,8 +10,9 @@ class ModuleDocFragment:
 options:
   kubeconfig:
     description:
-      - Path to a kubeconfig file. Without it (and without O(host)), C(KUBECONFIG) or C(~/.kube/config) is used,
-        as kubectl does.
+      - Path to a kubeconfig file. Without it (and without O(context) and O(host)), the pod's service account is used
+        when the module runs in a Kubernetes pod (in-cluster configuration, as an AWX container group runs a job),
+        else C(KUBECONFIG) or C(~/.kube/config), as kubectl does; the same order as the C(kubernetes.core) collection.
       - The same option and environment variable as the C(kubernetes.core) collection, so AWX's Kubernetes
         credential works unchanged.
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
@@ -56,6 +57,16 @@ options:
       - Can also be set with the E(K8S_AUTH_KEY_FILE) environment variable.
     type: path
     aliases: [key_file]
+  proxy:
+    description:
+      - URL of an HTTP proxy to the API server, for example C(http://proxy.internal:3128).
+      - Can also be set with the E(K8S_AUTH_PROXY) environment variable.
+    type: str
+  no_proxy:
+    description:
+      - Comma-separated hosts and domains reached without O(proxy).
+      - Can also be set with the E(K8S_AUTH_NO_PROXY) environment variable.
+    type: str
 requirements:
   - kubernetes >= 24.2.0 (Python library)
 """

@@ -35,19 +35,32 @@ K8S_ARGS = dict(
     ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
     client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
     client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
+    proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+    no_proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_NO_PROXY"])),
 )
 
 
+def _load_kubeconfig(params, config):
+    try:
+        k8s_config.load_kube_config(config_file=params.get("kubeconfig"), context=params.get("context"),
+                                    client_configuration=config, persist_config=False)
+    except (ConfigException, OSError) as exc:
+        raise ValidationError("cannot load the kubeconfig %s: %s" % (params.get("kubeconfig") or "(default)", exc))
+
+
 def configuration(params):
-    """A kubernetes client Configuration: the kubeconfig (explicit, $KUBECONFIG or ~/.kube/config)
-    unless only O(host) is given, then every explicit option on top, as kubernetes.core does."""
+    """A kubernetes client Configuration, in kubernetes.core's order: an explicit kubeconfig or
+    context; else, when no O(host) is given either, the pod's service account (in-cluster, as an
+    AWX container group runs a job) and then $KUBECONFIG or ~/.kube/config; then every explicit
+    option on top."""
     config = k8s_client.Configuration()
-    if params.get("kubeconfig") or params.get("context") or not params.get("host"):
+    if params.get("kubeconfig") or params.get("context"):
+        _load_kubeconfig(params, config)
+    elif not params.get("host"):
         try:
-            k8s_config.load_kube_config(config_file=params.get("kubeconfig"), context=params.get("context"),
-                                        client_configuration=config, persist_config=False)
-        except (ConfigException, OSError) as exc:
-            raise ValidationError("cannot load the kubeconfig %s: %s" % (params.get("kubeconfig") or "(default)", exc))
+            k8s_config.load_incluster_config(client_configuration=config)
+        except ConfigException:  # not in a pod (no KUBERNETES_SERVICE_HOST or no service account token)
+            _load_kubeconfig(params, config)
     if params.get("host"):
         config.host = params["host"]
     if params.get("api_key"):
@@ -55,7 +68,8 @@ def configuration(params):
         config.refresh_api_key_hook = None  # the kubeconfig's token must not replace the one given
     if params.get("validate_certs") is not None:
         config.verify_ssl = params["validate_certs"]
-    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file")):
+    for option, attribute in (("ca_cert", "ssl_ca_cert"), ("client_cert", "cert_file"), ("client_key", "key_file"),
+                              ("proxy", "proxy"), ("no_proxy", "no_proxy")):
         if params.get(option):
             setattr(config, attribute, params[option])
     return config

@@ -73,3 +73,35 @@ def test_options_take_the_k8s_auth_environment_variables(monkeypatch):
     assert module.params["api_key"] == "secret-token" and module.params["validate_certs"] is False
     assert module.params["context"] == "prod"
     assert "secret-token" in module.no_log_values
+
+
+def test_in_a_pod_the_service_account_comes_first(monkeypatch, kubeconfig):
+    """No kubeconfig, context or host given: in a pod (an AWX container group) the service account
+    is used, as kubernetes.core does, even when a kubeconfig exists."""
+    def in_cluster(client_configuration):
+        client_configuration.host = "https://10.96.0.1:443"
+        client_configuration.api_key = {"authorization": "Bearer service-account"}
+
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    monkeypatch.setattr(connection.k8s_config, "load_incluster_config", in_cluster)
+    config = connection.configuration({})
+    assert config.host == "https://10.96.0.1:443" and bearer(config) == "Bearer service-account"
+
+
+def test_outside_a_pod_the_kubeconfig_is_used_and_a_given_kubeconfig_always_wins(monkeypatch, kubeconfig):
+    calls = []
+
+    def not_in_a_pod(client_configuration):
+        calls.append(client_configuration)
+        raise connection.ConfigException("Service host/port is not set.")
+
+    # the client reads $KUBECONFIG when it is imported, as a module's fresh process does
+    monkeypatch.setattr(connection.k8s_config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
+    monkeypatch.setattr(connection.k8s_config, "load_incluster_config", not_in_a_pod)
+    assert connection.configuration({}).host == "https://127.0.0.1:6443" and len(calls) == 1
+    assert connection.configuration({"kubeconfig": kubeconfig, "context": "two"}).host == "https://127.0.0.2:6443" and len(calls) == 1
+
+
+def test_proxy_settings_reach_the_client(kubeconfig):
+    config = connection.configuration({"kubeconfig": kubeconfig, "proxy": "http://proxy.internal:3128", "no_proxy": "10.0.0.0/8,.svc"})
+    assert config.proxy == "http://proxy.internal:3128" and config.no_proxy == "10.0.0.0/8,.svc"
