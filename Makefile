@@ -228,7 +228,7 @@ lint: venv collection-link
 	# otherwise be used to resolve the FQCNs instead of the checkout.
 	mkdir -p $(BUILD)/lint-home
 	log=$(BUILD)/ansible-lint.log
-	( HOME=$(CURDIR)/$(BUILD)/lint-home $(VENV)/bin/ansible-lint --profile production --nocolor -f pep8 roles/ playbooks/ > $$log 2>&1 ) &
+	( HOME=$(CURDIR)/$(BUILD)/lint-home $(VENV)/bin/ansible-lint --profile production --nocolor -f pep8 roles/ playbooks/ extensions/ > $$log 2>&1 ) &
 	lint=$$!
 	$(MAKE) --no-print-directory package-check || status=1
 	wait $$lint || status=1

@@ -7,14 +7,27 @@
 from __future__ import annotations
 
 import copy
+import os
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 WAIT_ARGS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),
     poll_interval=dict(type="float", default=2.0),
 )
+
+
+def env_fallback(*names, **kwargs):  # pylint: disable=unused-argument
+    """The first of the environment variables ``names`` that is set and not empty, as Ansible's
+    env_fallback but skipping empty ones: an AWX credential renders an optional input that was left
+    out as an empty variable, which means "not given", not "given empty" (an empty EMQX_USERNAME
+    beside an API key would otherwise be two kinds of credentials at once)."""
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise AnsibleFallbackNotFound
 
 
 def merge_specs(*specs):

@@ -7,8 +7,9 @@ credential types (or a shell) can set instead, and the glue from a module to its
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import env_fallback
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.http import HTTPX_IMPORT_ERROR
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import env_fallback
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ApiError, ValidationError
 
 try:

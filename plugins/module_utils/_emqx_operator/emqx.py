@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import env_fallback
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import env_fallback
 
 # The same environment variables as the EMQX modules, so one AWX credential serves both.
 EMQX_API_ARGS = dict(

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import env_fallback
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import env_fallback
 
 CONNECTION_ARGS = dict(
     url=dict(type="str", required=True, fallback=(env_fallback, ["XENON_URL"])),

@@ -118,3 +118,16 @@ def test_httpx_command_line_is_not_imported_with_the_client():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60,
                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert out.stdout == "True []\n", out.stderr
+
+
+def test_an_empty_environment_variable_is_not_a_value(monkeypatch):
+    """An AWX credential renders an optional input left out as an empty variable: not given."""
+    from ansible.module_utils.errors import AnsibleFallbackNotFound
+    from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import env_fallback
+
+    monkeypatch.setenv("ZDT_FIRST", "")
+    monkeypatch.setenv("ZDT_SECOND", "value")
+    assert env_fallback("ZDT_FIRST", "ZDT_SECOND") == "value"
+    monkeypatch.setenv("ZDT_SECOND", "")
+    with pytest.raises(AnsibleFallbackNotFound):
+        env_fallback("ZDT_FIRST", "ZDT_SECOND")
