@@ -16,7 +16,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-fast demo setup deps venv collection-link sanity lint unit integration integration-fast molecule images bench package-check clean help
+.PHONY: test test-fast demo setup deps venv collection-link sanity lint unit integration integration-fast molecule images ee-image bench package-check clean help
 
 # Parallel workers overlap one test's waits on its lab (drains, soaks, timeouts) with another's
 # work; each test's lab has its own workdir and ports reserved across processes
@@ -89,6 +89,7 @@ venv: $(VENV)/.stamp $(VENV)/.ansiballz-cache.stamp $(foreach v,$(OLDER_VENVS),$
 setup:
 	@$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory -j2 --output-sync=target venv collection-link images
+	$(MAKE) --no-print-directory ee-image
 
 # The repository root is the collection root; Ansible and pytest find it through this link.
 collection-link:
@@ -156,7 +157,7 @@ unit: venv collection-link
 	exit $$status
 
 # --dist load: the workers take the tests in turn, the longest first (tests/conftest.py orders them).
-integration: deps venv collection-link images
+integration: deps venv collection-link images ee-image
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist load --durations=25 tests/integration
 
 # The integration tests that take under 5 s each (tests that take longer carry the slow mark).
@@ -167,6 +168,35 @@ integration-fast: deps venv collection-link images
 images: deps
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
 	$$SUDO tests/labs/images/build.sh
+
+# The execution environment (extensions/ee) the AWX job tests run jobs in, built offline: its base
+# from the labs' Debian image, Python wheels prepared here from PyPI, then ansible-builder with
+# podman. Rebuilt only when its definition, the Python requirements or the ansible-core and
+# ansible-runner of the venv change: the tests mount this checkout's collection over the one in
+# the image, so a change to the collection needs no rebuild.
+EE_IMAGE := localhost/zdt-ee:latest
+EE_STAGE := $(BUILD)/ee
+ee-image: images venv
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
+	core=$$($(PY) -c 'import ansible.release as r; print(r.__version__)')
+	runner=$$($(PY) -c 'import importlib.metadata as m; print(m.version("ansible-runner"))')
+	key=$$( (cat extensions/ee/* requirements.txt; echo "$$core $$runner") | sha256sum | cut -c1-16)
+	if $$SUDO podman image exists $(EE_IMAGE) \
+	   && [ "$$($$SUDO podman image inspect -f '{{ index .Labels "zdt.key" }}' $(EE_IMAGE))" = "$$key" ]; then
+	  echo "== $(EE_IMAGE) is up to date"; exit 0
+	fi
+	start=$$(date +%s)
+	rm -rf $(EE_STAGE); mkdir -p $(EE_STAGE)/collection
+	$$SUDO podman build -q -t localhost/zdt-ee-base:latest --build-arg BASE=localhost/debian:bookworm -f extensions/ee/base.Containerfile extensions/ee
+	cp extensions/ee/execution-environment.yml extensions/ee/requirements.yml requirements.txt $(EE_STAGE)/
+	$(PY) -m pip wheel -q -w $(EE_STAGE)/wheels -r requirements.txt "ansible-core==$$core" "ansible-runner==$$runner" \
+	  bindep pyyaml packaging dumb-init==1.2.5 wheel setuptools pip
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(EE_STAGE) . > /dev/null
+	mv $(EE_STAGE)/zerodowntime-cluster-*.tar.gz $(EE_STAGE)/collection/zerodowntime-cluster.tar.gz
+	$$SUDO $(VENV)/bin/ansible-builder build -f $(EE_STAGE)/execution-environment.yml -c $(EE_STAGE)/context -t $(EE_IMAGE) \
+	  --container-runtime podman --build-arg PKGMGR_PRESERVE_CACHE=always --extra-build-cli-args "--label zdt.key=$$key" \
+	  > $(EE_STAGE)/build.log 2>&1 || { cat $(EE_STAGE)/build.log; exit 1; }
+	echo "== $(EE_IMAGE) built in $$(( $$(date +%s) - start ))s"
 
 # Scenarios run side by side: each has its own ephemeral directory, lab workdir and ports.
 # Each one's output goes to a log of its own, printed whole when it fails.

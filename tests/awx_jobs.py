@@ -77,17 +77,32 @@ def private_data_dir(base, inventory):
     return base
 
 
-def run_job(base, playbook, extravars, envvars, ident, verbosity=3, timeout=600):
+EE_IMAGE = "localhost/zdt-ee:latest"  # make ee-image
+
+
+def run_job(base, playbook, extravars, envvars, ident, verbosity=3, timeout=600, container_mounts=None):
     """Run ``playbook`` of the project with ansible-runner; return (status, rc, artifacts, text of
-    every job event and of stdout) - the artifacts are what set_stats handed over, which AWX keeps
-    with the job and passes to the next node of a workflow."""
+    every job event and of stdout, stdout) - the artifacts are what set_stats handed over, which AWX
+    keeps with the job and passes to the next node of a workflow.
+
+    With ``container_mounts`` (host paths the job needs: a lab's workdir), the job runs inside the
+    execution environment image with podman (--process-isolation), as AWX runs it, on the host's
+    network (the labs listen on loopback) and with this checkout's collection mounted over the
+    image's."""
     import ansible_runner
 
-    # the ansible-playbook of this Python (an execution environment has one on its PATH)
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    env = dict(envvars, PATH=path, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
+    env = dict(envvars, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
+    options = {}
+    if container_mounts is None:
+        # the ansible-playbook of this Python (an execution environment has one on its PATH)
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    else:
+        options = dict(process_isolation=True, process_isolation_executable="podman", container_image=EE_IMAGE,
+                       container_options=["--network=host", "--user=0"],
+                       container_volume_mounts=["%s:%s:ro" % (ROOT, ROOT)] + ["%s:%s" % (path, path) for path in container_mounts])
     result = ansible_runner.run(private_data_dir=base, playbook=playbook, inventory=os.path.join(base, "inventory", "hosts.json"),
-                                extravars=extravars, envvars=env, ident=ident, verbosity=verbosity, quiet=True, timeout=timeout)
+                                extravars=extravars, envvars=env, ident=ident, verbosity=verbosity, quiet=True, timeout=timeout,
+                                **options)
     artifacts = {}
     texts = []
     for path in sorted(glob.glob(os.path.join(base, "artifacts", ident, "job_events", "*.json"))):

@@ -71,3 +71,29 @@ def test_finalize_job_refuses_a_move_that_the_upgrade_job_rolled_back(lab_factor
     assert "the upgrade job handed over outcome 'rolled back' for cluster emqx_blue (green nodes stopped: emqx-g1)" in stdout, stdout[-3000:]
     assert sorted(cluster(lab.description)["running_nodes"]) == node_names(lab.description, "blue")
     assert creds["api_secret"] not in events
+
+
+@pytest.mark.slow
+def test_the_upgrade_job_runs_inside_the_execution_environment(lab_factory, tmp_path):
+    """The same job in the image `make ee-image` builds from extensions/ee (podman, as AWX runs
+    it): the collection's Python requirements are in the image, the credential reaches the modules
+    in the container through the environment, the summary reaches the artifacts, no secret leaks.
+    Green runs already and no hook is set (a hook of the labs runs the lab's own tools, which the
+    image does not carry): blue is drained and kept out of the pool."""
+    lab = lab_factory("emqx", "--blue", 1, "--green", 1, "--start-green")
+    creds = lab.description["credentials"]
+    base = awx_jobs.private_data_dir(str(tmp_path / "job"), emqx_bluegreen.inventory(lab.description))
+    env = awx_jobs.inject(awx_jobs.credential_type("zerodowntime EMQX API"), {"api_key": creds["api_key"], "api_secret": creds["api_secret"]}, base)
+    extravars = {k: v for k, v in emqx_bluegreen.extra_vars(lab.description, "", **FAST).items()
+                 if not k.startswith(("emqx_blue_green_api_", "emqx_blue_green_report_dir", "emqx_blue_green_deploy_", "emqx_blue_green_remove_"))}
+    with mqtt_load(lab.description, clients=60, rate=20) as users:
+        emqx_bluegreen.wait_for_clients(lab.description, 60)
+        status, rc, handed, events, stdout = awx_jobs.run_job(base, "playbooks/emqx_blue_green.yml", extravars, env, "in-ee",
+                                                              container_mounts=[lab.workdir])
+        assert (status, rc) == ("successful", 0), stdout[-4000:]
+    assert "/opt/ee/bin/python3" in stdout, "the job ran with the image's Python"
+    assert handed["emqx_blue_green"]["emqx_blue"]["outcome"] == "upgraded", handed
+    assert creds["api_secret"] not in events
+    info = cluster(lab.description)
+    assert [e["node"] for e in info["evacuations"]] == node_names(lab.description, "blue")
+    assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
