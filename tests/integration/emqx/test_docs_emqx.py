@@ -71,3 +71,4 @@ def test_every_emqx_example_runs_against_the_lab_in_check_mode(lab_factory, tmp_
     info = cluster(lab.description)
     assert info["evacuations"] == [] and len(info["running_nodes"]) == 4, "check mode changed the lab: %s" % info
     assert not os.path.exists(tmp_path / "emqx-blue-green-report" / "emqx_blue" / "journal.json"), "check mode wrote a journal"
+    assert not os.path.exists(tmp_path / "fleet-report"), "the fleet's check mode wrote its plan, a report or a journal"
