@@ -156,9 +156,11 @@ unit: venv collection-link
 	done
 	exit $$status
 
-# --dist load: the workers take the tests in turn, the longest first (tests/conftest.py orders them).
+# The longest tests first (tests/conftest.py orders them), one at a time to whichever worker is
+# free: --dist load alone first hands each worker a run of a quarter of its share in collection
+# order, so one worker got eight of the long tests in a row and ran on alone at the end.
 integration: deps venv collection-link images ee-image
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist load --durations=25 tests/integration
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1 --durations=25 tests/integration
 
 # The integration tests that take under 5 s each (tests that take longer carry the slow mark).
 integration-fast: deps venv collection-link images

@@ -39,9 +39,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The longest tests first, then the slow ones: with `--dist load` the workers take the
-    first tests in turn, so the long ones run side by side from the start instead of one of them
-    running on alone at the end of the stage (the order within each group is kept)."""
+    """The longest tests first, then the slow ones: with `--dist load --maxschedchunk 1` each
+    worker that is free takes the next test, so the long ones run side by side from the start
+    instead of one of them running on alone at the end of the stage (the order within each group is
+    kept)."""
     del session, config
 
     def rank(item):

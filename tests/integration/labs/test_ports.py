@@ -3,6 +3,7 @@ one test, Molecule scenarios in parallel) never draw the same port, even for mem
 long after their port was chosen."""
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 
@@ -33,8 +34,11 @@ def test_parallel_processes_never_share_a_port(registry, tmp_path, monkeypatch):
     owners = [str(tmp_path / ("lab%d" % i)) for i in range(4)]
     for owner in owners:
         os.makedirs(owner)
-    with multiprocessing.get_context("fork").Pool(4) as pool:
-        results = pool.map(_reserve_many, [(str(registry), owner, 80) for owner in owners])
+    # Forked from the pytest worker, the pool's processes inherit the SIGTERM handler an earlier test
+    # may have set in it (a load generator run in-process, say): then the pool's terminate() could not
+    # stop them and its join() waited for ever. They get the default back, and the map a deadline.
+    with multiprocessing.get_context("fork").Pool(4, initializer=signal.signal, initargs=(signal.SIGTERM, signal.SIG_DFL)) as pool:
+        results = pool.map_async(_reserve_many, [(str(registry), owner, 80) for owner in owners]).get(timeout=120)
     given = [port for result in results for port in result]
     assert len(given) == 320
     assert len(set(given)) == 320, "a port was handed to two labs"
