@@ -65,15 +65,19 @@ def task_owner(lab, link):
     return httpx.get(green + link, timeout=10).json()["documentOwner"]
 
 
+DOCS = 1000
+
+
 @pytest.mark.slow
 def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches_exact_parity(lab_factory):
     """Xenon replicates a migration task but only its owner runs the pass: the node that takes the
     task over keeps it CREATED and never resumes it. The module must say so at once (not wait for
     wait_timeout), and a re-run with the owner still down (the group keeps its quorum) completes."""
     lab = lab_factory("xenon", "--blue", 1, "--green", 3)
-    seed(lab, 300)
-    # pages of 1 make the pass last long enough to kill its owner in the middle of it (with pages of 2,
-    # the pass once ended in under 5 s, before labctl's kill of the owner landed)
+    seed(lab, DOCS)
+    # pages of 1 make the pass last long enough to kill its owner in the middle of it: about 12 ms a
+    # page on an idle machine, and a pass of 300 once ended in 3.7 s, before labctl's kill of the owner
+    # landed on a loaded one (labctl is a Python process of its own)
     args = migration_args(lab, query_spec={"resultLimit": 1}, wait_timeout=600)
 
     proc, output = start_module("xenon_migration", args)
@@ -82,7 +86,7 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
     failed = finish_module(proc, output)
     assert failed["failed"], failed
     factory = failed["last_observed"]["factories"][0]
-    assert factory["stage"] == "ORPHANED" and 0 < factory["processed"] < 300, factory
+    assert factory["stage"] == "ORPHANED" and 0 < factory["processed"] < DOCS, factory
     assert owner in failed["msg"] and "Re-run" in failed["msg"] and "never resumes" in failed["msg"], failed["msg"]
     assert failed["elapsed"] < 300, "the lost owner must be reported long before wait_timeout: %s" % failed["elapsed"]
 
@@ -99,12 +103,12 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
     moved = migration_args(lab, url=alive[0], destination_node_group=alive[0] + "/core/node-groups/default")
     rerun = run_module("xenon_migration", moved)
     assert not rerun["failed"], rerun["msg"]
-    assert rerun["factories"][0]["mode"] == "full" and rerun["documents_moved"] == 300, rerun
+    assert rerun["factories"][0]["mode"] == "full" and rerun["documents_moved"] == DOCS, rerun
 
     parity = run_module("xenon_migration_info", info_args(lab, url=alive[0], destination_node_group=moved["destination_node_group"],
                                                           parity=True))
     assert parity["in_parity"], parity["factories"]
-    assert parity["factories"][0]["destination_count"] == 300
+    assert parity["factories"][0]["destination_count"] == DOCS
 
 
 @pytest.mark.slow

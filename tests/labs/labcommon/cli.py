@@ -17,13 +17,18 @@ def _lab_module(name):
         raise SystemExit("labctl: lab %r is not available here (%s)" % (name, exc))
 
 
-def build_parser():
+def build_parser(labs=LABS):
+    """The parser; ``up``'s options are those of ``labs`` (importing a lab costs more than the rest of a
+    ``labctl`` call, and the suite calls it hundreds of times)."""
     parser = argparse.ArgumentParser(prog="labctl", description="Start, describe, fault and stop test labs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start a lab and print its JSON description")
     up_sub = up.add_subparsers(dest="lab", required=True)
     for name in LABS:
+        if name not in labs:
+            up_sub.add_parser(name).set_defaults(reparse=True)
+            continue
         lab_parser = up_sub.add_parser(name)
         lab_parser.add_argument("--workdir", required=True)
         try:
@@ -48,13 +53,22 @@ def build_parser():
     return parser
 
 
+def _labs_named(argv):
+    """The one lab an ``up`` command names, or none for any other command."""
+    if len(argv) > 1 and argv[0] == "up" and argv[1] in LABS:
+        return (argv[1],)
+    return ()
+
+
 def main(argv):
-    args, unknown = build_parser().parse_known_args(argv)
+    args, unknown = build_parser(_labs_named(argv)).parse_known_args(argv)
+    if getattr(args, "reparse", False):  # help or an unusual order of arguments: every lab's options
+        args, unknown = build_parser().parse_known_args(argv)
     if getattr(args, "unavailable", None):
         raise SystemExit("labctl: lab %r cannot be loaded: %s (run labctl with the project's venv python)"
                          % (args.lab, args.unavailable))
     if unknown:
-        build_parser().parse_args(argv)  # the usual argparse error for options no lab knows
+        build_parser(_labs_named(argv) or LABS).parse_args(argv)  # the usual argparse error for options no lab knows
     if args.command == "up":
         if state.exists(args.workdir):
             raise SystemExit("labctl: %s already holds a lab; run 'labctl down' first" % args.workdir)

@@ -36,8 +36,8 @@ def test_each_template_runs_a_shipped_playbook_and_asks_for_real_inputs(name):
     if not asked:
         return
     stem = os.path.basename(template["playbook"])
-    if stem.endswith("_fleet.yml"):
-        known = FLEET_VARS
+    if stem.endswith("_fleet.yml"):  # the fleet's inputs, and those of the role each cluster runs
+        known = set(FLEET_VARS) | set(role_inputs(stem[:-len("_fleet.yml")]))
     else:
         role = [r for prefix, r in sorted(ROLE_OF_PLAYBOOK.items(), key=lambda item: -len(item[0])) if stem.startswith(prefix)][0]
         known = role_inputs(role)
