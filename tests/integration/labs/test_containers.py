@@ -1,11 +1,14 @@
 """Container mode of the labs: a member started with containers=True behaves like a process.
 
-Needs podman and the lab image (``make images`` / tests/labs/images/build.sh). Only a machine
-without podman skips these tests; a missing image is a failure, with the command that fixes it.
+Needs Docker or podman (through its Docker API service, which the lab starts) and the lab image
+(``make images`` / tests/labs/images/build.sh). Only a machine with neither engine skips these
+tests; a missing image is a failure, with the command that fixes it.
 """
 import importlib.util
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 import tomllib
@@ -16,7 +19,7 @@ import pytest
 
 from labcommon import containers, procs, runner
 
-NO_PODMAN = "PODMAN IS NOT INSTALLED: the container mode of the labs (Molecule's mode) is NOT tested here"
+NO_PODMAN = "NEITHER DOCKER NOR PODMAN IS INSTALLED: the container mode of the labs (Molecule's mode) is NOT tested here"
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -221,3 +224,58 @@ def test_containers_conf_gets_the_lab_settings_and_keeps_the_others(tmp_path):
     missing = tmp_path / "new" / "containers.conf"
     assert conf.main([str(missing)]) == 0
     assert conf.satisfied(tomllib.loads(missing.read_text()))
+
+
+def _engine_calls(monkeypatch):
+    """Every command the container layer runs from now on (it talks to the engine over its API)."""
+    calls = []
+    real_popen = subprocess.Popen
+
+    def popen(argv, *args, **kwargs):
+        calls.append([str(a) for a in argv])
+        return real_popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(containers, "_CLIENT", {})
+    return calls
+
+
+def _lifecycle(workdir):
+    port = procs.free_port()
+    handle = _serve(workdir, port)
+    procs.wait_port("127.0.0.1", port, timeout=20)
+    runner.kill(handle)
+    handle = runner.restart(handle, workdir)
+    procs.wait_port("127.0.0.1", port, timeout=20)
+    runner.stop(handle, timeout=10)
+    assert containers.list_for(workdir) == []
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_with_podman_the_only_command_run_is_its_api_service(workdir, monkeypatch, tmp_path_factory):
+    """A fresh socket directory: the layer must start podman's API service, and then run nothing but
+    API calls (start, kill, restart, stop, list) - no podman command of its own."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(containers, "DOCKER_SOCKET", str(tmp_path_factory.mktemp("nodocker") / "docker.sock"))
+    runtime = tmp_path_factory.mktemp("runtime")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    calls = _engine_calls(monkeypatch)
+    try:
+        _lifecycle(workdir)
+        ran = list(calls)
+    finally:
+        monkeypatch.undo()
+        subprocess.run(["pkill", "-f", "podman system service --time=%d unix://%s" % (containers.SERVICE_IDLE, runtime)], check=False)
+    assert len(ran) == 1 and ran[0][:3] == ["podman", "system", "service"], ran
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+def test_an_engine_named_by_docker_host_is_used_as_docker_would_be(workdir, monkeypatch):
+    """Where Docker runs, DOCKER_HOST (or /var/run/docker.sock) names the engine: the layer starts no
+    service and runs no command. Here podman's service stands in for dockerd behind DOCKER_HOST."""
+    containers.client()  # the service this machine's labs use
+    socket_path = os.path.join(containers._service_dir(), "podman.sock")  # pylint: disable=protected-access
+    monkeypatch.setenv("DOCKER_HOST", "unix://" + socket_path)
+    calls = _engine_calls(monkeypatch)
+    _lifecycle(workdir)
+    assert calls == [], calls

@@ -18,7 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--blue", type=int, default=3, help="number of blue nodes")
     parser.add_argument("--green", type=int, default=3, help="number of green nodes (defined, started on demand)")
     parser.add_argument("--api", choices=("v5", "v4"), default="v5", help="also serve the 4.4 API with v4")
-    parser.add_argument("--containers", action="store_true", help="run members as podman containers")
+    parser.add_argument("--containers", action="store_true", help="run members as containers (Docker, or podman's Docker API)")
     parser.add_argument("--start-green", action="store_true", help="start the green nodes too")
     parser.add_argument("--replicants", type=int, default=0,
                         help="replicant nodes per colour; MQTT clients then reach replicants (cores are HAProxy backups)")

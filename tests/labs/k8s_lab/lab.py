@@ -18,7 +18,7 @@ EMQX_DIR = "emqx"
 
 def add_arguments(parser):
     parser.add_argument("--namespace", default="default", help="namespace written into the kubeconfig context")
-    parser.add_argument("--containers", action="store_true", help="run the API server in a podman container")
+    parser.add_argument("--containers", action="store_true", help="run the API server in a container (Docker, or podman's Docker API)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API server")
     parser.add_argument("--emqx-blue", type=int, default=0,
                         help="also start an EMQX lab with this many running nodes and the operator simulator (0: neither)")

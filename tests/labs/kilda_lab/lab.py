@@ -26,7 +26,7 @@ def add_arguments(parser):
     parser.add_argument("--kafka", action="store_true", help="also run a Kafka-protocol broker (member 'kafka')")
     parser.add_argument("--zk-auth", metavar="USER:PASSWORD",
                         help="digest-authenticate every client and protect every node the lab creates with a digest ACL")
-    parser.add_argument("--containers", action="store_true", help="run each member in a podman container")
+    parser.add_argument("--containers", action="store_true", help="run each member in a container (Docker, or podman's Docker API)")
     parser.add_argument("--timeout", type=float, default=60.0)
 
 

@@ -92,7 +92,7 @@ def main(argv):
                 description = module.fault(args.action, args.target, args.workdir)
         else:
             module.down(args.workdir)
-            # sweep containers a crashed 'up' may have left behind (no-op without podman)
+            # sweep containers a crashed 'up' may have left behind (no-op where no member ran as a container)
             from labcommon import containers
 
             containers.remove_all(args.workdir)

@@ -1,4 +1,11 @@
-"""Run lab members as podman containers that look, from the lab's side, like local processes.
+"""Run lab members as containers that look, from the lab's side, like local processes.
+
+The containers are driven through the Docker Engine API with the ``docker`` library, so one code
+path serves both engines: Docker where ``DOCKER_HOST`` names it or ``/var/run/docker.sock``
+answers, otherwise podman's Docker-compatible API service, which this module starts itself
+(``podman system service`` on a socket of its own, the one podman command it runs) and which exits
+by itself once no client has used it for ``SERVICE_IDLE`` seconds. Containers outlive the service:
+podman's conmon supervises them, as dockerd does Docker's.
 
 Every container uses the host network, so members listen on and reach the same loopback
 addresses as in process mode. The lab code (tests/labs) is bind-mounted read-only and the lab
@@ -9,12 +16,22 @@ Containers are named ``zdt-<workdir hash>-<member>`` (labs in different workdirs
 by side) and labelled ``zdt.workdir=<workdir>`` so that ``remove_all`` finds every one a lab
 started, even members its state file no longer mentions.
 """
+import contextlib
+import fcntl
 import hashlib
-import math
 import os
 import re
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+
+try:
+    import docker
+    import docker.errors
+except ImportError:  # the labs' process mode does without it
+    docker = None
 
 IMAGE = "localhost/zdt-lab:latest"
 BUILD_SCRIPT = "tests/labs/images/build.sh"
@@ -22,38 +39,98 @@ LABS_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 IMAGE_PYTHON = "/usr/bin/python3"
 WORKDIR_LABEL = "zdt.workdir"
 MEMBER_LABEL = "zdt.member"
+DOCKER_SOCKET = "/var/run/docker.sock"
+MARK = ".containers"  # in a workdir where a member ever ran as a container
+# Long enough that the calls of one test or one Molecule step share a service, short enough that
+# nothing is left running for long after the last lab went down.
+SERVICE_IDLE = 120
+API_TIMEOUT = 120
 
 # The member's output goes to the same log file as in process mode, appended like procs.spawn.
 _LOG_WRAPPER = 'log="$1"; shift; exec "$@" >>"$log" 2>&1'
 _PYTHON_NAME = re.compile(r"^python(3(\.\d+)*)?$")
+_CLIENT = {}
 
 
-class PodmanError(RuntimeError):
+class ContainerEngineError(RuntimeError):
     pass
 
 
-class ImageMissing(PodmanError):
+class ImageMissing(ContainerEngineError):
     pass
 
 
-def _podman(*args, timeout=60.0, check=True):
+def _service_dir():
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    path = os.path.join(base, "zdt-podman-%d" % os.getuid())
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _answers(path):
+    """True when something accepts connections on the UNIX socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _podman_service():
+    """A client of podman's API service on this user's socket, starting the service if none answers.
+
+    A lock file keeps two labs (two pytest workers) from starting it twice."""
+    directory = _service_dir()
+    path = os.path.join(directory, "podman.sock")
+    url = "unix://" + path
+    with open(os.path.join(directory, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _answers(path):
+            return docker.DockerClient(base_url=url, timeout=API_TIMEOUT)
+        with open(os.path.join(directory, "service.log"), "ab") as log:
+            try:
+                subprocess.Popen(  # pylint: disable=consider-using-with
+                    ["podman", "system", "service", "--time=%d" % SERVICE_IDLE, url],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            except FileNotFoundError:
+                raise ContainerEngineError("neither Docker nor podman is installed; container mode needs one of them "
+                                           "(apt-get install podman runc, or DOCKER_HOST naming a Docker engine)")
+        deadline = time.monotonic() + 30
+        while not _answers(path):
+            if time.monotonic() > deadline:
+                raise ContainerEngineError("podman's API service did not answer on %s within 30 s; see %s/service.log" % (url, directory))
+            time.sleep(0.1)
+    return docker.DockerClient(base_url=url, timeout=API_TIMEOUT)
+
+
+def client():
+    """The Docker API client of this process (Docker's engine, or podman's service)."""
+    if docker is None:
+        raise ContainerEngineError("the docker Python library is missing: container mode needs it (pip install docker)")
+    if "engine" not in _CLIENT:
+        if os.environ.get("DOCKER_HOST"):
+            _CLIENT["engine"] = docker.from_env(timeout=API_TIMEOUT)
+        elif _answers(DOCKER_SOCKET):
+            _CLIENT["engine"] = docker.DockerClient(base_url="unix://" + DOCKER_SOCKET, timeout=API_TIMEOUT)
+        else:
+            _CLIENT["engine"] = _podman_service()
+    return _CLIENT["engine"]
+
+
+def _container(cname):
     try:
-        proc = subprocess.run(
-            ["podman"] + [str(a) for a in args],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False,
-        )
-    except FileNotFoundError:
-        raise PodmanError("podman is not installed; container mode needs it (apt-get install podman runc)")
-    if check and proc.returncode != 0:
-        raise PodmanError("podman %s failed (%s): %s" % (" ".join(map(str, args[:2])), proc.returncode, proc.stderr.strip()))
-    return proc
+        return client().containers.get(cname)
+    except docker.errors.NotFound:
+        return None
 
 
 def available():
-    """True when the podman command exists on this machine."""
+    """True when a container engine answers here (Docker, or podman's service started on demand)."""
     try:
-        _podman("--version", timeout=30)
-    except PodmanError:
+        client()
+    except ContainerEngineError:
         return False
     return True
 
@@ -61,9 +138,10 @@ def available():
 def image_ready():
     """True when the lab image has been built."""
     try:
-        return _podman("image", "exists", IMAGE, timeout=30, check=False).returncode == 0
-    except PodmanError:
+        client().images.get(IMAGE)
+    except (ContainerEngineError, docker.errors.ImageNotFound):
         return False
+    return True
 
 
 def require_image():
@@ -110,45 +188,44 @@ def run(name, argv, workdir, env=None):
     # Created here, as procs.spawn does, so the log exists as soon as run() returns.
     open(log, "ab").close()
 
-    _podman("rm", "--force", "--ignore", "--time", 0, cname, timeout=60)
-    cmd = [
-        "run", "--detach", "--pull=never", "--init", "--network", "host",
-        "--name", cname,
-        "--label", "%s=%s" % (WORKDIR_LABEL, workdir),
-        "--label", "%s=%s" % (MEMBER_LABEL, name),
-        "--volume", "%s:%s:ro" % (LABS_DIR, LABS_DIR),
-        "--volume", "%s:%s:rw" % (workdir, workdir),
-        "--workdir", workdir,
-    ]
-    for key, value in sorted(full_env.items()):
-        cmd += ["--env", "%s=%s" % (key, value)]
-    cmd += [IMAGE, "/bin/sh", "-c", _LOG_WRAPPER, "sh", log]
-    cmd += image_argv(argv)
-    _podman(*cmd, timeout=120)
+    # remove_all looks for containers only in a workdir that has this mark (a process-mode lab's
+    # ``down`` does not start podman's service to learn it has none)
+    open(os.path.join(workdir, MARK), "ab").close()
+    _forget(cname)
+    # create, not run: run would pull an image it cannot find, and no registry is reachable here
+    member = client().containers.create(
+        IMAGE, ["/bin/sh", "-c", _LOG_WRAPPER, "sh", log] + image_argv(argv),
+        detach=True, init=True, network_mode="host", name=cname,
+        labels={WORKDIR_LABEL: workdir, MEMBER_LABEL: name},
+        volumes={LABS_DIR: {"bind": LABS_DIR, "mode": "ro"}, workdir: {"bind": workdir, "mode": "rw"}},
+        working_dir=workdir, environment=full_env)
+    member.start()
     return cname
 
 
 def alive(cname):
     """True while the container's main process runs (False once it exited or was removed)."""
-    if not cname:
-        return False
-    proc = _podman("container", "inspect", "--format", "{{.State.Running}}", cname, timeout=30, check=False)
-    return proc.returncode == 0 and proc.stdout.strip() == "true"
+    member = _container(cname) if cname else None
+    return bool(member is not None and member.attrs.get("State", {}).get("Running"))
 
 
-def _wait_exited(cname, timeout):
-    # podman kill only sends the signal; wait until the runtime has seen the container die so
-    # that alive() is False as soon as kill() returns, as with kill -9 of a process.
+def _wait_exited(member, timeout):
+    # a kill only sends the signal; wait until the engine has seen the container die so that
+    # alive() is False as soon as kill() returns, as with kill -9 of a process.
     try:
-        _podman("wait", cname, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise PodmanError("container %s still running %.0fs after SIGKILL" % (cname, timeout))
+        member.wait(timeout=timeout)
+    except (docker.errors.DockerException, OSError) as exc:
+        if alive(member.name):
+            raise ContainerEngineError("container %s still running %.0fs after SIGKILL (%s)" % (member.name, timeout, exc))
 
 
 def _forget(cname):
     # A stopped member's container is of no further use: its output is in DIR/logs and its
     # handle is enough to start it again. Removing it keeps ``down`` from leaving any behind.
-    _podman("rm", "--force", "--ignore", "--time", 0, cname, timeout=60, check=False)
+    member = _container(cname)
+    if member is not None:
+        with contextlib.suppress(docker.errors.NotFound):
+            member.remove(force=True)
 
 
 def stop(cname, timeout=10.0):
@@ -156,11 +233,11 @@ def stop(cname, timeout=10.0):
     if not cname:
         return
     if alive(cname):
-        seconds = max(0, int(math.ceil(timeout)))
-        _podman("stop", "--time", seconds, cname, timeout=seconds + 60, check=False)
+        member = _container(cname)
+        with contextlib.suppress(docker.errors.NotFound):
+            member.stop(timeout=max(0, int(round(timeout + 0.49))))
         if alive(cname):
-            _podman("kill", "--signal", "KILL", cname, timeout=30, check=False)
-            _wait_exited(cname, timeout=30)
+            kill(cname)
     _forget(cname)
 
 
@@ -169,18 +246,17 @@ def kill(cname):
     if not cname:
         return
     if alive(cname):
-        _podman("kill", "--signal", "KILL", cname, timeout=30, check=False)
-        _wait_exited(cname, timeout=30)
+        member = _container(cname)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            member.kill(signal="KILL")
+            _wait_exited(member, timeout=30)
     _forget(cname)
 
 
 def list_for(workdir):
     """Names of every container (running or not) started for ``workdir``."""
-    proc = _podman(
-        "ps", "--all", "--filter", "label=%s=%s" % (WORKDIR_LABEL, os.path.abspath(workdir)),
-        "--format", "{{.Names}}", timeout=30,
-    )
-    return sorted(line for line in proc.stdout.split() if line)
+    members = client().containers.list(all=True, filters={"label": "%s=%s" % (WORKDIR_LABEL, os.path.abspath(workdir))})
+    return sorted(member.name for member in members)
 
 
 def remove_all(workdir):
@@ -188,12 +264,14 @@ def remove_all(workdir):
 
     Graceful shutdown is runner.stop's job; this is the final sweep of ``labctl down``.
     """
+    if not os.path.exists(os.path.join(os.path.abspath(workdir), MARK)):
+        return []
     try:
         names = list_for(workdir)
-    except PodmanError:
+    except ContainerEngineError:
         if not available():
             return []
         raise
-    if names:
-        _podman("rm", "--force", "--ignore", "--time", 0, *names, timeout=120)
+    for name in names:
+        _forget(name)
     return names

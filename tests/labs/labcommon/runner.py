@@ -1,10 +1,10 @@
-"""Lab members (servers, proxies, simulators) run either as local processes or as podman
+"""Lab members (servers, proxies, simulators) run either as local processes or as
 containers with host networking. Labs only talk to this module, so switching a lab to
 containers is one flag. A member handle is a plain dict stored in the lab state:
 
     {"name": ..., "argv": [...], "env": {...}, "mode": "process"|"container", "pid": N | "container": "..."}
 
-Container mode lives in labcommon.containers (image build + podman run); process mode uses
+Container mode lives in labcommon.containers (the Docker Engine API); process mode uses
 labcommon.procs.
 """
 import signal

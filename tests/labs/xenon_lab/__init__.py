@@ -30,7 +30,7 @@ def add_arguments(parser):
                         help="how green starts MigrationTaskService (off: not started, the POST gets 404)")
     parser.add_argument("--writer-rate", type=float, default=0.0,
                         help="start a writer through the load balancer at this many writes/s (0: none)")
-    parser.add_argument("--containers", action="store_true", help="run every member in a podman container")
+    parser.add_argument("--containers", action="store_true", help="run every member in a container (Docker, or podman's Docker API)")
 
 
 def _node_argv(name, colour, port, peers, workdir, args):

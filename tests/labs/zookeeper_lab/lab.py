@@ -11,7 +11,7 @@ HOST = "127.0.0.1"
 
 def add_arguments(parser):
     parser.add_argument("--servers", type=int, default=3, help="ensemble size (1, 3 or 5)")
-    parser.add_argument("--containers", action="store_true", help="run each server in a podman container")
+    parser.add_argument("--containers", action="store_true", help="run each server in a container (Docker, or podman's Docker API)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a quorum")
     parser.add_argument("--tls", action="store_true",
                         help="also serve TLS on a secure client port per server (throw-away CA in DIR/tls)")
