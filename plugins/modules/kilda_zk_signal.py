@@ -89,6 +89,15 @@ options:
         that cause (see the notes).
     type: bool
     default: false
+  component_session_timeout:
+    description:
+      - The ZooKeeper session timeout of the Kilda components, in seconds (C(zookeeper.session.timeout) in Kilda's
+        configuration). A component whose ZooKeeper server was cut off by a network partition, rather than stopped,
+        gets no reset and notices the loss only when two thirds of this time pass without an answer; a C(state) is
+        therefore treated as stale only after it has not changed for that long (and at least 5 seconds) after a
+        connection loss.
+    type: float
+    default: 30
 notes:
   - Changing the signal again before the previous change has settled can leave Kilda's counters inconsistent;
     keep O(wait=true) between flips.
@@ -102,8 +111,10 @@ notes:
   - Kilda writes C(state) once per confirmation and drops a write that fails on a ZooKeeper connection or session loss;
     re-sending the same signal makes no task confirm again, so such a C(state) stays stale. When ZooKeeper drops this
     module's own connection while it waits (every client's connection drops in a leader election) or a new leader
-    epoch shows, a pending C(state) that has not changed for 5 seconds after the connection came back is treated as
-    stale instead of slow, and the task fails at once or, with O(refresh_stale_state=true), refreshes it. A component
+    epoch shows, a pending C(state) that has not changed for two thirds of O(component_session_timeout) plus a second
+    (21 seconds by default, at least 5) after the connection came back is treated as stale instead of slow, and the
+    task fails at once or, with O(refresh_stale_state=true), refreshes it; a refresh that finds them stale again fails,
+    saying those components have not come back to ZooKeeper. A component
     that lost its own session while this module's connection stayed up cannot be told from a hung one; the task then
     times out after O(wait_timeout), naming it.
   - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
@@ -275,6 +286,7 @@ def main():
             build_version=dict(type="str"),
             create_missing=dict(type="bool", default=False),
             refresh_stale_state=dict(type="bool", default=False),
+            component_session_timeout=dict(type="float", default=30.0),
         ),
     )
     module = AnsibleModule(

@@ -52,6 +52,17 @@ OVERCOUNT_GRACE = 3.0
 # How long a pending state must stay unchanged after ZooKeeper dropped this module's connection
 # (and with it, in a leader election, every component's) to count as stale rather than slow.
 STALE_GRACE = 5.0
+# Kilda's zookeeper.session.timeout. A client notices that its server is gone when two thirds of its
+# session timeout pass without an answer: at once when the server died (its sockets close), only
+# then when the server was cut off by a partition (no reset ever arrives).
+COMPONENT_SESSION_TIMEOUT = 30.0
+
+
+def stale_grace(component_session_timeout=None):
+    """Seconds a state must stay unchanged after a connection loss before it counts as stale: long
+    enough for a component whose server was partitioned to notice and reconnect."""
+    timeout = COMPONENT_SESSION_TIMEOUT if component_session_timeout is None else float(component_session_timeout)
+    return max(STALE_GRACE, timeout * 2.0 / 3.0 + 1.0)
 
 
 class StaleState(TerminalFailure):
@@ -156,8 +167,9 @@ def commit(client, ops):
 
 class SignalService:
     def __init__(self, client, prefix, targets, signal=None, build_version=None, create_missing=False,
-                 clock=time.monotonic):
+                 clock=time.monotonic, component_session_timeout=None):
         self.client = client
+        self.component_session_timeout = component_session_timeout
         self.prefix = prefix
         self.targets = targets
         self.signal = layout.check_signal(signal)
@@ -261,6 +273,7 @@ class SignalService:
         draining = set(draining_when_started(before or {}, self.signal))
         seen = {}  # key: ((state value, version), first seen at)
         link = {"lost": None, "back": None, "epoch": self._epoch()}
+        grace = stale_grace(self.component_session_timeout)
 
         def on_connection(state):
             if state in DISRUPTED:
@@ -332,7 +345,7 @@ class SignalService:
                     quiet_from = link["back"]
                 else:
                     continue
-                if now - quiet_from >= STALE_GRACE:
+                if now - quiet_from >= grace:
                     found.append((snap, why))
             return found
 
@@ -345,7 +358,7 @@ class SignalService:
                 return overcount_message(over, before or {}, others)
             found = stale(observed, now)
             if found:
-                raise StaleState(stale_message(found, self.signal), stale=[s.target for s, dummy in found],
+                raise StaleState(stale_message(found, self.signal, grace), stale=[s.target for s, dummy in found],
                                  last=[dict(s.as_dict(), reason=why) for s, why in found])
             return None
 
@@ -379,7 +392,7 @@ class SignalService:
         return int(getattr(self.client, "last_zxid", 0) or 0) >> 32
 
 
-def stale_message(found, signal):
+def stale_message(found, signal, grace=STALE_GRACE):
     """Why the states of ``found`` look stale after a ZooKeeper connection loss, and the way out."""
     opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
     return ("state of %d component(s) has not changed for %.0fs or more since ZooKeeper dropped the connections (a "
@@ -390,7 +403,7 @@ def stale_message(found, signal):
             "refresh_stale_state=true (the role does): it sends %s and then %s again to these components, waiting for "
             "each, so that every task confirms anew; for a SHUTDOWN do that only once no hub of them can still be "
             "draining (a START over a drain over-counts until the process restarts)"
-            % (len(found), STALE_GRACE, "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal,
+            % (len(found), grace, "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal,
                opposite, signal))
 
 
@@ -432,8 +445,9 @@ def run(client, params, check_mode):
     """The whole kilda_zk_signal task; returns the module result (raises ZdtError)."""
     prefix = layout.normalize_prefix(params.get("prefix"))
     targets = layout.parse_targets(prefix, params.get("targets"))
+    sessions = params.get("component_session_timeout")
     service = SignalService(client, prefix, targets, params.get("signal"), params.get("build_version"),
-                            bool(params.get("create_missing")))
+                            bool(params.get("create_missing")), component_session_timeout=sessions)
     deadline = Deadline(params.get("wait_timeout") or 600)
     started = time.monotonic()
     before, ops, after, attempts = service.apply(check_mode, deadline)
@@ -458,7 +472,15 @@ def run(client, params, check_mode):
                 if not params.get("refresh_stale_state"):
                     exc.details.update(stale=[t.key for t in exc.stale])
                     raise
-                result["refreshed"] = refresh_stale(client, prefix, exc.stale, service.signal, deadline, interval)
+                try:
+                    result["refreshed"] = refresh_stale(client, prefix, exc.stale, service.signal, deadline, interval, sessions)
+                except StaleState as again:
+                    raise StaleState(
+                        "the refresh of the stale states found them stale again, so these components have not come back to "
+                        "ZooKeeper: %s. Check that their processes run and reach the ensemble, then run this task again "
+                        "(a higher component_session_timeout if theirs is longer than %s s)"
+                        % ("; ".join(t.key for t in again.stale), sessions or COMPONENT_SESSION_TIMEOUT),
+                        stale=again.stale, last=again.last) from again
                 changed = result["changed"] = True
                 outcome = service.wait(service.waited(service.reread(deadline)), max(0.001, deadline.remaining()), interval)
         except (WaitTimeout, TerminalFailure) as exc:
@@ -473,13 +495,13 @@ def run(client, params, check_mode):
     return result
 
 
-def refresh_stale(client, prefix, targets, signal, deadline, interval):
+def refresh_stale(client, prefix, targets, signal, deadline, interval, component_session_timeout=None):
     """Make every task of ``targets`` confirm anew after their state was found stale: the opposite
     signal, waited for, then ``signal`` again, waited for. Returns what each step wrote."""
     opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
     steps = []
     for value in (opposite, signal):
-        service = SignalService(client, prefix, targets, value)
+        service = SignalService(client, prefix, targets, value, component_session_timeout=component_session_timeout)
         before, ops, after, dummy = service.apply(False, deadline)
         service.wait(service.waited(after), max(0.001, deadline.remaining()), interval, before={s.target.key: s for s in before})
         steps.append({"signal": value, "targets": [t.key for t in targets], "operations": [o.as_dict() for o in ops]})

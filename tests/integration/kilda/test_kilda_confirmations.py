@@ -12,12 +12,16 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import
 from kildatest import values
 
 pytestmark = pytest.mark.timeout(120)
+# the components' ZooKeeper session timeout in these labs, which the module is told: a stale state is
+# named after two thirds of it (Kilda's own 30 s would make each such test 16 s longer)
+COMPONENT_SESSIONS = 6
 
 
 def flip(ensemble, prefix, components, value, **kw):
     params = dict(hosts=ensemble.description["hosts"], prefix=prefix, signal=value, build_version=None,
                   targets=[{"component": c, "env": "blue"} for c in components], create_missing=False,
-                  wait=True, wait_timeout=20, poll_interval=0.2, connect_timeout=10, session_timeout=10)
+                  wait=True, wait_timeout=20, poll_interval=0.2, connect_timeout=10, session_timeout=10,
+                  component_session_timeout=COMPONENT_SESSIONS)
     params.update(kw)
     return connection.with_client(params, lambda client: signal.run(client, params, check_mode=False))
 
@@ -40,7 +44,7 @@ def shorter_graces(monkeypatch):
 @pytest.fixture
 def topologies(kilda_labs, prefix):
     """Blue's 15 topologies alone, STARTed."""
-    return kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap")
+    return kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap", "--session-timeout", COMPONENT_SESSIONS)
 
 
 @pytest.mark.slow

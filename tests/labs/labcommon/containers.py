@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import re
 import socket
 import subprocess
@@ -30,6 +31,7 @@ import time
 try:
     import docker
     import docker.errors
+    import docker.types
 except ImportError:  # the labs' process mode does without it
     docker = None
 
@@ -170,11 +172,12 @@ def image_argv(argv):
     return argv
 
 
-def run(name, argv, workdir, env=None):
+def run(name, argv, workdir, env=None, network=None, address=None):
     """Start member ``name`` running ``argv`` in a fresh container; return the container name.
 
-    A container left over under the same name (stopped, killed, or from a crashed run) is
-    replaced, which is what restarting a member after a fault needs.
+    On the host network unless ``network`` (a lab network, see ``create_network``) is given, then
+    at ``address`` on it. A container left over under the same name (stopped, killed, or from a
+    crashed run) is replaced, which is what restarting a member after a fault needs.
     """
     require_image()
     workdir = os.path.abspath(workdir)
@@ -193,9 +196,11 @@ def run(name, argv, workdir, env=None):
     open(os.path.join(workdir, MARK), "ab").close()
     _forget(cname)
     # create, not run: run would pull an image it cannot find, and no registry is reachable here
+    where = {"network_mode": "host"} if network is None else {
+        "network": network, "networking_config": {network: client().api.create_endpoint_config(ipv4_address=address)}}
     member = client().containers.create(
         IMAGE, ["/bin/sh", "-c", _LOG_WRAPPER, "sh", log] + image_argv(argv),
-        detach=True, init=True, network_mode="host", name=cname,
+        detach=True, init=True, name=cname, **where,
         labels={WORKDIR_LABEL: workdir, MEMBER_LABEL: name},
         volumes={LABS_DIR: {"bind": LABS_DIR, "mode": "ro"}, workdir: {"bind": workdir, "mode": "rw"}},
         working_dir=workdir, environment=full_env)
@@ -274,4 +279,50 @@ def remove_all(workdir):
         raise
     for name in names:
         _forget(name)
+    for network in client().networks.list(filters={"label": "%s=%s" % (WORKDIR_LABEL, os.path.abspath(workdir))}):
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
     return names
+
+
+def create_network(workdir):
+    """A bridge network of the lab's own, on a /24 of 10.231.0.0/16 that no other network uses;
+    returns its name, subnet and the addresses its members may take (gateway excluded)."""
+    workdir = os.path.abspath(workdir)
+    open(os.path.join(workdir, MARK), "ab").close()
+    name = "zdt-%s" % hashlib.sha256(workdir.encode()).hexdigest()[:10]
+    with contextlib.suppress(docker.errors.NotFound):
+        client().networks.get(name).remove()  # left by an 'up' of this workdir that crashed
+    used = set()
+    for third in random.sample(range(256), 256):
+        prefix = "10.231.{}".format(third)
+        if not used:
+            used = {pool.get("Subnet") for net in client().networks.list()
+                    for pool in ((net.attrs.get("IPAM") or {}).get("Config") or [])} or {None}
+        if prefix + ".0/24" in used:
+            continue
+        try:
+            client().networks.create(name, driver="bridge", labels={WORKDIR_LABEL: workdir}, ipam=docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=prefix + ".0/24", gateway=prefix + ".1")]))
+        except docker.errors.APIError:
+            used = set()  # another lab took a subnet since the look: look again
+            continue
+        return {"name": name, "subnet": prefix + ".0/24", "addresses": ["{}.{}".format(prefix, n) for n in range(2, 255)]}
+    raise ContainerEngineError("no free /24 left in 10.231.0.0/16 for a lab network")
+
+
+def partition(cname, network):
+    """Cut the member off the lab network: it keeps running, nobody reaches it and it reaches nobody."""
+    with contextlib.suppress(docker.errors.APIError):
+        client().networks.get(network).disconnect(cname, force=True)
+
+
+def heal(cname, network, address):
+    """Put a partitioned member back on the lab network at its own address."""
+    client().networks.get(network).connect(cname, ipv4_address=address)
+
+
+def partitioned(cname, network):
+    """True when the member runs but is not on the lab network."""
+    member = _container(cname)
+    return bool(member is not None and network not in (member.attrs.get("NetworkSettings") or {}).get("Networks", {}))

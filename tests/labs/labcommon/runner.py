@@ -12,9 +12,14 @@ import signal
 from labcommon import procs
 
 
-def start(name, argv, workdir, env=None, containers=False):
-    """Start one member and return its handle (argv/env are kept so it can be restarted)."""
+def start(name, argv, workdir, env=None, containers=False, network=None, address=None):
+    """Start one member and return its handle (argv/env are kept so it can be restarted).
+
+    A container member goes on the lab's own ``network`` at ``address`` when they are given (see
+    containers.create_network), else on the host network."""
     handle = {"name": name, "argv": list(argv), "env": dict(env or {}), "mode": "container" if containers else "process"}
+    if network:
+        handle.update(network=network, address=address)
     return restart(handle, workdir)
 
 
@@ -23,7 +28,8 @@ def restart(handle, workdir):
     if handle["mode"] == "container":
         from labcommon import containers
 
-        handle["container"] = containers.run(handle["name"], handle["argv"], workdir, env=handle["env"])
+        handle["container"] = containers.run(handle["name"], handle["argv"], workdir, env=handle["env"],
+                                             network=handle.get("network"), address=handle.get("address"))
         handle["pid"] = None
     else:
         env = procs.labs_env()
@@ -62,7 +68,19 @@ def kill(handle):
 
 def apply_fault(action, handle, workdir):
     """What ``labctl fault ACTION`` does to one member: kill, stop, or (re)start it - ``start`` on
-    a running member restarts it. Returns the member's handle afterwards (save it in the state)."""
+    a running member restarts it - or partition it from the lab network and heal it (members on a
+    lab network only). Returns the member's handle afterwards (save it in the state)."""
+    if action in ("partition", "heal"):
+        if not handle.get("network"):
+            raise SystemExit("labctl: %s runs on the host network; partitions need a lab started with --containers --network"
+                             % handle["name"])
+        from labcommon import containers
+
+        if action == "partition":
+            containers.partition(handle["container"], handle["network"])
+        elif containers.partitioned(handle["container"], handle["network"]):
+            containers.heal(handle["container"], handle["network"], handle["address"])
+        return handle
     if action == "kill":
         kill(handle)
     elif action == "stop":

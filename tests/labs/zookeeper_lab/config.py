@@ -27,7 +27,7 @@ def zoo_cfg(server_id, servers, data_dir, tls=None, readonly=False):
         "syncLimit=6",
         "dataDir=%s" % data_dir,
         "clientPort=%d" % me["client"],
-        "clientPortAddress=127.0.0.1",
+        "clientPortAddress=%s" % me.get("host", "127.0.0.1"),
         "maxClientCnxns=800",
         # srvr/stat resolve the leader for ``fault kill leader``; ruok/mntr/conf help debugging.
         "4lw.commands.whitelist=srvr,stat,ruok,mntr,conf,cons,isro",
@@ -45,7 +45,7 @@ def zoo_cfg(server_id, servers, data_dir, tls=None, readonly=False):
         lines += [
             "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
             "secureClientPort=%d" % me["secure"],
-            "secureClientPortAddress=127.0.0.1",
+            "secureClientPortAddress=%s" % me.get("host", "127.0.0.1"),
             "ssl.keyStore.location=%s" % tls["keystore"],
             "ssl.keyStore.type=PEM",
             "ssl.trustStore.location=%s" % tls["truststore"],
@@ -54,7 +54,7 @@ def zoo_cfg(server_id, servers, data_dir, tls=None, readonly=False):
         ]
     if len(servers) > 1:
         for sid in sorted(servers):
-            lines.append("server.%d=127.0.0.1:%d:%d" % (sid, servers[sid]["peer"], servers[sid]["election"]))
+            lines.append("server.%d=%s:%d:%d" % (sid, servers[sid].get("host", "127.0.0.1"), servers[sid]["peer"], servers[sid]["election"]))
     return "\n".join(lines) + "\n"
 
 

@@ -19,28 +19,46 @@ def add_arguments(parser):
                         help="whether TLS clients must present a certificate signed by the lab CA")
     parser.add_argument("--readonly", action="store_true",
                         help="servers that lose their quorum keep serving read-only sessions")
+    parser.add_argument("--network", action="store_true",
+                        help="with --containers: the lab's own network, each server at its own address on ZooKeeper's "
+                             "standard ports, so that 'labctl fault partition' can cut one off")
 
 
 def up(args, workdir):
     if args.servers < 1 or args.servers > 7:
         raise SystemExit("zookeeper lab: --servers must be between 1 and 7")
     workdir = os.path.abspath(workdir)
-    ports = {
-        sid: {"client": procs.free_port(), "peer": procs.free_port(), "election": procs.free_port()}
-        for sid in range(1, args.servers + 1)
-    }
+    network = None
+    if args.network:
+        if not args.containers:
+            raise SystemExit("zookeeper lab: --network needs --containers (processes share the host's loopback)")
+        if args.tls:
+            raise SystemExit("zookeeper lab: --network does not take --tls (the lab's server certificate names 127.0.0.1)")
+        from labcommon import containers
+
+        network = containers.create_network(workdir)
+        # each server has an address of its own, so every one listens on ZooKeeper's standard ports
+        ports = {sid: {"host": network["addresses"][sid - 1], "client": 2181, "peer": 2888, "election": 3888}
+                 for sid in range(1, args.servers + 1)}
+    else:
+        ports = {
+            sid: {"host": HOST, "client": procs.free_port(), "peer": procs.free_port(), "election": procs.free_port()}
+            for sid in range(1, args.servers + 1)
+        }
     settings = None
     members = {}
-    data = {"lab": "zookeeper", "workdir": workdir, "servers": ports, "members": members, "readonly": args.readonly}
+    data = {"lab": "zookeeper", "workdir": workdir, "servers": ports, "members": members, "readonly": args.readonly,
+            "network": network}
     if args.tls:
         for p in ports.values():
-            p["secure"] = procs.free_port()
+            p["secure"] = 2281 if network else procs.free_port()
         settings, data["tls"] = tls_material.make(workdir, args.tls_client_auth)
     state.save(workdir, _jsonable(data))
     for sid in sorted(ports):
         cfg = config.write_member(workdir, sid, ports, settings, readonly=args.readonly)
         argv = config.server_argv(cfg, os.path.join(workdir, "logs"), readonly=args.readonly, netty=args.tls)
-        members["zk%d" % sid] = runner.start("zk%d" % sid, argv, workdir, containers=args.containers)
+        members["zk%d" % sid] = runner.start("zk%d" % sid, argv, workdir, containers=args.containers,
+                                             network=network["name"] if network else None, address=ports[sid]["host"])
         state.save(workdir, _jsonable(data))
     try:
         wait_quorum(data, args.timeout)
@@ -63,7 +81,7 @@ def _servers(data):
 
 def modes(data):
     """name -> mode reported by srvr (None when down)."""
-    return {"zk%d" % sid: fourletter.mode(HOST, p["client"]) for sid, p in sorted(_servers(data).items())}
+    return {"zk%d" % sid: fourletter.mode(p.get("host", HOST), p["client"]) for sid, p in sorted(_servers(data).items())}
 
 
 def wait_quorum(data, timeout):
@@ -71,7 +89,9 @@ def wait_quorum(data, timeout):
     deadline = time.monotonic() + timeout
     seen = {}
     while time.monotonic() < deadline:
-        seen = {name: mode for name, mode in modes(data).items() if runner.alive(data["members"][name])}
+        # a partitioned member runs but answers nobody: the others' quorum is what counts
+        seen = {name: mode for name, mode in modes(data).items()
+                if runner.alive(data["members"][name]) and not _partitioned(data["members"][name])}
         running = list(seen.values())
         serving = [m for m in running if m]
         leaders = [m for m in serving if m in ("leader", "standalone")]
@@ -98,14 +118,15 @@ def status(workdir):
         name = "zk%d" % sid
         handle = data["members"].get(name, {})
         members.append({
-            "name": name, "id": sid, "host": HOST, "port": p["client"], "peer_port": p["peer"],
+            "name": name, "id": sid, "host": p.get("host", HOST), "port": p["client"], "peer_port": p["peer"],
             "election_port": p["election"], "mode": current[name], "alive": runner.alive(handle) if handle else False,
-            "runner": handle.get("mode"), "secure_port": p.get("secure"),
+            "runner": handle.get("mode"), "secure_port": p.get("secure"), "partitioned": _partitioned(handle),
         })
     out = {
         "lab": "zookeeper",
         "workdir": data["workdir"],
-        "hosts": ",".join("%s:%d" % (HOST, p["client"]) for dummy, p in sorted(servers.items())),
+        "network": (data.get("network") or {}).get("subnet"),
+        "hosts": ",".join("%s:%d" % (p.get("host", HOST), p["client"]) for dummy, p in sorted(servers.items())),
         "servers": members,
         "leader": next((m["name"] for m in members if m["mode"] in ("leader", "standalone")), None),
         "zkcli": "/usr/share/zookeeper/bin/zkCli.sh",
@@ -113,8 +134,16 @@ def status(workdir):
     }
     if data.get("tls"):
         out.update(data["tls"])
-        out["tls_hosts"] = ",".join("%s:%d" % (HOST, p["secure"]) for dummy, p in sorted(servers.items()))
+        out["tls_hosts"] = ",".join("%s:%d" % (p.get("host", HOST), p["secure"]) for dummy, p in sorted(servers.items()))
     return out
+
+
+def _partitioned(handle):
+    if not handle.get("network") or not runner.alive(handle):
+        return False
+    from labcommon import containers
+
+    return containers.partitioned(handle["container"], handle["network"])
 
 
 def fault(action, name, workdir):
@@ -126,7 +155,7 @@ def fault(action, name, workdir):
     if handle is None:
         raise SystemExit("zookeeper lab: no member %r (members: %s, or 'leader')" % (name, ", ".join(sorted(data["members"]))))
     data["members"][target] = runner.apply_fault(action, handle, workdir)
-    if action in ("start", "restart"):
+    if action in ("start", "restart", "heal"):
         state.save(workdir, data)
         wait_quorum(data, 60.0)
     out = status(workdir)
