@@ -111,6 +111,11 @@ def client():
     """The Docker API client of this process (Docker's engine, or podman's service)."""
     if docker is None:
         raise ContainerEngineError("the docker Python library is missing: container mode needs it (pip install docker)")
+    # podman's service exits after SERVICE_IDLE seconds without a client: a process that keeps its client
+    # longer (a pytest worker) must find the service still there, or start it again. The probe itself
+    # counts as use, so the service cannot time out between it and the call that follows.
+    if _CLIENT.get("service") and not _answers(_CLIENT["service"]):
+        _CLIENT.clear()
     if "engine" not in _CLIENT:
         if os.environ.get("DOCKER_HOST"):
             _CLIENT["engine"] = docker.from_env(timeout=API_TIMEOUT)
@@ -118,6 +123,7 @@ def client():
             _CLIENT["engine"] = docker.DockerClient(base_url="unix://" + DOCKER_SOCKET, timeout=API_TIMEOUT)
         else:
             _CLIENT["engine"] = _podman_service()
+            _CLIENT["service"] = os.path.join(_service_dir(), "podman.sock")
     return _CLIENT["engine"]
 
 
