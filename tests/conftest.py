@@ -20,6 +20,8 @@ for extra in (COLLECTIONS, LABS):
         sys.path.insert(0, extra)
 # Ansible run by the tests finds this tree's collection even when pytest is started without make.
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS)
+# Ansible settings for every playbook and module the tests run (see the file).
+os.environ.setdefault("ANSIBLE_CONFIG", os.path.join(ROOT, "tests", "ansible.cfg"))
 # Modules run by the tests reuse the bytecode of what they import from their AnsiballZ zip
 # (tests/tools/zdt_ansiballz_bytecode_cache.py; `make` installs it into the virtualenv).
 os.environ.setdefault("ZDT_ANSIBALLZ_CACHE", os.path.join(ROOT, ".build", "ansiballz-cache"))
