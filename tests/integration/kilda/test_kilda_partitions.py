@@ -51,7 +51,6 @@ def test_a_leader_partitioned_mid_flip_ends_settled_or_names_the_stale_states_an
     # hubs drain for up to 4 s, so confirmations are still arriving when the cut comes
     kilda = lab_factory("kilda", "--zk", hosts, "--prefix", PREFIX, "--env", "blue", "--no-services", "--bootstrap",
                         "--session-timeout", SESSION, "--drain-ms", 4000)
-    zk = zk_client(hosts)
     cut = []
 
     def partition_the_leader_once_the_flip_began():
@@ -65,35 +64,38 @@ def test_a_leader_partitioned_mid_flip_ends_settled_or_names_the_stale_states_an
             time.sleep(0.05)
         cut.append(ensemble.fault("partition", "leader")["fault"]["target"])
 
-    cutter = threading.Thread(target=partition_the_leader_once_the_flip_began, daemon=True)
-    cutter.start()
-    started = time.monotonic()
+    zk = zk_client(hosts)
     try:
-        first = flip(hosts, "SHUTDOWN")
-    except signal.StaleState as exc:
-        first = exc
-    took = time.monotonic() - started
-    cutter.join(30)
-    assert cut, "the leader was never partitioned"
-    assert took < 90, "%.0f s: the module waited as if for wait_timeout" % took
-    outcome = "named %s stale" % first.details["stale"] if isinstance(first, signal.StaleState) else "settled"
-    print("partitioned %s; the first flip took %.1f s and %s" % (cut[0], took, outcome))
-    if isinstance(first, signal.StaleState):
-        # the components whose last confirmation fell into the cut: named, with the way out
-        msg = str(first)
-        assert first.details["stale"] and set(first.details["stale"]) <= {"%s/blue" % c for c in COMPONENTS}, first.details
-        assert "refresh_stale_state=true" in msg, msg
-        lost = {c["path"].split("/", 2)[2]: c["lost_writes"] for m in kilda.status()["members"] for c in m["components"]}
-        assert all(lost[name] for name in first.details["stale"]), ("named stale only when a write of it was lost", lost)
-        again = flip(hosts, "SHUTDOWN", refresh_stale_state=True)
-        assert again["changed"] and [s["state"] for s in again["settled"]] == ["0"] * len(COMPONENTS), again
-    else:
-        assert [s["state"] for s in first["settled"]] == ["0"] * len(COMPONENTS), first
+        cutter = threading.Thread(target=partition_the_leader_once_the_flip_began, daemon=True)
+        cutter.start()
+        started = time.monotonic()
+        try:
+            first = flip(hosts, "SHUTDOWN")
+        except signal.StaleState as exc:
+            first = exc
+        took = time.monotonic() - started
+        cutter.join(30)
+        assert cut, "the leader was never partitioned"
+        assert took < 90, "%.0f s: the module waited as if for wait_timeout" % took
+        outcome = "named %s stale" % first.details["stale"] if isinstance(first, signal.StaleState) else "settled"
+        print("partitioned %s; the first flip took %.1f s and %s" % (cut[0], took, outcome))
+        if isinstance(first, signal.StaleState):
+            # the components whose last confirmation fell into the cut: named, with the way out
+            msg = str(first)
+            assert first.details["stale"] and set(first.details["stale"]) <= {"%s/blue" % c for c in COMPONENTS}, first.details
+            assert "refresh_stale_state=true" in msg, msg
+            lost = {c["path"].split("/", 2)[2]: c["lost_writes"] for m in kilda.status()["members"] for c in m["components"]}
+            assert all(lost[name] for name in first.details["stale"]), ("named stale only when a write of it was lost", lost)
+            again = flip(hosts, "SHUTDOWN", refresh_stale_state=True)
+            assert again["changed"] and [s["state"] for s in again["settled"]] == ["0"] * len(COMPONENTS), again
+        else:
+            assert [s["state"] for s in first["settled"]] == ["0"] * len(COMPONENTS), first
 
-    # whatever the path, every component is drained and the ensemble still has its majority
-    assert states(zk) == {c: "0" for c in COMPONENTS}
-    assert all(values(zk, PREFIX, c, "blue")["signal"] == "SHUTDOWN" for c in COMPONENTS)
-    zk.stop()
-    zk.close()
+        # whatever the path, every component is drained and the ensemble still has its majority
+        assert states(zk) == {c: "0" for c in COMPONENTS}
+        assert all(values(zk, PREFIX, c, "blue")["signal"] == "SHUTDOWN" for c in COMPONENTS)
+    finally:
+        zk.stop()
+        zk.close()
     healed = ensemble.fault("heal", cut[0])
     assert {s["name"]: s["mode"] for s in healed["servers"]}[cut[0]] == "follower", healed["servers"]
