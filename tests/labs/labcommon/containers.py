@@ -69,6 +69,11 @@ def _service_dir():
     return path
 
 
+def _service_socket():
+    """The UNIX socket of this user's podman API service (started by _podman_service)."""
+    return os.path.join(_service_dir(), "podman.sock")
+
+
 def _answers(path):
     """True when something accepts connections on the UNIX socket ``path``."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
@@ -84,8 +89,8 @@ def _podman_service():
     """A client of podman's API service on this user's socket, starting the service if none answers.
 
     A lock file keeps two labs (two pytest workers) from starting it twice."""
-    directory = _service_dir()
-    path = os.path.join(directory, "podman.sock")
+    path = _service_socket()
+    directory = os.path.dirname(path)
     url = "unix://" + path
     with open(os.path.join(directory, "lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -123,7 +128,7 @@ def client():
             _CLIENT["engine"] = docker.DockerClient(base_url="unix://" + DOCKER_SOCKET, timeout=API_TIMEOUT)
         else:
             _CLIENT["engine"] = _podman_service()
-            _CLIENT["service"] = os.path.join(_service_dir(), "podman.sock")
+            _CLIENT["service"] = _service_socket()
     return _CLIENT["engine"]
 
 
