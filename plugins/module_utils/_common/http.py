@@ -120,16 +120,21 @@ class HttpClient:
     def _url(self, path):
         return redact_url(self.base_url + path)
 
-    def request(self, method, path, json=None, params=None, ok=(200,)):
-        """Send one request; return a Response whose status is in ok or raise ApiError."""
+    def request(self, method, path, json=None, params=None, ok=(200,), timeout=None, retries=None):
+        """Send one request; return a Response whose status is in ok or raise ApiError.
+
+        ``timeout`` (seconds) and ``retries`` replace the client's own for this request only: a
+        read that a polling loop repeats anyway wants neither a long wait nor retries of its own."""
         method = method.upper()
         attempt = 0
+        retries = self.retries if retries is None else max(0, int(retries))
+        extra = {} if timeout is None else {"timeout": timeout}
         while True:
             try:
-                raw = self._client.request(method, path, json=json, params=params)
+                raw = self._client.request(method, path, json=json, params=params, **extra)
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-                if attempt < self.retries and (method in SAFE_METHODS or never_sent):
+                if attempt < retries and (method in SAFE_METHODS or never_sent):
                     attempt += 1
                     self._sleep(self.retry_backoff * (2 ** (attempt - 1)))
                     continue
@@ -140,7 +145,7 @@ class HttpClient:
             response = Response(raw.status_code, raw.text, dict(raw.headers), method, self._url(path))
             if response.status in ok:
                 return response
-            if response.status in RETRY_STATUSES and method in SAFE_METHODS and attempt < self.retries:
+            if response.status in RETRY_STATUSES and method in SAFE_METHODS and attempt < retries:
                 attempt += 1
                 self._sleep(self.retry_backoff * (2 ** (attempt - 1)))
                 continue

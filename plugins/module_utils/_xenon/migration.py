@@ -47,6 +47,11 @@ MIN_EXPIRATION_SECONDS = 86400
 ASSUMED_DOCS_PER_SECOND = 100.0
 ORPHANED = "ORPHANED"
 OWNER_GONE_POLLS = 2  # consecutive polls that must see the owner gone (one view may lag a node's return)
+# A read of a task is forwarded to its owner, and a forward to an owner that was cut off the network
+# hangs until the node's operation timeout (60 s by default) instead of failing; a node that is cut
+# off itself does not answer at all. The wait's reads therefore give up sooner, without retries of
+# their own: the next poll reads again, through another green node when the polled one is silent.
+OBSERVE_TIMEOUT = 10.0
 
 
 def normalize_factories(factories):
@@ -315,9 +320,13 @@ class Migration:
         result["elapsed"] = round(deadline.elapsed(), 3)
         return result
 
+    def poll_read(self):
+        """Request options of the wait's reads (see OBSERVE_TIMEOUT)."""
+        return {"timeout": min(OBSERVE_TIMEOUT, float(self.params.get("request_timeout") or OBSERVE_TIMEOUT)), "retries": 0}
+
     def observe(self, item):
-        task = self.green.get(item["task"]).data or {}
-        stats = reads.task_stats(self.green, item["task"])
+        task = self.green.get(item["task"], **self.poll_read()).data or {}
+        stats = reads.task_stats(self.green, item["task"], **self.poll_read())
         summary = reads.task_summary(task, stats)
         item.setdefault("owner", None)
         item["owner"] = item["owner"] or task.get("documentOwner")
@@ -329,13 +338,16 @@ class Migration:
                     failure=summary["failure"], elapsed=round(self.clock() - item["started"], 3))
         return item
 
-    def green_available(self):
+    def green_available(self, groups_report):
         """Ids of the AVAILABLE green nodes, as the node we poll sees them (None if it cannot say)."""
         reference = self.params["destination_node_group"]
         try:
-            return set(groups.summarize(reference, self.green.get(path_of(reference)).data or {})["available"])
-        except ApiError:
+            group = self.green.get(path_of(reference), **self.poll_read()).data or {}
+        except ApiError as exc:
+            if exc.status is None:
+                self.failover(groups_report)  # the node we poll is silent: read through another from now on
             return None
+        return set(groups.summarize(reference, group)["available"])
 
     def check_owner(self, item, available):
         """Mark a running task ORPHANED once its owner has stayed gone for OWNER_GONE_POLLS polls."""
@@ -354,7 +366,10 @@ class Migration:
             "wait forever. %d document(s) had been moved; they are on green. Re-run the migration: a new task re-sends "
             "everything since the last finished pass, which is safe with DELETE_AFTER (the default for a destination "
             "factory that is not IDEMPOTENT_POST). Point url and destination_node_group at a green node that is up, "
-            "and bring %s back first if the green group is below its quorum." % (owner, how, item["stage"], item["processed"], owner)))
+            "and bring %s back first if the green group is below its quorum. If %s was cut off the network rather than "
+            "stopped, restart it before the re-run once it is reachable again: nothing in Xenon stops a pass in flight, so "
+            "the old pass may resume there and write the documents it read before the cut over newer ones."
+            % (owner, how, item["stage"], item["processed"], owner, owner)))
         try:  # record it on green too, so no later run or info read counts the task as running
             self.green.request("PATCH", item["task"], json={"taskInfo": {"stage": "FAILED", "failure": {
                 "message": item["failure"], "statusCode": 400}}})
@@ -376,7 +391,7 @@ class Migration:
     def wait(self, items, result, deadline, groups_report=None):
         interval = float(self.params.get("poll_interval") or 2.0)
         while True:
-            available = self.green_available() if any(not self.settled(i) for i in items) else None
+            available = self.green_available(groups_report or {}) if any(not self.settled(i) for i in items) else None
             for item in items:
                 if not self.settled(item) and item["stage"] not in ("LOST", ORPHANED):
                     try:

@@ -60,8 +60,8 @@ def list_tasks(client):
     return list((data.get("documents") or {}).values())
 
 
-def task_stats(client, link):
-    entries = (client.get(link.rstrip("/") + "/stats").data or {}).get("entries") or {}
+def task_stats(client, link, **request):
+    entries = (client.get(link.rstrip("/") + "/stats", **request).data or {}).get("entries") or {}
     out = {}
     for name in STATS:
         if name in entries:

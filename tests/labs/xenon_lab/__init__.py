@@ -1,11 +1,15 @@
 """Xenon lab: a blue and a green node group serving Xenon's REST API, real HAProxy in front.
 
     labctl up xenon --blue 2 --green 2 --workdir DIR [--auth] [--green-idempotent-post]
-                    [--migration-factory plain|idempotent|off] [--writer-rate N] [--containers]
+                    [--migration-factory plain|idempotent|off] [--writer-rate N] [--containers [--network]]
 
 Blue serves through the load balancer; green starts with its servers in maintenance. Green
 nodes run the MigrationTaskService factory (Xenon does not start it by default; the lab does,
 as the wiki tells the application to) and the transformation services /lab/transforms/*.
+
+With --containers --network every node runs in a container of its own at its own address on the
+lab's network, on Xenon's default port 8000; HAProxy and the writer stay on the host's network
+and reach the nodes there. ``labctl fault partition NODE`` then cuts a node off while it runs.
 """
 import os
 import time
@@ -15,6 +19,8 @@ import httpx
 from labcommon import procs, runner, state
 
 LAB = "xenon"
+HOST = "127.0.0.1"
+XENON_PORT = 8000  # ServiceHost's default --port, used where each node has an address of its own
 USER = "admin@localhost"
 PASSWORD = "changeme"
 FACTORIES = "/core/examples"
@@ -31,10 +37,18 @@ def add_arguments(parser):
     parser.add_argument("--writer-rate", type=float, default=0.0,
                         help="start a writer through the load balancer at this many writes/s (0: none)")
     parser.add_argument("--containers", action="store_true", help="run every member in a container (Docker, or podman's Docker API)")
+    parser.add_argument("--network", action="store_true",
+                        help="with --containers: the lab's own network, each node at its own address, so that "
+                             "'labctl fault partition NODE' can cut one off")
 
 
-def _node_argv(name, colour, port, peers, workdir, args):
-    argv = procs.python_argv("xenon_lab.node", "--name", name, "--group", colour, "--port", port,
+def _node_url(info):
+    return "http://%s:%d" % (info.get("host", HOST), info["port"])
+
+
+def _node_argv(name, colour, info, peers, workdir, args):
+    argv = procs.python_argv("xenon_lab.node", "--name", name, "--group", colour, "--host", info.get("host", HOST),
+                             "--port", info["port"],
                              "--peers", peers, "--sandbox", os.path.join(os.path.abspath(workdir), "%s.db" % name),
                              "--factories", FACTORIES)
     if colour == "green":
@@ -81,31 +95,41 @@ def wait_group(urls, auth, timeout=30.0):
 def up(args, workdir):
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
+    network = None
+    if args.network:
+        if not args.containers:
+            raise SystemExit("xenon lab: --network needs --containers (processes share the host's loopback)")
+        from labcommon import containers
+
+        network = containers.create_network(workdir)
+    addresses = iter(network["addresses"] if network else ())
     nodes = {}
     for colour, count in (("blue", args.blue), ("green", args.green)):
         for index in range(1, count + 1):
-            nodes["%s-%d" % (colour, index)] = {"colour": colour, "port": procs.free_port()}
-    peers = {colour: ",".join("%s=127.0.0.1:%d" % (n, v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == colour)
+            nodes["%s-%d" % (colour, index)] = ({"colour": colour, "host": next(addresses), "port": XENON_PORT} if network
+                                                else {"colour": colour, "host": HOST, "port": procs.free_port()})
+    peers = {colour: ",".join("%s=%s:%d" % (n, v["host"], v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == colour)
              for colour in ("blue", "green")}
     data = {"lab": LAB, "workdir": workdir, "auth": bool(args.auth), "containers": bool(args.containers),
-            "members": {}, "nodes": nodes}
+            "members": {}, "nodes": nodes, "network": network}
     state.save(workdir, data)
     for name, info in sorted(nodes.items()):
-        argv = _node_argv(name, info["colour"], info["port"], peers[info["colour"]], workdir, args)
-        data["members"][name] = runner.start(name, argv, workdir, containers=args.containers)
+        argv = _node_argv(name, info["colour"], info, peers[info["colour"]], workdir, args)
+        data["members"][name] = runner.start(name, argv, workdir, containers=args.containers,
+                                             network=network["name"] if network else None, address=info["host"])
         state.save(workdir, data)
     for name, info in sorted(nodes.items()):
-        procs.wait_port("127.0.0.1", info["port"], timeout=30, pid=data["members"][name].get("pid"))
+        procs.wait_port(info["host"], info["port"], timeout=30, pid=data["members"][name].get("pid"))
     for colour in ("blue", "green"):
-        wait_group(["http://127.0.0.1:%d" % v["port"] for v in nodes.values() if v["colour"] == colour], args.auth)
+        wait_group([_node_url(v) for v in nodes.values() if v["colour"] == colour], args.auth)
 
     from xenon_lab import haproxy  # imported late: `python -m xenon_lab.haproxy` must not find it loaded
 
     lb_port = procs.free_port()
     paths = haproxy.write_config(
         workdir, lb_port,
-        [(n, v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == "blue"],
-        [(n, v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == "green"])
+        [(n, v["host"], v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == "blue"],
+        [(n, v["host"], v["port"]) for n, v in sorted(nodes.items()) if v["colour"] == "green"])
     data["haproxy"] = {"port": lb_port, **paths}
     data["members"]["haproxy"] = runner.start("haproxy", ["haproxy", "-f", paths["config"], "-db"], workdir,
                                               containers=args.containers)
@@ -142,9 +166,13 @@ def describe(data):
            "transformation_services": {"schema_v2": "/lab/transforms/schema-v2", "broken": "/lab/transforms/broken"},
            "auth": {"username": USER, "password": PASSWORD} if data["auth"] else None,
            "members": {name: runner.alive(handle) for name, handle in sorted(data["members"].items())}}
+    if data.get("network"):
+        out["network"] = data["network"]["subnet"]
+        out["partitioned"] = sorted(name for name, handle in data["members"].items()
+                                    if handle.get("network") and _partitioned(handle))
     for colour in ("blue", "green"):
         members = sorted((n, v) for n, v in data["nodes"].items() if v["colour"] == colour)
-        urls = ["http://127.0.0.1:%d" % v["port"] for unused, v in members]
+        urls = [_node_url(v) for unused, v in members]
         out[colour] = {"nodes": [{"name": member[0], "url": url} for member, url in zip(members, urls)],
                        "node_group": urls[0] + "/core/node-groups/default" if urls else None}
     if "haproxy" in data:
@@ -166,6 +194,13 @@ def fault(action, name, workdir):
     if name not in data["members"]:
         raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(data["members"]))))
     handle = data["members"][name]
+    if action in ("partition", "heal"):
+        data["members"][name] = runner.apply_fault(action, handle, workdir)
+        if action == "heal" and name in data["nodes"]:
+            # back on the network, the node rejoins its group: wait until every node agrees again
+            colour = data["nodes"][name]["colour"]
+            wait_group([_node_url(v) for v in data["nodes"].values() if v["colour"] == colour], data["auth"])
+        return describe(data)
     if action == "kill":
         runner.kill(handle)
     elif action == "stop":
@@ -174,9 +209,16 @@ def fault(action, name, workdir):
         runner.stop(handle)
         data["members"][name] = runner.restart(handle, workdir)
         if name in data["nodes"]:
-            procs.wait_port("127.0.0.1", data["nodes"][name]["port"], timeout=30, pid=data["members"][name].get("pid"))
+            procs.wait_port(data["nodes"][name].get("host", HOST), data["nodes"][name]["port"], timeout=30,
+                            pid=data["members"][name].get("pid"))
     state.save(workdir, data)
     return describe(data)
+
+
+def _partitioned(handle):
+    from labcommon import containers
+
+    return runner.alive(handle) and containers.partitioned(handle["container"], handle["network"])
 
 
 def down(workdir):

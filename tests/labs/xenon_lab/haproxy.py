@@ -63,7 +63,7 @@ backend %(backend)s
 
 
 def write_config(workdir, port, blue, green):
-    """blue/green: lists of (name, port). Green starts in maintenance: blue serves."""
+    """blue/green: lists of (name, host, port). Green starts in maintenance: blue serves."""
     workdir = os.path.abspath(workdir)
     paths = {"socket": os.path.join(workdir, "haproxy.sock"), "lua": os.path.join(workdir, "hold.lua"),
              "map": os.path.join(workdir, "window.map"), "config": os.path.join(workdir, "haproxy.cfg")}
@@ -71,8 +71,8 @@ def write_config(workdir, port, blue, green):
         handle.write("window open\n")
     with open(paths["lua"], "w") as handle:
         handle.write(LUA % {"map": json.dumps(paths["map"]), "limit": HOLD_LIMIT_MS})
-    servers = ["  server %s 127.0.0.1:%d check inter 500 fall 2 rise 1" % s for s in blue]
-    servers += ["  server %s 127.0.0.1:%d check inter 500 fall 2 rise 1 disabled" % s for s in green]
+    servers = ["  server %s %s:%d check inter 500 fall 2 rise 1" % s for s in blue]
+    servers += ["  server %s %s:%d check inter 500 fall 2 rise 1 disabled" % s for s in green]
     with open(paths["config"], "w") as handle:
         handle.write(CONFIG % {"socket": paths["socket"], "lua": paths["lua"], "port": port,
                                "backend": BACKEND, "servers": "\n".join(servers)})

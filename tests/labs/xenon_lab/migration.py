@@ -140,11 +140,21 @@ class MigrationService:
             if current is not None and current.runner is None:
                 self.tasks.pop(link, None)
             return
+        version = state.get("documentVersion", 0)
         if current is None:
             self.tasks[link] = Task(state, token)
         elif current.runner is None or current.runner.done():
-            if state.get("documentVersion", 0) >= current.state.get("documentVersion", 0):
+            if version >= current.state.get("documentVersion", 0):
                 current.state = state
+        elif version > current.state.get("documentVersion", 0):
+            # Only the owner changes a task, so a newer version from a peer means the group went on
+            # without this node (a partition): its peers took the task over and changed it. Xenon's
+            # synchronization keeps the highest version on every node, the owner's included
+            # (services/common/NodeSelectorSynchronizationService.java). Nothing in
+            # MigrationTaskService stops a pass in flight: the one still running here goes on
+            # writing documents, but its end is recorded in the state it started with, which is no
+            # longer the task's (upstream may then overwrite the stage; not modelled).
+            current.state = state
 
     def changed(self, task):
         """The owner updated the task: new version, replicated to every available peer."""

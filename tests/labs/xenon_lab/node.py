@@ -6,7 +6,7 @@ version and update time and replicates the document to every other available nod
 has a local index, as in Xenon). The index is persisted in a SQLite sandbox, so a restarted node
 keeps its documents and then catches up from a peer before it reports itself available.
 
-Run: python -m xenon_lab.node --name blue-1 --port P --peers blue-1=127.0.0.1:P,... --sandbox F
+Run: python -m xenon_lab.node --name blue-1 --port P --peers blue-1=127.0.0.1:P,... --sandbox F [--host ADDRESS]
 """
 import argparse
 import asyncio
@@ -46,7 +46,8 @@ class Node:
         self.id = args.name
         self.group = args.group
         self.port = args.port
-        self.base = "http://127.0.0.1:%d" % args.port
+        self.host = args.host
+        self.base = "http://%s:%d" % (args.host, args.port)
         self.peers = {}
         for item in args.peers.split(","):
             name, address = item.split("=", 1)
@@ -132,6 +133,14 @@ class Node:
             await asyncio.gather(*(probe(n, u) for n, u in self.peers.items() if n != self.id))
             if not self.synced:
                 await self.sync_from_peer(seen)
+            else:
+                # A peer back in the group (healed partition, restart) may hold writes this node
+                # missed and miss ones it holds. Xenon synchronizes every replicated service when
+                # the group changes, keeping the highest version of each
+                # (services/common/NodeSelectorSynchronizationService.java); each side of the lab
+                # pulls the other's copy and store() keeps the newer one. Epochs are not modelled.
+                for name in sorted(seen - self.available):
+                    await self.catch_up(name)
             if seen != self.available:
                 self.available = seen
                 self.membership_time = now_micros()
@@ -156,16 +165,22 @@ class Node:
     async def sync_from_peer(self, seen):
         """A (re)started node catches up on writes it missed before it serves as an owner."""
         for name in sorted(seen - {self.id}):
-            status, data = await self.peer_get(name, "/lab/internal/dump")
-            if status == 200:
-                for doc in data["documents"]:
-                    self.store(doc)
-                for doc in data.get("versions") or []:
-                    self.keep_version(doc)
-                if self.migration is not None:
-                    await self.sync_tasks(name)
+            if await self.catch_up(name):
                 break
         self.synced = True
+
+    async def catch_up(self, name):
+        """Take peer ``name``'s documents, versions and tasks where they are newer; False if it does not answer."""
+        status, data = await self.peer_get(name, "/lab/internal/dump")
+        if status != 200:
+            return False
+        for doc in data["documents"]:
+            self.store(doc)
+        for doc in data.get("versions") or []:
+            self.keep_version(doc)
+        if self.migration is not None:
+            await self.sync_tasks(name)
+        return True
 
     async def peer_get(self, name, path):
         """(status, body) of an internal GET to peer ``name``; (None, None) when it does not answer."""
@@ -261,7 +276,7 @@ class Node:
             return json_response(status, out) if out is not None else fail(404, "Service not found: %s" % path, NOT_FOUND)
         if path == "/core/management":
             return json_response(200, {"id": self.id, "httpPort": self.port, "publicUri": self.base,
-                                       "bindAddress": "127.0.0.1", "isAuthorizationEnabled": bool(self.auth),
+                                       "bindAddress": self.host, "isAuthorizationEnabled": bool(self.auth),
                                        "maintenanceIntervalMicros": 1000000, "operationTimeoutMicros": 60000000,
                                        "codeProperties": {"git.commit.id": "xenon-lab-%s" % self.group}})
         if path.startswith("/core/node-groups/default"):
@@ -573,7 +588,7 @@ async def run(args):
     app.router.add_route("*", "/{tail:.*}", node.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024).start()
+    await web.TCPSite(runner, args.host, args.port, backlog=1024).start()
     tasks = [asyncio.ensure_future(node.membership_loop()), asyncio.ensure_future(node.expiration_loop())]
     if node.migration is not None:
         tasks.append(asyncio.ensure_future(node.migration.maintenance_loop()))
@@ -585,6 +600,7 @@ def main(argv=None):
     parser.add_argument("--name", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (the node's own on a lab network)")
     parser.add_argument("--peers", required=True, help="name=host:port,... of every node of the group")
     parser.add_argument("--sandbox", required=True, help="SQLite file holding this node's index")
     parser.add_argument("--factories", default="/core/examples")

@@ -59,6 +59,23 @@ def test_retries_are_bounded():
     assert len(calls) == 3
 
 
+def test_a_polling_read_can_ask_for_a_shorter_timeout_and_no_retries_of_its_own():
+    """A loop that reads again at its next poll must not sit through three long timeouts first."""
+    seen = []
+
+    def handler(request):
+        seen.append(request.extensions["timeout"]["read"])
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    client = client_for(handler, timeout=30.0, retries=2)
+    with pytest.raises(ApiError):
+        client.get("/task", timeout=4.0, retries=0)
+    assert seen == [4.0]
+    with pytest.raises(ApiError):
+        client.get("/task")
+    assert seen == [4.0, 30.0, 30.0, 30.0], "the client's own timeout and retries are unchanged"
+
+
 def test_error_names_method_path_status_code_and_message():
     handler, _calls = flaky([404])
     with pytest.raises(ApiError) as err:
