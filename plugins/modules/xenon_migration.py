@@ -31,7 +31,14 @@ description:
     the task is still running, the task is reported as V(ORPHANED). The module then marks the task C(FAILED) on green
     and fails at once, naming the lost node and the way out, which is to re-run (a new task re-sends everything since the last
     finished pass). A slow pass keeps its owner, so the module keeps waiting for it. If the green node at O(url) stops
-    answering, polling goes on through another green node of the group.
+    answering, polling goes on through another green node of the group. Reads while waiting give up after 10 s (or
+    O(request_timeout) if shorter) without retries of their own, because a read forwarded to an owner that was cut
+    off the network hangs rather than fails; the next poll reads again.
+  - B(An orphaned pass that resumes.) An owner that was cut off or frozen rather than stopped still has its pass. When
+    it is back it owns the task again and the pass goes on where it was, writing documents it read before (nothing in
+    Xenon stops a pass in flight). Before it creates a task, the module therefore reads the counters of every task it
+    reported V(ORPHANED) twice, two poll intervals (at least 1 s) apart. If they moved, it starts nothing and fails,
+    naming the task and its node; the way out is to wait until they stand still or to restart that node.
 author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:

@@ -52,6 +52,9 @@ OWNER_GONE_POLLS = 2  # consecutive polls that must see the owner gone (one view
 # off itself does not answer at all. The wait's reads therefore give up sooner, without retries of
 # their own: the next poll reads again, through another green node when the polled one is silent.
 OBSERVE_TIMEOUT = 10.0
+# In the failure this module records on a task it reports ORPHANED (check_owner), so that a later run
+# knows the task by it.
+ORPHAN_MARK = "that owned and ran this task left the node group"
 
 
 def normalize_factories(factories):
@@ -141,6 +144,7 @@ class Migration:
                 raise ValidationError("%s is required (a node-group URI such as http://node:8000/core/node-groups/default)" % name)
         self.green = connection.client()
         self.blue = connection.client(params["source_node_group"])
+        self.orphans_checked = set()
 
     # ---- checks ------------------------------------------------------------------------------
 
@@ -189,8 +193,39 @@ class Migration:
             return list(chosen)
         return [] if pair["idempotent"] else ["DELETE_AFTER"]
 
+    def resumed_orphans(self, existing):
+        """Refuse to start while a pass this module reported ORPHANED runs again.
+
+        A node that was cut off the network (not stopped) keeps its pass: when it is reachable again it
+        owns the task once more and the pass goes on, writing documents it read before the cut. A new
+        pass running beside it could have newer documents overwritten by older ones, so the run stops
+        until that pass has ended (its counters stand still) or its node was restarted. Each such task
+        is looked at once per run: the look costs two poll intervals, and a run may plan many passes."""
+        marked = [t for t in existing if (t.get("taskInfo") or {}).get("stage") == "FAILED"
+                  and ORPHAN_MARK in (reads.failure_message(t) or "") and t["documentSelfLink"] not in self.orphans_checked]
+        if not marked:
+            return
+        self.orphans_checked.update(t["documentSelfLink"] for t in marked)
+        before = {t["documentSelfLink"]: reads.task_stats(self.green, t["documentSelfLink"]) for t in marked}
+        self.sleep(max(2 * float(self.params.get("poll_interval") or 2.0), 1.0))
+        moving = []
+        for task in marked:
+            link = task["documentSelfLink"]
+            after = reads.task_stats(self.green, link)
+            if any(after.get(name, 0) > before[link].get(name, 0) for name in ("fetchedDocumentCount", "processedServiceCount")):
+                owner = (self.green.get(link).data or {}).get("documentOwner") or "its owner"
+                moving.append("%s on green node %s (fetched %d -> %d documents)" % (
+                    link, owner, before[link].get("fetchedDocumentCount", 0), after.get("fetchedDocumentCount", 0)))
+        if moving:
+            raise ZdtError(
+                "a migration pass reported ORPHANED earlier is running again: %s. Its node came back after being cut off or "
+                "frozen and resumed the pass where it was; nothing in Xenon stops it, and it writes the documents it read "
+                "before, possibly over newer ones. Nothing was started. Wait until its counters stand still, or restart "
+                "that node (a task's state is not persisted, so the pass ends there), then re-run." % "; ".join(moving))
+
     def plan(self):
         existing = reads.list_tasks(self.green)
+        self.resumed_orphans(existing)
         items = []
         for pair in self.factories:
             key = task_key(self.params, pair)
@@ -361,7 +396,7 @@ class Migration:
             return
         how = ("green node %s now owns it" % item["current_owner"]) if replaced else "it is no longer AVAILABLE in the green group"
         item.update(stage=ORPHANED, failure=(
-            "the green node %s that owned and ran this task left the node group (%s) while the pass was running. Xenon "
+            "the green node %s %s (%s) while the pass was running. Xenon "
             "replicates the task, but the node that takes it over keeps it %s and never resumes the pass, so it would "
             "wait forever. %d document(s) had been moved; they are on green. Re-run the migration: a new task re-sends "
             "everything since the last finished pass, which is safe with DELETE_AFTER (the default for a destination "
@@ -369,7 +404,7 @@ class Migration:
             "and bring %s back first if the green group is below its quorum. If %s was cut off the network rather than "
             "stopped, restart it before the re-run once it is reachable again: nothing in Xenon stops a pass in flight, so "
             "the old pass may resume there and write the documents it read before the cut over newer ones."
-            % (owner, how, item["stage"], item["processed"], owner, owner)))
+            % (owner, ORPHAN_MARK, how, item["stage"], item["processed"], owner, owner)))
         try:  # record it on green too, so no later run or info read counts the task as running
             self.green.request("PATCH", item["task"], json={"taskInfo": {"stage": "FAILED", "failure": {
                 "message": item["failure"], "statusCode": 400}}})

@@ -111,6 +111,62 @@ def test_green_task_owner_killed_mid_migration_fails_promptly_then_rerun_reaches
     assert parity["factories"][0]["destination_count"] == DOCS
 
 
+def counters(url, link):
+    entries = httpx.get(url + link + "/stats", timeout=10).json()["entries"]
+    return {name: entries.get(name, {}).get("latestValue", 0) for name in ("fetchedDocumentCount", "processedServiceCount")}
+
+
+@pytest.mark.slow
+def test_an_owner_that_froze_resumes_its_orphaned_pass_and_no_rerun_starts_until_that_pass_has_ended(lab_factory):
+    """A green task owner frozen mid-pass (a stop-the-world pause, a stalled VM): its peers stop hearing
+    it and take the task over without resuming it, so the module reports it ORPHANED. Thawed, the node
+    is the task's owner again and its pass goes on where it was, since its requests in flight had not
+    expired (Xenon's operation timeout is 60 s) and nothing in Xenon stops a pass. A re-run beside it
+    could see documents it wrote overwritten by the older ones that pass read before the pause, so the
+    module starts nothing while the old pass's counters move; once they stand still, the re-run
+    completes with exact parity on every green node."""
+    lab = lab_factory("xenon", "--blue", 1, "--green", 3)
+    # enough pages of one document that the resumed pass still runs (about 200 pages a second) when the re-run looks
+    seed(lab, 2500)
+    args = migration_args(lab, query_spec={"resultLimit": 1}, wait_timeout=600)
+    proc, output = start_module("xenon_migration", args)
+    link = wait_for_progress(lab, 10)
+    owner = task_owner(lab, link)
+    lab.fault("pause", owner)
+    failed = finish_module(proc, output)
+    assert failed["failed"] and "last_observed" in failed, failed
+    assert failed["last_observed"]["factories"][0]["stage"] == "ORPHANED" and owner in failed["msg"], failed["msg"]
+    assert failed["elapsed"] < 60, "a frozen owner must be reported in seconds: %s" % failed["elapsed"]
+
+    lab.fault("unpause", owner)  # returns once the green group agrees on its membership again
+    green = lab.description["green"]["nodes"][0]["url"]
+    refused = run_module("xenon_migration", migration_args(lab))
+    assert refused["failed"] and "running again" in refused["msg"] and owner in refused["msg"], refused["msg"]
+    assert "Nothing was started" in refused["msg"] and "restart" in refused["msg"]
+    assert httpx.get(green + "/management/migration-tasks", timeout=10).json()["documentLinks"] == [link]
+
+    # the way out: wait until the old pass's counters stand still, then re-run
+    deadline = time.monotonic() + 60
+    before = counters(green, link)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = counters(green, link)
+        if now == before:
+            break
+        before = now
+    else:
+        raise AssertionError("the resumed pass still moved after 60 s: %s" % before)
+    rerun = run_module("xenon_migration", migration_args(lab))
+    assert not rerun["failed"], rerun["msg"]
+    blue = documents(lab, "blue")
+    assert rerun["documents_moved"] == len(blue) == 2500, rerun
+    parity = run_module("xenon_migration_info", info_args(lab, parity=True))
+    assert parity["in_parity"], parity["factories"]
+    for node in lab.description["green"]["nodes"]:
+        local = httpx.get(node["url"] + "/core/examples?expand", timeout=30).json().get("documents") or {}
+        assert sorted(local) == sorted(blue), node["name"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_role_resumes_an_orphaned_copy_or_says_which_green_node_to_use(lab_factory, tmp_path):

@@ -271,6 +271,8 @@ def fault(action, name, workdir, seconds=10.0):
         if node is None:
             raise SystemExit("labctl: api-error needs an EMQX node, not %s" % key)
         api_fault.set_until(workdir, node["name"], time.time() + seconds)
+    elif action in ("partition", "heal", "pause", "unpause"):
+        runner.apply_fault(action, handle, workdir)
     elif action == "kill":
         if _alive(handle):
             runner.kill(handle)

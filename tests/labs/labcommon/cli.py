@@ -45,10 +45,12 @@ def build_parser(labs=LABS):
         p.add_argument("--workdir", required=True)
 
     fault = sub.add_parser("fault", help="inject a fault into a running lab")
-    fault.add_argument("action", choices=("kill", "restart", "stop", "start", "api-error", "partition", "heal"),
+    fault.add_argument("action", choices=("kill", "restart", "stop", "start", "api-error", "partition", "heal",
+                                          "pause", "unpause"),
                        help="api-error: the member keeps running but its management API answers 503 for --seconds; "
                             "partition: the member keeps running, cut off the lab network (labs started with "
-                            "--containers --network); heal: back on it")
+                            "--containers --network); heal: back on it; pause: the member is frozen (SIGSTOP, or the "
+                            "container engine's pause), its connections open and unanswered; unpause: it goes on")
     fault.add_argument("target", help="name of a lab member, as listed by status")
     fault.add_argument("--seconds", type=float, default=10.0, help="how long an api-error lasts")
     fault.add_argument("--workdir", required=True)

@@ -269,6 +269,17 @@ def kill(cname):
     _forget(cname)
 
 
+def pause(cname, frozen=True):
+    """Freeze every process of the container (the engine's cgroup freezer), or thaw it."""
+    member = _container(cname)
+    if member is None:
+        raise ContainerEngineError("container %s does not exist" % cname)
+    if frozen:
+        member.pause()
+    else:
+        member.unpause()
+
+
 def list_for(workdir):
     """Names of every container (running or not) started for ``workdir``."""
     members = client().containers.list(all=True, filters={"label": "%s=%s" % (WORKDIR_LABEL, os.path.abspath(workdir))})

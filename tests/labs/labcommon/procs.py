@@ -3,6 +3,7 @@
 Processes are detached (own session) so they outlive ``labctl up``; their pids are kept in
 the lab state so ``fault`` and ``down`` can find them from another process.
 """
+import contextlib
 import os
 import signal
 import socket
@@ -73,12 +74,20 @@ def alive(pid):
     return not _zombie(pid)
 
 
+def signal_tree(pid, sig):
+    """Send ``sig`` to the process group of member ``pid`` (members lead their own, see spawn)."""
+    if alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+
+
 def stop(pid, sig=signal.SIGTERM, timeout=10.0):
     """Signal the process group of ``pid`` and wait until it is gone (SIGKILL after timeout)."""
     if not alive(pid):
         return
     try:
         os.killpg(pid, sig)
+        os.killpg(pid, signal.SIGCONT)  # a paused member handles its SIGTERM only once it runs again
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout

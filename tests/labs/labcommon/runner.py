@@ -68,8 +68,9 @@ def kill(handle):
 
 def apply_fault(action, handle, workdir):
     """What ``labctl fault ACTION`` does to one member: kill, stop, or (re)start it - ``start`` on
-    a running member restarts it - or partition it from the lab network and heal it (members on a
-    lab network only). Returns the member's handle afterwards (save it in the state)."""
+    a running member restarts it -, pause and unpause it, or partition it from the lab network and
+    heal it (members on a lab network only). Returns the member's handle afterwards (save it in the
+    state)."""
     if action in ("partition", "heal"):
         if not handle.get("network"):
             raise SystemExit("labctl: %s runs on the host network; partitions need a lab started with --containers --network"
@@ -80,6 +81,16 @@ def apply_fault(action, handle, workdir):
             containers.partition(handle["container"], handle["network"])
         elif containers.partitioned(handle["container"], handle["network"]):
             containers.heal(handle["container"], handle["network"], handle["address"])
+        return handle
+    if action in ("pause", "unpause"):
+        # Frozen, not dead: sockets stay open and nothing answers, as in a long stop-the-world
+        # pause of a JVM or a stalled VM; unpaused, the member goes on from where it was.
+        if handle.get("mode") == "container":
+            from labcommon import containers
+
+            containers.pause(handle["container"], action == "pause")
+        else:
+            procs.signal_tree(handle.get("pid"), signal.SIGSTOP if action == "pause" else signal.SIGCONT)
         return handle
     if action == "kill":
         kill(handle)

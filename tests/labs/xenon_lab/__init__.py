@@ -194,10 +194,10 @@ def fault(action, name, workdir):
     if name not in data["members"]:
         raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(data["members"]))))
     handle = data["members"][name]
-    if action in ("partition", "heal"):
+    if action in ("partition", "heal", "pause", "unpause"):
         data["members"][name] = runner.apply_fault(action, handle, workdir)
-        if action == "heal" and name in data["nodes"]:
-            # back on the network, the node rejoins its group: wait until every node agrees again
+        if action in ("heal", "unpause") and name in data["nodes"]:
+            # back on the network or running again, the node rejoins its group: wait until every node agrees again
             colour = data["nodes"][name]["colour"]
             wait_group([_node_url(v) for v in data["nodes"].values() if v["colour"] == colour], data["auth"])
         return describe(data)

@@ -27,6 +27,7 @@ from xenon_lab.common import ALREADY_STARTED, NOT_FOUND, dumps, error_body, kind
 
 FACTORY = "/management/migration-tasks"
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
+HOST_OPERATION_TIMEOUT = 60.0
 MERGE_FIELDS = ("sourceReferences", "sourceFactoryLink", "destinationReferences", "destinationFactoryLink",
                 "transformationServiceLink", "querySpec", "maintenanceIntervalMicros", "maximumConvergenceChecks",
                 "continuousMigration", "operationTimeoutMicros")
@@ -326,9 +327,11 @@ class MigrationService:
         return headers
 
     async def get(self, task, url):
-        return await self.node.call("GET", url, headers=self.headers(task), timeout=10)
+        """A request the task does not build through prepareOp (page GETs, node-selector checks): it
+        expires after the host's default operation timeout, 60 s (ServiceHost.java)."""
+        return await self.node.call("GET", url, headers=self.headers(task), timeout=HOST_OPERATION_TIMEOUT)
 
-    async def prepared(self, task, method, url, body=None, headers=None, timeout=60.0):
+    async def prepared(self, task, method, url, body=None, headers=None, timeout=HOST_OPERATION_TIMEOUT):
         """A request the task builds through prepareOp (MigrationTaskService.java): node-group GETs, the
         count and retrieval queries, transformation calls and every write to the destination. With
         operationTimeoutMicros set, it expires after that long (otherwise after the host's default)."""

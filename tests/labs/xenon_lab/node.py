@@ -134,12 +134,15 @@ class Node:
             if not self.synced:
                 await self.sync_from_peer(seen)
             else:
-                # A peer back in the group (healed partition, restart) may hold writes this node
-                # missed and miss ones it holds. Xenon synchronizes every replicated service when
-                # the group changes, keeping the highest version of each
-                # (services/common/NodeSelectorSynchronizationService.java); each side of the lab
-                # pulls the other's copy and store() keeps the newer one. Epochs are not modelled.
-                for name in sorted(seen - self.available):
+                # After a change of the group, Xenon synchronizes every replicated service, keeping
+                # the highest version of each on every node
+                # (services/common/NodeSelectorSynchronizationService.java). Here a node pulls the
+                # copy of a peer that is back (healed partition, restart), and of every peer when
+                # the group changed while it could not see it (it was frozen: the others' view is
+                # newer than its own); store() keeps the newer version. Epochs are not modelled.
+                missed = any(set(other["available"]) == seen and other["membershipUpdateTimeMicros"] > self.membership_time
+                             for other in views)
+                for name in sorted((seen - {self.id}) if missed else (seen - self.available)):
                     await self.catch_up(name)
             if seen != self.available:
                 self.available = seen
