@@ -123,8 +123,9 @@ def test_an_owner_that_froze_resumes_its_orphaned_pass_and_no_rerun_starts_until
     is the task's owner again and its pass goes on where it was, since its requests in flight had not
     expired (Xenon's operation timeout is 60 s) and nothing in Xenon stops a pass. A re-run beside it
     could see documents it wrote overwritten by the older ones that pass read before the pause, so the
-    module starts nothing while the old pass's counters move; once they stand still, the re-run
-    completes with exact parity on every green node."""
+    module starts nothing while the old pass's counters move. The pass ends by setting its stage once
+    more (FINISHED over the FAILED its peers recorded), having copied everything: the re-run finds
+    nothing left and green is in exact parity on every node."""
     lab = lab_factory("xenon", "--blue", 1, "--green", 3)
     # enough pages of one document that the resumed pass still runs (about 200 pages a second) when the re-run looks
     seed(lab, 2500)
@@ -156,10 +157,12 @@ def test_an_owner_that_froze_resumes_its_orphaned_pass_and_no_rerun_starts_until
         before = now
     else:
         raise AssertionError("the resumed pass still moved after 60 s: %s" % before)
-    rerun = run_module("xenon_migration", migration_args(lab))
+    # the resumed pass ended by setting its stage once more (FINISHED): it copied everything it had read
+    assert httpx.get(green + link, timeout=10).json()["taskInfo"]["stage"] == "FINISHED"
+    rerun = run_module("xenon_migration", args)
     assert not rerun["failed"], rerun["msg"]
     blue = documents(lab, "blue")
-    assert rerun["documents_moved"] == len(blue) == 2500, rerun
+    assert len(blue) == 2500 and rerun["factories"][0]["mode"] == "skipped", "nothing was left to copy: %s" % rerun["factories"]
     parity = run_module("xenon_migration_info", info_args(lab, parity=True))
     assert parity["in_parity"], parity["factories"]
     for node in lab.description["green"]["nodes"]:

@@ -3,7 +3,7 @@
 taking one off the lab's network while it keeps running), with blue taking writes throughout.
 
 What real Xenon does, and why the lab is that: the peers of a node that stops answering suspect
-it, then mark it UNAVAILABLE (the lab's node-group membership, after 3 s of silence; a killed node,
+it, then mark it UNAVAILABLE (the lab's node-group membership, after 5 s of silence; a killed node,
 which refuses connections, is dropped at once). Owner selection hashes each selfLink over the
 AVAILABLE nodes only, so a peer becomes the task's owner; it holds the replicated state, stamps
 itself documentOwner and never resumes the pass (MigrationTaskService has no node-group handling),
@@ -12,9 +12,9 @@ failing (no reset comes back), so the module reads progress with a short timeout
 owner still runs: its requests in flight wait, new ones fail. Healed, it rejoins, and Xenon's
 synchronization of replicated services (NodeSelectorSynchronizationService.java) keeps the
 highest version of each document and task on every node, so no node comes back believing the
-task runs; but nothing stops a pass in flight, which may resume there and write what it read
-before the cut. Hence the way out the module names: restart the node that was cut off (task
-state is not persisted), then re-run. None of this touches blue, which serves every write through
+task runs; but nothing stops a pass in flight, which may resume there, write what it read before
+the cut, and end by setting the stage once more. Hence the way out the module names: restart the
+node that was cut off (task state is not persisted), then re-run. None of this touches blue, which serves every write through
 the load balancer while green is split."""
 import json
 import shutil
@@ -76,8 +76,9 @@ def test_a_task_owner_cut_off_mid_migration_is_reported_promptly_then_healed_res
 
         lab.fault("heal", owner)  # returns once the three green nodes agree on their membership again
         for url in green.values():
-            # the healed node synchronized: none of the three believes the task still runs
-            assert httpx.get(url + link, timeout=10).json()["taskInfo"]["stage"] == "FAILED", url
+            # the healed node synchronized: none of the three believes the task still runs (FINISHED once
+            # a pass that resumed there has ended)
+            assert httpx.get(url + link, timeout=10).json()["taskInfo"]["stage"] in ("FAILED", "FINISHED"), url
     finally:
         writer.stop()
     unused, lost_writes, records = read_log(str(tmp_path / "writer.jsonl"))
@@ -91,7 +92,8 @@ def test_a_task_owner_cut_off_mid_migration_is_reported_promptly_then_healed_res
     rerun = run_module("xenon_migration", migration_args(lab))
     assert not rerun["failed"], rerun["msg"]
     blue = documents(lab, "blue")
-    assert rerun["factories"][0]["mode"] == "full" and rerun["documents_moved"] == len(blue) > DOCS, rerun
+    # a full pass, or a delta after the resumed pass finished (it copied everything it had read)
+    assert rerun["factories"][0]["mode"] in ("full", "delta"), rerun
     parity = run_module("xenon_migration_info", info_args(lab, parity=True))
     assert parity["in_parity"], json.dumps(parity["factories"], indent=1)[:6000]
     for name, url in green.items():  # every node's own index, the restarted one's included

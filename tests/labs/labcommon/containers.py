@@ -208,7 +208,8 @@ def run(name, argv, workdir, env=None, network=None, address=None):
     _forget(cname)
     # create, not run: run would pull an image it cannot find, and no registry is reachable here
     where = {"network_mode": "host"} if network is None else {
-        "network": network, "networking_config": {network: client().api.create_endpoint_config(ipv4_address=address)}}
+        "network": network, "networking_config": {network: client().api.create_endpoint_config(
+            ipv4_address=address, mac_address=mac_of(address))}}
     member = client().containers.create(
         IMAGE, ["/bin/sh", "-c", _LOG_WRAPPER, "sh", log] + image_argv(argv),
         detach=True, init=True, name=cname, **where,
@@ -333,6 +334,15 @@ def create_network(workdir):
     raise ContainerEngineError("no free /24 left in 10.231.0.0/16 for a lab network")
 
 
+def mac_of(address):
+    """The MAC address of the member at IPv4 ``address`` on a lab network, derived from it as Docker does.
+
+    podman gives an interface a random MAC each time, so after a restart or a heal the host (where
+    the tests and HAProxy run) could go on sending to the old one until its ARP entry expires, up
+    to a minute; one MAC per address keeps every neighbour's entry right."""
+    return "02:42:" + ":".join("%02x" % int(part) for part in address.split("."))
+
+
 def partition(cname, network):
     """Cut the member off the lab network: it keeps running, nobody reaches it and it reaches nobody."""
     with contextlib.suppress(docker.errors.APIError):
@@ -341,7 +351,7 @@ def partition(cname, network):
 
 def heal(cname, network, address):
     """Put a partitioned member back on the lab network at its own address."""
-    client().networks.get(network).connect(cname, ipv4_address=address)
+    client().networks.get(network).connect(cname, ipv4_address=address, mac_address=mac_of(address))
 
 
 def partitioned(cname, network):

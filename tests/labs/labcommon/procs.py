@@ -106,6 +106,15 @@ def kill9(pid):
     stop(pid, signal.SIGKILL, timeout=5.0)
 
 
+def log_tail(workdir, name, lines=20):
+    """The last ``lines`` lines of member ``name``'s log (DIR/logs/<name>.log), for an error message."""
+    try:
+        with open(os.path.join(os.path.abspath(workdir), "logs", "%s.log" % name), errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError as exc:
+        return "(no log: %s)" % exc
+
+
 def wait_port(host, port, timeout=30.0, pid=None):
     """Wait until ``host:port`` accepts TCP connections; fail early if ``pid`` died."""
     deadline = time.monotonic() + timeout

@@ -66,6 +66,15 @@ def kill(handle):
         procs.kill9(handle.get("pid"))
 
 
+def partitioned(handle):
+    """True when the member runs on a lab network but is cut off it (labctl fault partition)."""
+    if not handle.get("network") or not alive(handle):
+        return False
+    from labcommon import containers
+
+    return containers.partitioned(handle["container"], handle["network"])
+
+
 def apply_fault(action, handle, workdir):
     """What ``labctl fault ACTION`` does to one member: kill, stop, or (re)start it - ``start`` on
     a running member restarts it -, pause and unpause it, or partition it from the lab network and

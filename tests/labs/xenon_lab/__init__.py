@@ -168,8 +168,7 @@ def describe(data):
            "members": {name: runner.alive(handle) for name, handle in sorted(data["members"].items())}}
     if data.get("network"):
         out["network"] = data["network"]["subnet"]
-        out["partitioned"] = sorted(name for name, handle in data["members"].items()
-                                    if handle.get("network") and _partitioned(handle))
+        out["partitioned"] = sorted(name for name, handle in data["members"].items() if runner.partitioned(handle))
     for colour in ("blue", "green"):
         members = sorted((n, v) for n, v in data["nodes"].items() if v["colour"] == colour)
         urls = [_node_url(v) for unused, v in members]
@@ -209,16 +208,14 @@ def fault(action, name, workdir):
         runner.stop(handle)
         data["members"][name] = runner.restart(handle, workdir)
         if name in data["nodes"]:
-            procs.wait_port(data["nodes"][name].get("host", HOST), data["nodes"][name]["port"], timeout=30,
-                            pid=data["members"][name].get("pid"))
+            try:
+                procs.wait_port(data["nodes"][name].get("host", HOST), data["nodes"][name]["port"], timeout=30,
+                                pid=data["members"][name].get("pid"))
+            except (TimeoutError, RuntimeError) as exc:
+                raise SystemExit("xenon lab: %s did not come back: %s; the end of its log:\n%s"
+                                 % (name, exc, procs.log_tail(workdir, name)))
     state.save(workdir, data)
     return describe(data)
-
-
-def _partitioned(handle):
-    from labcommon import containers
-
-    return runner.alive(handle) and containers.partitioned(handle["container"], handle["network"])
 
 
 def down(workdir):

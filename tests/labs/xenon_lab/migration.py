@@ -153,8 +153,7 @@ class MigrationService:
             # synchronization keeps the highest version on every node, the owner's included
             # (services/common/NodeSelectorSynchronizationService.java). Nothing in
             # MigrationTaskService stops a pass in flight: the one still running here goes on
-            # writing documents, but its end is recorded in the state it started with, which is no
-            # longer the task's (upstream may then overwrite the stage; not modelled).
+            # writing documents, and its end overwrites the stage (run_pass).
             current.state = state
 
     def changed(self, task):
@@ -429,12 +428,17 @@ class MigrationService:
                 await self.retry(task, factory_available, "Failed to verify availability of source factory service "
                                  + state["sourceFactoryLink"] + " after %d retries")
             await self.copy(task, sources, destinations, selector)
-            state["taskInfo"] = {"stage": "FINISHED", "isDirect": False}
+            outcome = {"stage": "FINISHED", "isDirect": False}
         except Failure as exc:
-            state["taskInfo"] = {"stage": "FAILED", "isDirect": False, "failure": error_body(400, str(exc))}
+            outcome = {"stage": "FAILED", "isDirect": False, "failure": error_body(400, str(exc))}
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            state["taskInfo"] = {"stage": "FAILED", "isDirect": False,
-                                 "failure": error_body(400, "%s: %s" % (type(exc).__name__, exc))}
+            outcome = {"stage": "FAILED", "isDirect": False, "failure": error_body(400, "%s: %s" % (type(exc).__name__, exc))}
+        # The pass ends with a self-PATCH to the task as it is now: if synchronization replaced its
+        # state meanwhile (the node was cut off or frozen and its peers changed the task), the end
+        # overwrites the stage they set, as the reference infers from MigrationTaskService.java.
+        task.state["taskInfo"] = outcome
+        task.state["latestSourceUpdateTimeMicros"] = max(int(task.state.get("latestSourceUpdateTimeMicros") or 0),
+                                                         int(state.get("latestSourceUpdateTimeMicros") or 0))
         task.finished_at = now_micros()
         self.changed(task)
 

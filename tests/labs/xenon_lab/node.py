@@ -27,7 +27,9 @@ from xenon_lab.common import (ALREADY_STARTED, MARKED_DELETED, NOT_FOUND, dumps,
 FORWARDED = "x-lab-forwarded"
 # How long a peer that answers no health check (but does not refuse them) stays suspected before
 # it counts as unavailable; a killed peer refuses connections and is dropped on the next check.
-SUSPICION_S = 3.0
+# Generous enough that a node merely slowed down by a loaded machine keeps its place.
+SUSPICION_S = 5.0
+PROBE_TIMEOUT_S = 1.0
 PASS_HEADERS = ("content-type", "pragma", "x-xenon-auth-token", "x-xenon-rpl-quorum", "cookie")
 QUERY_DEFAULT_EXPIRATION = 600 * 1000000
 
@@ -114,7 +116,7 @@ class Node:
             async def probe(name, url):
                 try:
                     status, data = await self.call("GET", url + "/lab/internal/view", headers=self.internal_headers(),
-                                                   timeout=0.5)
+                                                   timeout=PROBE_TIMEOUT_S)
                 except asyncio.TimeoutError:
                     # Xenon's node group detects failures SWIM-style: a peer that is merely slow
                     # to answer is suspected first and declared unavailable only when it stays

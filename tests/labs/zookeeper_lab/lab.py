@@ -91,7 +91,7 @@ def wait_quorum(data, timeout):
     while time.monotonic() < deadline:
         # a partitioned member runs but answers nobody: the others' quorum is what counts
         seen = {name: mode for name, mode in modes(data).items()
-                if runner.alive(data["members"][name]) and not _partitioned(data["members"][name])}
+                if runner.alive(data["members"][name]) and not runner.partitioned(data["members"][name])}
         running = list(seen.values())
         serving = [m for m in running if m]
         leaders = [m for m in serving if m in ("leader", "standalone")]
@@ -120,7 +120,7 @@ def status(workdir):
         members.append({
             "name": name, "id": sid, "host": p.get("host", HOST), "port": p["client"], "peer_port": p["peer"],
             "election_port": p["election"], "mode": current[name], "alive": runner.alive(handle) if handle else False,
-            "runner": handle.get("mode"), "secure_port": p.get("secure"), "partitioned": _partitioned(handle),
+            "runner": handle.get("mode"), "secure_port": p.get("secure"), "partitioned": runner.partitioned(handle),
         })
     out = {
         "lab": "zookeeper",
@@ -136,14 +136,6 @@ def status(workdir):
         out.update(data["tls"])
         out["tls_hosts"] = ",".join("%s:%d" % (p.get("host", HOST), p["secure"]) for dummy, p in sorted(servers.items()))
     return out
-
-
-def _partitioned(handle):
-    if not handle.get("network") or not runner.alive(handle):
-        return False
-    from labcommon import containers
-
-    return containers.partitioned(handle["container"], handle["network"])
 
 
 def fault(action, name, workdir):
