@@ -14,8 +14,8 @@ synchronization of replicated services (NodeSelectorSynchronizationService.java)
 highest version of each document and task on every node, so no node comes back believing the
 task runs; but nothing stops a pass in flight, which may resume there, write what it read before
 the cut, and end by setting the stage once more. Hence the way out the module names: restart the
-node that was cut off (task state is not persisted), then re-run. None of this touches blue, which serves every write through
-the load balancer while green is split."""
+node that was cut off (task state is not persisted), then re-run. None of this touches blue, which
+serves every write through the load balancer while green is split."""
 import json
 import shutil
 import time
