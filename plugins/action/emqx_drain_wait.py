@@ -109,8 +109,9 @@ class Follower:
                 return self._result()
             if progress["stopped"]:
                 return self._result(failed=True, msg=(
-                    "%s stopped while being drained: sessions it still held are lost. Start it again - EMQX resumes "
-                    "the evacuation when it restarts - and run again to continue." % ", ".join(progress["stopped"])))
+                    "%s left the cluster while being drained (stopped, or cut off from the other nodes): sessions it "
+                    "still held are lost. Bring it back - start it again, or mend the network (EMQX's autoheal then "
+                    "restarts it) - and run again: the evacuation resumes when it restarts." % ", ".join(progress["stopped"])))
             if self.check_mode:
                 return self._result()
             if self.deadline.expired():

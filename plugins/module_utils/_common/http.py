@@ -82,6 +82,17 @@ def tls_context(validate_certs=True, ca_path=None, client_cert=None, client_key=
     return context
 
 
+# A connection that is not open after this long will not open: a host cut off the network drops
+# the handshake without an answer, and the request's whole timeout (often 30 s), retried, would
+# keep a run from trying another node for a minute or more. A slow but reachable server has
+# accepted by then (the kernel's second SYN retransmission goes out at 3 s).
+CONNECT_TIMEOUT = 5.0
+
+
+def _timeout(seconds):
+    return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
+
+
 class HttpClient:
     def __init__(self, base_url, auth=None, headers=None, validate_certs=True, ca_path=None,
                  client_cert=None, client_key=None, timeout=10.0, retries=2, retry_backoff=0.5,
@@ -95,7 +106,7 @@ class HttpClient:
         self.secrets = [s for s in secrets if s]
         self._sleep = sleep
         self._auth_header = None
-        kwargs = dict(base_url=self.base_url, headers=dict(headers or {}), timeout=timeout, auth=auth)
+        kwargs = dict(base_url=self.base_url, headers=dict(headers or {}), timeout=_timeout(timeout), auth=auth)
         if transport is not None:
             kwargs["transport"] = transport
         else:
@@ -128,7 +139,7 @@ class HttpClient:
         method = method.upper()
         attempt = 0
         retries = self.retries if retries is None else max(0, int(retries))
-        extra = {} if timeout is None else {"timeout": timeout}
+        extra = {} if timeout is None else {"timeout": _timeout(timeout)}
         while True:
             try:
                 raw = self._client.request(method, path, json=json, params=params, **extra)

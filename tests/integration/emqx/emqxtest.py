@@ -26,7 +26,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.module 
 
 
 @contextlib.contextmanager
-def mqtt_load(description, clients=100, rate=40, ready_timeout=90):
+def mqtt_load(description, clients=100, rate=40, ready_timeout=90, keepalive=30):
     """Real paho clients through HAProxy for the duration of the block; yields a dict that is
     filled with the load generator's report when the block ends."""
     workdir = tempfile.mkdtemp(prefix="zdt-load-")
@@ -34,7 +34,7 @@ def mqtt_load(description, clients=100, rate=40, ready_timeout=90):
     out = os.path.join(workdir, "load.json")
     argv = [sys.executable, "-m", "emqx_lab.load", "--host", description["lb"]["mqtt_host"],
             "--port", str(description["lb"]["mqtt_port"]), "--clients", str(clients), "--rate", str(rate),
-            "--max-runtime", "600", "--out", out, "--ready-file", ready]
+            "--max-runtime", "600", "--keepalive", str(keepalive), "--out", out, "--ready-file", ready]
     with open(os.path.join(workdir, "load.log"), "w") as log:
         proc = subprocess.Popen(argv, cwd=LABS, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
     report = {}

@@ -31,3 +31,8 @@ def node(cfg, name):
         if spec["name"] == name:
             return spec
     raise KeyError(name)
+
+
+def host(spec):
+    """Where a member listens: its own address on the lab's network (--containers --network), else loopback."""
+    return spec.get("host") or "127.0.0.1"

@@ -20,7 +20,7 @@ def max_connections():
 
 
 def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_header):
-    """``servers``: list of (haproxy name, mqtt port, health-check port)."""
+    """``servers``: list of (haproxy name, address, mqtt port, health-check port)."""
     maxconn = max_connections()
     lines = [
         "global",
@@ -55,9 +55,9 @@ def render(workdir_socket, mqtt_port, stats_port, servers, check_path, auth_head
         "    option httpchk",
         "    http-check send meth GET uri %s hdr Authorization \"%s\"" % (check_path, auth_header),
     ]
-    for name, port, check_port in servers:
-        lines.append("    server %s 127.0.0.1:%d check port %d inter 1s fall 2 rise 5 weight 1"
-                     % (name, port, check_port))
+    for name, address, port, check_port in servers:
+        lines.append("    server %s %s:%d check port %d inter 1s fall 2 rise 5 weight 1"
+                     % (name, address, port, check_port))
     return "\n".join(lines) + "\n"
 
 

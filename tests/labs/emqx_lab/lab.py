@@ -5,6 +5,8 @@ import secrets
 import threading
 import time
 
+import httpx
+
 from labcommon import procs, runner, state
 
 from emqx_lab import api_fault, config, haproxy
@@ -12,6 +14,10 @@ from emqx_lab.store import Store
 
 HOST = "127.0.0.1"
 NODE_SUFFIX = "@" + HOST
+# a node at an address of its own listens where EMQX does by default
+EMQX_MQTT_PORT = 1883
+EMQX_API_PORT = 18083
+EMQX_API_V4_PORT = 8081
 
 
 def add_arguments(parser):
@@ -19,6 +25,9 @@ def add_arguments(parser):
     parser.add_argument("--green", type=int, default=3, help="number of green nodes (defined, started on demand)")
     parser.add_argument("--api", choices=("v5", "v4"), default="v5", help="also serve the 4.4 API with v4")
     parser.add_argument("--containers", action="store_true", help="run members as containers (Docker, or podman's Docker API)")
+    parser.add_argument("--network", action="store_true",
+                        help="with --containers: every node and mosquitto in a container of its own at its own address on a "
+                             "network the lab creates (EMQX's default ports), so that a node can be partitioned")
     parser.add_argument("--start-green", action="store_true", help="start the green nodes too")
     parser.add_argument("--replicants", type=int, default=0,
                         help="replicant nodes per colour; MQTT clients then reach replicants (cores are HAProxy backups)")
@@ -41,10 +50,11 @@ def _mosquitto_socket(workdir):
     return path if len(path.encode()) <= MAX_UNIX_PATH else None
 
 
-def _mosquitto_conf(workdir, port, unix_socket=None):
+def _mosquitto_conf(workdir, port, unix_socket=None, networked=False):
     data = os.path.join(workdir, "mosquitto") + os.sep
     os.makedirs(data, exist_ok=True)
-    listeners = ["listener %d %s" % (port, HOST)]
+    # on a lab network: every address of its container (its own, and loopback)
+    listeners = ["listener %d" % port if networked else "listener %d %s" % (port, HOST)]
     if unix_socket:
         listeners += ["listener 0 %s" % unix_socket]
     return "\n".join(listeners + [
@@ -88,6 +98,14 @@ def up(args, workdir):
         "app_id": "admin", "app_secret": secrets.token_urlsafe(16),
         "token_secret": secrets.token_hex(32),
     }
+    network = None
+    if getattr(args, "network", False):
+        if not args.containers:
+            raise SystemExit("emqx lab: --network needs --containers (processes share the host's loopback)")
+        from labcommon import containers
+
+        network = containers.create_network(workdir)
+    addresses = iter(network["addresses"] if network else ())
     nodes = []
     replicants = getattr(args, "replicants", 0) or 0
     for colour, count, version in (("blue", args.blue, blue_version), ("green", args.green, green_version)):
@@ -95,48 +113,64 @@ def up(args, workdir):
         if count:
             roles += [("replicant", "r%d" % i) for i in range(1, replicants + 1)]
         for role, suffix in roles:
-            spec = {"name": "emqx-%s-%s%s" % (colour, suffix, NODE_SUFFIX), "colour": colour, "version": version,
-                    "role": role, "edition": "Enterprise", "api_port": procs.free_port(), "mqtt_port": procs.free_port()}
-            if v4:
-                spec["api_v4_port"] = procs.free_port()
+            if network:
+                # a host of its own: EMQX's default ports, and a node name that carries its address as EMQX's does
+                address = next(addresses)
+                spec = {"name": "emqx-%s-%s@%s" % (colour, suffix, address), "host": address,
+                        "api_port": EMQX_API_PORT, "mqtt_port": EMQX_MQTT_PORT}
+                if v4:
+                    spec["api_v4_port"] = EMQX_API_V4_PORT
+            else:
+                spec = {"name": "emqx-%s-%s%s" % (colour, suffix, NODE_SUFFIX), "api_port": procs.free_port(),
+                        "mqtt_port": procs.free_port()}
+                if v4:
+                    spec["api_v4_port"] = procs.free_port()
+            spec.update(colour=colour, version=version, role=role, edition="Enterprise")
             nodes.append(spec)
     count = getattr(args, "load_balancers", 1) or 1
     if count < 1:
         raise SystemExit("labctl: --load-balancers must be at least 1")
     lbs = [_lb_spec(workdir, i) for i in range(1, count + 1)]
-    cfg = {"api": args.api, "credentials": creds, "nodes": nodes,
-           "mosquitto": {"port": procs.free_port(), "socket": _mosquitto_socket(workdir)}, "lbs": lbs}
+    mosquitto = ({"host": next(addresses), "port": EMQX_MQTT_PORT, "socket": None} if network
+                 else {"port": procs.free_port(), "socket": _mosquitto_socket(workdir)})
+    cfg = {"api": args.api, "credentials": creds, "nodes": nodes, "mosquitto": mosquitto, "lbs": lbs}
     config.save(workdir, cfg)
     store = Store(config.db_path(workdir))
     store.define([n["name"] for n in nodes])
     store.close()
 
     with open(os.path.join(workdir, "mosquitto.conf"), "w") as handle:
-        handle.write(_mosquitto_conf(workdir, cfg["mosquitto"]["port"], cfg["mosquitto"]["socket"]))
+        handle.write(_mosquitto_conf(workdir, cfg["mosquitto"]["port"], cfg["mosquitto"]["socket"], networked=bool(network)))
     if v4:
         check_path = "/api/v4/load_rebalance/availability_check"
         basic = "%s:%s" % (creds["app_id"], creds["app_secret"])
     else:
         check_path = "/api/v5/load_rebalance/availability_check"
         basic = "%s:%s" % (creds["api_key"], creds["api_secret"])
-    servers = [(_short(n["name"]), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"]) for n in _listeners(nodes)]
+    servers = [(_short(n["name"]), config.host(n), n["mqtt_port"], n["api_v4_port"] if v4 else n["api_port"])
+               for n in _listeners(nodes)]
     for lb in lbs:
         with open(lb["config"], "w") as handle:
             handle.write(haproxy.render(lb["runtime_socket"], lb["mqtt_port"], lb["stats_port"],
                                         servers, check_path, "Basic " + base64.b64encode(basic.encode()).decode()))
 
     members = {}
-    lab_state = {"lab": "emqx", "workdir": workdir, "containers": bool(args.containers), "members": members}
+    lab_state = {"lab": "emqx", "workdir": workdir, "containers": bool(args.containers), "members": members,
+                 "network": network}
+    on_network = {"network": network["name"]} if network else {}
     state.save(workdir, lab_state)
     try:
         members["mosquitto"] = runner.start("mosquitto", ["mosquitto", "-c", os.path.join(workdir, "mosquitto.conf")],
-                                            workdir, containers=args.containers)
+                                            workdir, containers=args.containers,
+                                            address=cfg["mosquitto"].get("host"), **on_network)
         state.save(workdir, lab_state)
-        procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
+        procs.wait_port(config.host(cfg["mosquitto"]), cfg["mosquitto"]["port"], timeout=20)
         for spec in nodes:
             handle = {"name": _short(spec["name"]), "mode": "container" if args.containers else "process",
                       "argv": procs.python_argv("emqx_lab.node", "--workdir", workdir, "--name", spec["name"]),
                       "env": {}, "pid": None}
+            if network:
+                handle.update(network=network["name"], address=spec["host"])
             members[spec["name"]] = handle
             if spec["colour"] == "blue" or args.start_green:
                 runner.restart(handle, workdir)
@@ -173,7 +207,7 @@ def _listeners(nodes):
 
 
 def _wait_node(workdir, spec, timeout=30.0):
-    procs.wait_port(HOST, spec["api_port"], timeout=timeout)
+    procs.wait_port(config.host(spec), spec["api_port"], timeout=timeout)
     store = Store(config.db_path(workdir))
     try:
         deadline = time.monotonic() + timeout
@@ -220,11 +254,11 @@ def status(workdir):
         entry = {"name": spec["name"], "member": _short(spec["name"]), "colour": spec["colour"],
                  "role": spec.get("role", "core"),
                  "version": spec["version"], "edition": spec["edition"],
-                 "api_url": "http://%s:%d" % (HOST, spec["api_port"]), "mqtt_port": spec["mqtt_port"],
+                 "api_url": "http://%s:%d" % (config.host(spec), spec["api_port"]), "mqtt_port": spec["mqtt_port"],
                  "status": "running" if running else "stopped", "pid": handle.get("pid") if running else None,
                  "data_dir": os.path.join(workdir, "data", spec["name"])}
         if v4:
-            entry["api_v4_url"] = "http://%s:%d" % (HOST, spec["api_v4_port"])
+            entry["api_v4_url"] = "http://%s:%d" % (config.host(spec), spec["api_v4_port"])
         nodes.append(entry)
     creds = cfg["credentials"]
     servers = {_short(n["name"]): n["name"] for n in _listeners(cfg["nodes"])}
@@ -234,7 +268,7 @@ def status(workdir):
                   "status": "running" if _alive(members.get(lb["member"])) else "stopped",
                   "pid": (members.get(lb["member"]) or {}).get("pid"), "servers": servers}
                  for lb in cfg["lbs"]]
-    return {
+    out = {
         "lab": "emqx", "workdir": workdir, "api": cfg["api"],
         "containers": lab_state.get("containers", False),
         "credentials": {k: creds[k] for k in ("api_key", "api_secret", "username", "password", "app_id",
@@ -243,11 +277,15 @@ def status(workdir):
         # lb: the first (or only) balancer; load_balancers: all of them, each with every node as a server
         "lb": balancers[0],
         "load_balancers": balancers,
-        "mosquitto": {"host": HOST, "port": cfg["mosquitto"]["port"],
+        "mosquitto": {"host": config.host(cfg["mosquitto"]), "port": cfg["mosquitto"]["port"],
                       "status": "running" if _alive(members.get("mosquitto")) else "stopped",
                       "pid": (members.get("mosquitto") or {}).get("pid")},
         "logs": os.path.join(workdir, "logs"),
     }
+    if lab_state.get("network"):
+        out["network"] = lab_state["network"]["subnet"]
+        out["partitioned"] = sorted(handle["name"] for handle in members.values() if _alive(handle) and runner.partitioned(handle))
+    return out
 
 
 def _resolve(members, name):
@@ -272,7 +310,9 @@ def fault(action, name, workdir, seconds=10.0):
             raise SystemExit("labctl: api-error needs an EMQX node, not %s" % key)
         api_fault.set_until(workdir, node["name"], time.time() + seconds)
     elif action in ("partition", "heal", "pause", "unpause"):
-        runner.apply_fault(action, handle, workdir)
+        members[key] = runner.apply_fault(action, handle, workdir)
+        if action in ("heal", "unpause") and _alive(members[key]) and any(n["name"] == key for n in cfg["nodes"]):
+            _wait_rejoined(cfg, members, key)
     elif action == "kill":
         if _alive(handle):
             runner.kill(handle)
@@ -290,9 +330,30 @@ def fault(action, name, workdir, seconds=10.0):
     return status(workdir)
 
 
+def _wait_rejoined(cfg, members, name, timeout=30.0):
+    """After a heal (or a thaw): until every running node sees ``name`` running again and none is
+    still restarting after the partition (the autoheal of the node that was cut off)."""
+    deadline = time.monotonic() + timeout
+    views = {}
+    while time.monotonic() < deadline:
+        views = {}
+        for spec in cfg["nodes"]:
+            if not _alive(members.get(spec["name"])):
+                continue
+            url = "http://%s:%d/_lab/rpc/view" % (config.host(spec), spec["api_port"])
+            try:
+                views[spec["name"]] = httpx.post(url, json={}, timeout=2).json()["result"]
+            except (httpx.HTTPError, ValueError, KeyError):
+                views[spec["name"]] = None
+        if all(view and view["settled"] and name in view["running"] for view in views.values()):
+            return
+        time.sleep(0.2)
+    raise TimeoutError("%s did not rejoin every node's view within %.0fs: %s" % (name, timeout, views))
+
+
 def _wait_member(workdir, cfg, key):
     if key == "mosquitto":
-        procs.wait_port(HOST, cfg["mosquitto"]["port"], timeout=20)
+        procs.wait_port(config.host(cfg["mosquitto"]), cfg["mosquitto"]["port"], timeout=20)
     else:
         lb = next((lb for lb in cfg["lbs"] if lb["member"] == key), None)
         if lb is not None:

@@ -549,6 +549,8 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0, help="messages per second, all clients together")
     parser.add_argument("--connect-rate", type=float, default=300.0)
+    parser.add_argument("--keepalive", type=int, default=30,
+                        help="MQTT keep alive in seconds: how soon a client notices a silent connection (a partitioned node)")
     parser.add_argument("--v5-share", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=None, help="seconds; default until SIGTERM/SIGINT")
     parser.add_argument("--max-runtime", type=float, default=3600.0, help="hard upper bound in seconds")
@@ -568,7 +570,7 @@ def main(argv=None):
         return 0 if report["ok"] else 1
 
     gen = LoadGenerator(args.host, args.port, clients=args.clients, rate=args.rate,
-                        connect_rate=args.connect_rate, v5_share=args.v5_share, api_url=args.api_url,
+                        connect_rate=args.connect_rate, keepalive=args.keepalive, v5_share=args.v5_share, api_url=args.api_url,
                         api_auth=(args.api_key, args.api_secret) if args.api_key else None).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

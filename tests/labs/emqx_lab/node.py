@@ -13,12 +13,23 @@ from aiohttp import web
 
 from emqx_lab import api_v4, api_v5, config, mqtt, relay, rpc, versions
 from emqx_lab.evacuation import Evacuation
-from emqx_lab.store import HEARTBEAT_EVERY, Store
+from emqx_lab.store import HEARTBEAT_EVERY, HEARTBEAT_STALE, Store
 
 log = logging.getLogger("emqx_lab.node")
 
 
 ALIVE_FOR = 0.05  # seconds a successful look at a node's port stands for (owner_alive)
+# On a lab network (--containers --network) a peer counts as running only while it answers this
+# node over the network as well: a ping every HEARTBEAT_EVERY, each given PING_TIMEOUT, and a peer
+# unanswered for HEARTBEAT_STALE is down in this node's view (Erlang's net tick, shortened as the
+# lab's heartbeat is). The shared store cannot tell: a partitioned node goes on writing to it.
+PING_TIMEOUT = 1.0
+# How long a node waits for a session's owner to hand it over on a lab network before it starts a
+# new session (T_TAKEOVER in EMQX is 15 s; shortened like the net tick).
+TAKEOVER_TIMEOUT = 2.0
+# After a partition heals, the node that was alone restarts its applications this long after its
+# peers answer again (mria_autoheal: 3 s to report to the leader, which waits 15 s more).
+AUTOHEAL_DELAY = 3.0
 
 
 class Node:
@@ -31,7 +42,9 @@ class Node:
         self.edition = self.spec.get("edition", "Enterprise")
         self.data_dir = os.path.join(workdir, "data", name)
         os.makedirs(self.data_dir, exist_ok=True)
-        self.mosquitto_host = "127.0.0.1"
+        self.host = config.host(self.spec)
+        self.networked = self.host != "127.0.0.1"
+        self.mosquitto_host = config.host(self.cfg["mosquitto"])
         self.mosquitto_port = self.cfg["mosquitto"]["port"]
         self.mosquitto_socket = self.cfg["mosquitto"].get("socket")
         self.store = Store(config.db_path(workdir))
@@ -45,17 +58,100 @@ class Node:
         self.dirty = False
         self.shutting_down = False
         self.alive_until = {}  # node name -> loop time until which a look at its port stands
+        self.answered = {}  # peer name -> monotonic time of its last answer over the network (networked only)
+        self.ping_task = None
+        self.alone_since = None  # monotonic time since when no peer has answered while some run (networked only)
+        self.healing = None
         self.started_at = time.time()
 
     # membership helpers -----------------------------------------------------------------
     def members(self):
-        return self.store.members()
+        members = self.store.members()
+        if self.networked:
+            for name, member in members.items():
+                if member["running"] and not self.answers(name):
+                    member.update(running=False, live=0, agent=None, local_status=None, evacuation=None, rebalance=None)
+        return members
 
     def running_nodes(self):
-        return self.store.running()
+        return [name for name, member in self.members().items() if member["running"]]
+
+    def answers(self, name):
+        """Has ``name`` answered this node over the network within the net tick (always, off a lab network)?"""
+        if name == self.name or not self.networked:
+            return True
+        return time.monotonic() - self.answered.get(name, float("-inf")) < HEARTBEAT_STALE
+
+    async def ping_peers(self):
+        """One round of pings to every peer the store lists as running (networked nodes only)."""
+        peers = [name for name in self.store.running() if name != self.name]
+
+        async def ping(name):
+            try:
+                await self.rpc.call(name, "ping", timeout=PING_TIMEOUT)
+            except rpc.RpcError:
+                return
+            self.answered[name] = time.monotonic()
+
+        await asyncio.gather(*(ping(name) for name in peers))
+        self.watch_partition(peers)
+
+    def watch_partition(self, peers):
+        """Cut off from every running peer, then back: restart as mria_autoheal restarts the smaller
+        side of a healed partition (a tie goes to the oldest node), in apps/mria/src/mria_autoheal.erl."""
+        answering = [name for name in peers if self.answers(name)]
+        if peers and not answering:
+            if self.alone_since is None:
+                self.alone_since = time.monotonic()
+                log.warning("no peer answers: cut off from %s", ", ".join(sorted(peers)))
+            return
+        if self.alone_since is None or not answering or self.healing is not None:
+            return
+        boots = {name: member["boot"] for name, member in self.store.members().items()}
+        older_peer = any(boots.get(name, 0) < boots.get(self.name, 0) for name in answering)
+        self.alone_since = None
+        if len(answering) > 1 or older_peer:
+            log.warning("partition healed: %s answer again; autoheal restarts this node in %.0f s",
+                        ", ".join(sorted(answering)), AUTOHEAL_DELAY)
+            self.healing = asyncio.ensure_future(self.autoheal())
+
+    async def autoheal(self):
+        """mria:join(Coordinator, heal) on the losing side: EMQX's applications stop (every client is
+        dropped, sessions in memory are lost) and start again; a node evacuation resumes from its file."""
+        await asyncio.sleep(AUTOHEAL_DELAY)
+        try:
+            if self.coordinator is not None:
+                await self.coordinator.abort("coordinator_stopped")
+            if self.evacuation is not None:
+                self.evacuation.cancel()
+                self.evacuation = None
+            self.agent = self.donor = None
+            dying = asyncio.ensure_future(self.discard_owned())
+            for conn in list(self.conns.values()):
+                conn.close_abruptly()
+            await dying
+            self.store.boot(self.name)
+            self.evacuation = Evacuation.resume(self)
+            if self.evacuation is not None:
+                self.evacuation.launch()
+            self.publish()
+            log.warning("autoheal restart done%s", ": evacuation resumed" if self.evacuation else "")
+        finally:
+            self.healing = None
+
+    async def ping_loop(self):
+        while True:
+            try:
+                await self.ping_peers()
+            except Exception:
+                log.exception("pinging peers failed")
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     def api_port_of(self, name):
         return config.node(self.cfg, name)["api_port"]
+
+    def address_of(self, name):
+        return config.host(config.node(self.cfg, name))
 
     async def reachable(self, name, timeout=0.5):
         """Is ``name``'s process there at all? A stopped or killed node's port is closed, and
@@ -67,12 +163,15 @@ class Node:
         a timeout for death discarded hundreds of sessions of a 10,000-client drain."""
         if name == self.name:
             return True
+        if self.networked:
+            # a partitioned node's port does not refuse, it is silent: only the net tick tells
+            return self.answers(name)
         try:
             spec = config.node(self.cfg, name)
         except KeyError:
             return False
         try:
-            _reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", spec["api_port"]), timeout)
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(config.host(spec), spec["api_port"]), timeout)
         except asyncio.TimeoutError:
             return True
         except OSError:
@@ -91,6 +190,18 @@ class Node:
     async def owner_alive(self, name):
         if not self.store.is_running(name):
             return False
+        if self.networked:
+            # EMQX asks the owner's channel to hand the session over and starts a new session when
+            # that call fails (takeover_session_begin in apps/emqx/src/emqx_cm.erl): a partitioned
+            # owner does not answer, so its sessions are lost to whoever takes them.
+            # Before the owner is seen down its channel is still registered: the takeover call
+            # times out and the connecting client's process crashes without a CONNACK (the error is
+            # not caught on the way up from emqx_cm:takeover_session/2). Once it is seen down, its
+            # registrations are cleaned up (emqx_cm_registry) and the client gets a new session.
+            if not self.answers(name):
+                return False
+            await self.rpc.call(name, "ping", timeout=TAKEOVER_TIMEOUT)  # RpcError: the connection ends
+            return True
         # Thousands of clients moving at once ask about the same few owners: one look at a port
         # stands for 50 ms. A killed node's clients come back no sooner than 100 ms after it died
         # (the shortest reconnect delay of the load generator), so none of them is told it lives.
@@ -233,13 +344,15 @@ class Node:
         self.store.define([self.name])
         await self.discard_owned()  # sessions of a previous life died with it
         self.store.boot(self.name)
+        if self.networked:
+            await self.ping_peers()  # know who answers before answering /nodes
         resumed = Evacuation.resume(self)
         if resumed is not None:
             print("Node evacuation is enabled. The node will not receive connections.", flush=True)
             self.evacuation = resumed
             resumed.launch()
         self.mqtt_server = await asyncio.start_server(
-            lambda r, w: relay.handle_client(self, r, w), "127.0.0.1", self.spec["mqtt_port"],
+            lambda r, w: relay.handle_client(self, r, w), self.bind_address(), self.spec["mqtt_port"],
             reuse_address=True, backlog=2048)
         self.runners = []
         for port, app in ((self.spec["api_port"], api_v5.app(self)),
@@ -248,15 +361,23 @@ class Node:
                 continue
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True, backlog=2048).start()
+            await web.TCPSite(runner, self.bind_address(), port, reuse_address=True, backlog=2048).start()
             self.runners.append(runner)
         self.heartbeat_task = asyncio.ensure_future(self.heartbeat_loop())
+        self.ping_task = asyncio.ensure_future(self.ping_loop()) if self.networked else None
         log.info("node %s (%s) up: mqtt %s api %s", self.name, self.version, self.spec["mqtt_port"], self.spec["api_port"])
+
+    def bind_address(self):
+        """Every address of the container on a lab network: its own one goes away in a partition
+        and comes back when healed, and a socket bound to all of them lives through that."""
+        return "0.0.0.0" if self.networked else "127.0.0.1"
 
     async def stop(self):
         """Graceful stop: clients are cut, and sessions held only in this node's memory are lost."""
         self.shutting_down = True
         self.heartbeat_task.cancel()
+        if self.ping_task is not None:
+            self.ping_task.cancel()
         if self.coordinator is not None:
             await self.coordinator.abort("coordinator_stopped")
         if self.evacuation is not None:

@@ -6,7 +6,7 @@ import itertools
 import logging
 import struct
 
-from emqx_lab import mqtt
+from emqx_lab import mqtt, rpc
 
 log = logging.getLogger("emqx_lab.relay")
 _ids = itertools.count(1)
@@ -130,7 +130,8 @@ async def handle_client(node, reader, writer):
         conn.tasks = [asyncio.ensure_future(_client_to_broker(conn, reader)),
                       asyncio.ensure_future(_broker_to_client(conn, up_reader))]
         await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
-    except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, mqtt.ProtocolError, OSError) as exc:
+    except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, mqtt.ProtocolError, OSError,
+            rpc.RpcError) as exc:
         log.debug("connection ended: %r", exc)
     finally:
         if conn is not None:

@@ -34,7 +34,7 @@ class Client:
             return await dispatch(self.node, op, kwargs)
         if self.session is None:
             self.session = aiohttp.ClientSession()
-        url = "http://127.0.0.1:%d/_lab/rpc/%s" % (self.node.api_port_of(target), op)
+        url = "http://%s:%d/_lab/rpc/%s" % (self.node.address_of(target), self.node.api_port_of(target), op)
         try:
             async with self.session.post(url, json=kwargs, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                 if resp.status != 200:
@@ -53,6 +53,8 @@ async def dispatch(node, op, args):
     """Operations a peer may ask of this node; results are JSON-able."""
     if op == "ping":
         return "pong"
+    if op == "view":  # asked by labctl: whom this node sees running, and whether it is restarting after a partition
+        return {"running": node.running_nodes(), "settled": node.alone_since is None and node.healing is None}
     if op == "stats":
         counts = node.counts()
         return {"live": counts["live"], "sessions": counts["sessions"], "disconnected": counts["disconnected"]}

@@ -76,6 +76,20 @@ def test_a_polling_read_can_ask_for_a_shorter_timeout_and_no_retries_of_its_own(
     assert seen == [4.0, 30.0, 30.0, 30.0], "the client's own timeout and retries are unchanged"
 
 
+def test_a_connection_that_does_not_open_is_given_up_sooner_than_a_slow_answer():
+    """A host cut off the network never answers the handshake: the next node is tried within seconds."""
+    seen = []
+
+    def handler(request):
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json={})
+
+    client = client_for(handler, timeout=30.0)
+    client.get("/x")
+    client.get("/x", timeout=2.0)
+    assert [(t["connect"], t["read"]) for t in seen] == [(5.0, 30.0), (2.0, 2.0)]
+
+
 def test_error_names_method_path_status_code_and_message():
     handler, _calls = flaky([404])
     with pytest.raises(ApiError) as err:

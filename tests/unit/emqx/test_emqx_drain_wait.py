@@ -290,7 +290,8 @@ def test_a_drained_node_that_stops_fails_the_task_with_its_name(monkeypatch):
     harness = Harness(monkeypatch, fake, dict(DRAIN, poll_interval=0.1, progress_interval=1), stop_after_runs=2)
     result = harness.run()
     assert result["failed"] and len(harness.runs) == 3
-    assert result["msg"].startswith("%s stopped while being drained: sessions it still held are lost" % BLUE)
+    assert result["msg"].startswith("%s left the cluster while being drained (stopped, or cut off from the other nodes): "
+                                    "sessions it still held are lost" % BLUE)
     assert result["progress"]["stopped"] == [BLUE]
 
 
