@@ -77,8 +77,8 @@ OLDER_VENVS := $(foreach v,$(OLDER_CORES),$(VENV)-core$(v))
 $(VENV)-core%/.stamp: requirements.txt tests/requirements.txt
 	test -x $(VENV)-core$*/bin/python || $(PYTHON) -m venv $(VENV)-core$*
 	$(VENV)-core$*/bin/python -m pip install -q --upgrade pip
-	# The test requirements without the tools that pin the newest ansible-core.
-	grep -vE '^(ansible-core|molecule|ansible-lint|galaxy-importer|antsibull-changelog)' tests/requirements.txt > $(VENV)-core$*/requirements.txt
+	# The test requirements without the tools that pin the newest ansible-core (and the labs' delay library).
+	grep -vE '^(ansible-core|molecule|ansible-lint|galaxy-importer|antsibull-changelog|NetfilterQueue)' tests/requirements.txt > $(VENV)-core$*/requirements.txt
 	$(VENV)-core$*/bin/python -m pip install -q "ansible-core==$*.*" -r requirements.txt -r $(VENV)-core$*/requirements.txt
 	touch $@
 

@@ -76,7 +76,7 @@ class Lab:
         return self.description
 
     def fault(self, action, target, *options):
-        return labctl("fault", action, target, "--workdir", self.workdir, *options)
+        return labctl("fault", action, target, *options, "--workdir", self.workdir)
 
     def down(self):
         labctl("down", "--workdir", self.workdir)

@@ -3,6 +3,7 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import sys
 
 from labcommon import ports, state
@@ -46,15 +47,60 @@ def build_parser(labs=LABS):
 
     fault = sub.add_parser("fault", help="inject a fault into a running lab")
     fault.add_argument("action", choices=("kill", "restart", "stop", "start", "api-error", "partition", "heal",
-                                          "pause", "unpause"),
+                                          "pause", "unpause", "delay"),
                        help="api-error: the member keeps running but its management API answers 503 for --seconds; "
                             "partition: the member keeps running, cut off the lab network (labs started with "
                             "--containers --network); heal: back on it; pause: the member is frozen (SIGSTOP, or the "
-                            "container engine's pause), its connections open and unanswered; unpause: it goes on")
+                            "container engine's pause), its connections open and unanswered; unpause: it goes on; "
+                            "delay: every packet the member sends leaves MS milliseconds late (0: on time again)")
     fault.add_argument("target", help="name of a lab member, as listed by status")
+    fault.add_argument("ms", nargs="?", type=float, help="the delay, for delay")
+    fault.add_argument("--from", dest="peers", default="",
+                       help="partition: cut the member off these members only (names separated by commas; a member on "
+                            "the host's network, such as haproxy, stands for the host)")
     fault.add_argument("--seconds", type=float, default=10.0, help="how long an api-error lasts")
     fault.add_argument("--workdir", required=True)
     return parser
+
+
+def _member(members, name):
+    for key, handle in members.items():
+        if name in (key, (handle or {}).get("name")):
+            return key
+    raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members))))
+
+
+def link_fault(args):
+    """partition --from, delay, and the link half of heal, the same in every lab (labcommon.links)."""
+    from labcommon import containers, links, runner
+
+    data = state.load(args.workdir)
+    members = data.get("members") or {}
+    handle = members[_member(members, args.target)]
+    if not handle.get("network") or not runner.alive(handle):
+        if args.action == "heal":
+            return
+        raise SystemExit("labctl: %s is not a running member of a lab network; link faults need a lab started with "
+                         "--containers --network" % args.target)
+    pid = containers.pid_of(handle["container"])
+    if args.action == "heal":
+        links.clear(pid, handle.get("delay_pid"))
+        runner.forget_links(handle)
+    elif args.action == "delay":
+        if args.ms is None or args.ms < 0:
+            raise SystemExit("labctl: delay needs the milliseconds, 0 or more (labctl fault delay NAME MS)")
+        links.unslow(pid, handle.pop("delay_pid", None))
+        handle.pop("delay_ms", None)
+        if args.ms > 0:
+            log = os.path.join(os.path.abspath(args.workdir), "logs", "%s-delay.log" % handle["name"])
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            handle.update(delay_ms=args.ms, delay_pid=links.slow(pid, args.ms, log))
+    else:
+        gateway = data["network"]["subnet"].rsplit(".", 1)[0] + ".1"
+        names = [_member(members, name.strip()) for name in args.peers.split(",") if name.strip()]
+        links.cut(pid, sorted({members[name].get("address") or gateway for name in names}))
+        handle["cut_from"] = sorted(set(handle.get("cut_from", [])) | set(names))
+    state.save(args.workdir, data)
 
 
 def _labs_named(argv):
@@ -88,11 +134,16 @@ def main(argv):
         if args.command == "status":
             description = module.status(args.workdir)
         elif args.command == "fault":
-            if args.action == "api-error":
+            if args.action == "delay" or (args.action == "partition" and args.peers):
+                link_fault(args)
+                description = module.status(args.workdir)
+            elif args.action == "api-error":
                 if "seconds" not in inspect.signature(module.fault).parameters:
                     raise SystemExit("labctl: the %s lab has no api-error fault" % lab)
                 description = module.fault(args.action, args.target, args.workdir, seconds=args.seconds)
             else:
+                if args.action == "heal":
+                    link_fault(args)
                 description = module.fault(args.action, args.target, args.workdir)
         else:
             module.down(args.workdir)

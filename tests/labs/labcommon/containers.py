@@ -139,6 +139,15 @@ def _container(cname):
         return None
 
 
+def pid_of(cname):
+    """The host pid of a running member's first process: its network namespace is /proc/PID/ns/net."""
+    member = _container(cname)
+    pid = (member.attrs.get("State") or {}).get("Pid") if member is not None else None
+    if not pid:
+        raise ContainerEngineError("%s is not running" % cname)
+    return pid
+
+
 def available():
     """True when a container engine answers here (Docker, or podman's service started on demand)."""
     try:

@@ -48,6 +48,7 @@ def alive(handle):
 
 def stop(handle, timeout=10.0):
     """Graceful stop (SIGTERM, then SIGKILL after ``timeout``)."""
+    forget_links(handle)
     if handle.get("mode") == "container":
         from labcommon import containers
 
@@ -58,6 +59,7 @@ def stop(handle, timeout=10.0):
 
 def kill(handle):
     """Abrupt death: kill -9, no clean-up runs in the member."""
+    forget_links(handle)
     if handle.get("mode") == "container":
         from labcommon import containers
 
@@ -66,10 +68,22 @@ def kill(handle):
         procs.kill9(handle.get("pid"))
 
 
+def forget_links(handle):
+    """The member's link faults die with its network namespace: stop the delay process that holds it."""
+    from labcommon import links
+
+    links.stop_delay(handle.pop("delay_pid", None))
+    handle.pop("cut_from", None)
+    handle.pop("delay_ms", None)
+
+
 def partitioned(handle):
-    """True when the member runs on a lab network but is cut off it (labctl fault partition)."""
+    """True when the member runs on a lab network but is cut off it, or off some of its peers
+    (labctl fault partition [--from])."""
     if not handle.get("network") or not alive(handle):
         return False
+    if handle.get("cut_from"):
+        return True
     from labcommon import containers
 
     return containers.partitioned(handle["container"], handle["network"])
