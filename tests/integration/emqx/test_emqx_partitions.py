@@ -107,7 +107,8 @@ def test_a_blue_node_cut_off_mid_drain_stops_the_run_promptly_and_once_healed_a_
 def test_a_green_node_cut_off_during_the_soak_fails_the_gate_and_the_rollback_restores_service(lab_factory, report_dir):
     lab = lab_factory("emqx", "--blue", 2, "--green", 2, "--containers", "--network")
     green1 = node_names(lab.description, "green")[0]
-    inventory, evars = inputs(lab, report_dir, emqx_blue_green_soak_seconds=16, emqx_blue_green_probe_interval=2)
+    # the soak outlasts what the cut takes to be seen: the net tick (2.5 s) and a probe or two
+    inventory, evars = inputs(lab, report_dir, emqx_blue_green_soak_seconds=10, emqx_blue_green_probe_interval=2)
     with mqtt_load(lab.description, clients=100, rate=30, keepalive=KEEPALIVE) as users:
         proc = start_playbook(inventory, evars)
         output, held = [], None

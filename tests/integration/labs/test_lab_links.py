@@ -30,7 +30,7 @@ def view(node):
 def round_trip(node, count=5):
     """Median seconds of a request to the node on a new connection (handshake and answer)."""
     times = []
-    for _ in range(count):
+    for unused in range(count):
         start = time.monotonic()
         httpx.post(node["api_url"] + "/_lab/rpc/ping", json={}, timeout=10).raise_for_status()
         times.append(time.monotonic() - start)
