@@ -14,6 +14,9 @@ import httpx
 import pytest
 from labcommon import state  # pylint: disable=import-error
 
+# two holds of the 250 ms delay
+SLOW = 0.5
+
 pytestmark = [pytest.mark.timeout(180), pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")]
 
 
@@ -56,31 +59,32 @@ def test_a_member_cut_off_from_one_peer_and_a_slow_link_then_healed(lab_factory)
     everyone = sorted([one, two, three])
     views_become(nodes, {one: everyone, two: everyone, three: everyone})
 
-    # a slow link: only the delayed member's answers come late
+    # a slow link: only the delayed member's answers come late. The handshake's answer and the
+    # reply are both held, so a request on a new connection takes at least SLOW; any other takes
+    # less (tens of milliseconds, a few hundred at most on a loaded machine).
     before = [round_trip(n) for n in nodes[:2]]
+    assert max(before) < SLOW, before
     lab.fault("delay", one, "250")
     slowed = [round_trip(n) for n in nodes[:2]]
-    # the handshake's answer and the reply are both held: at least two delays on a new connection
-    assert slowed[0] >= 0.5 > before[0] * 5 + 0.1, (before, slowed)
-    assert slowed[1] < 0.25, "the other members' links are untouched: %s" % slowed
+    assert slowed[0] >= SLOW > slowed[1], "only the delayed member's links are slow: %s" % slowed
     # a delay below the lab's ping timeout: everyone still sees everyone
     views_become(nodes, {one: everyone, two: everyone, three: everyone})
     lab.fault("delay", one, "0")
-    assert round_trip(nodes[0]) < 0.25
+    assert round_trip(nodes[0]) < SLOW
 
     # cut off from one peer only: those two see each other down, the third sees everyone, and the
     # host (the tests, HAProxy) still reaches the member
     status = lab.fault("partition", one, "--from", two)
     assert status["partitioned"] == [one], status["partitioned"]
     views_become(nodes, {one: sorted([one, three]), two: sorted([two, three]), three: everyone})
-    assert round_trip(nodes[0]) < 0.25
+    assert round_trip(nodes[0]) < SLOW
 
     # heal undoes every link fault at once, a delay with it
     lab.fault("delay", one, "250")
     status = lab.fault("heal", one)
     assert status["partitioned"] == []
     views_become(nodes, {one: everyone, two: everyone, three: everyone})
-    assert round_trip(nodes[0]) < 0.25
+    assert round_trip(nodes[0]) < SLOW
 
     # a delay process lives in the member's network namespace: a restart (a new namespace) stops it
     lab.fault("delay", one, "100")
@@ -91,4 +95,4 @@ def test_a_member_cut_off_from_one_peer_and_a_slow_link_then_healed(lab_factory)
     while os.path.exists("/proc/%d" % holder) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists("/proc/%d" % holder)
-    assert round_trip(lab.status()["nodes"][0]) < 0.25
+    assert round_trip(lab.status()["nodes"][0]) < SLOW

@@ -100,7 +100,9 @@ class Node:
         """Cut off from every running peer, then back: restart as mria_autoheal restarts the smaller
         side of a healed partition (a tie goes to the oldest node), in apps/mria/src/mria_autoheal.erl."""
         answering = [name for name in peers if self.answers(name)]
-        if peers and not answering:
+        # alone: no peer it has heard from answers any more (at boot, peers that are not listening
+        # yet do not count)
+        if peers and not answering and any(name in self.answered for name in peers):
             if self.alone_since is None:
                 self.alone_since = time.monotonic()
                 log.warning("no peer answers: cut off from %s", ", ".join(sorted(peers)))
@@ -191,9 +193,6 @@ class Node:
         if not self.store.is_running(name):
             return False
         if self.networked:
-            # EMQX asks the owner's channel to hand the session over and starts a new session when
-            # that call fails (takeover_session_begin in apps/emqx/src/emqx_cm.erl): a partitioned
-            # owner does not answer, so its sessions are lost to whoever takes them.
             # Before the owner is seen down its channel is still registered: the takeover call
             # times out and the connecting client's process crashes without a CONNACK (the error is
             # not caught on the way up from emqx_cm:takeover_session/2). Once it is seen down, its

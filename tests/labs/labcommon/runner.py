@@ -25,6 +25,7 @@ def start(name, argv, workdir, env=None, containers=False, network=None, address
 
 def restart(handle, workdir):
     """(Re)start a member from its handle, e.g. after kill; returns the updated handle."""
+    forget_links(handle)  # a member that died by itself may have left a delay process behind
     if handle["mode"] == "container":
         from labcommon import containers
 
