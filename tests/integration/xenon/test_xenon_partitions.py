@@ -52,14 +52,18 @@ def test_a_task_owner_cut_off_mid_migration_is_reported_promptly_then_healed_res
     assert len(set(green.values())) == 3 and not any("127.0.0.1" in url for url in green.values()), green
     seed(lab, DOCS)
     writer = Writer(lab.description["load_balancer"]["url"], str(tmp_path / "writer.jsonl"), rate=10, workers=2).start()
+    blue = lab.description["blue"]["nodes"][0]["name"]
     try:
-        # pages of one document keep the pass going long enough to cut its owner off in the middle of it
+        # Pages of one document from a blue node whose answers leave 20 ms late keep the pass going
+        # for 20 s at least, however fast the machine: long enough to cut its owner off in the middle.
+        lab.fault("delay", blue, "20")
         proc, output = start_module("xenon_migration", migration_args(lab, query_spec={"resultLimit": 1}, wait_timeout=600))
         link, owner = progressing_task(list(green.values()), 10)
         lab.fault("partition", owner)
         cut_at = time.monotonic()
         failed = finish_module(proc, output)
         reported_after = time.monotonic() - cut_at
+        lab.fault("delay", blue, "0")
         assert failed["failed"] and "last_observed" in failed, failed
         factory = failed["last_observed"]["factories"][0]
         assert factory["stage"] == "ORPHANED" and 0 < factory["processed"] < DOCS, factory
