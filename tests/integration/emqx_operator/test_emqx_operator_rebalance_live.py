@@ -197,8 +197,17 @@ def test_a_rebalance_deleted_before_the_operators_first_look_would_crash_it_so_t
         lab, emqx = cluster.lab, cluster.emqx
         base = cluster.module_args("rb-safe", conn_evict_rate=5, sess_evict_rate=5, wait_health_check=20, wait_timeout=30,
                                    poll_interval=0.3)
+        from kubernetes import config, dynamic
+
+        client = dynamic.DynamicClient(config.new_client_from_config(lab.description["kubeconfig"]))
+        rebalances = client.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
         rc, started = run_module(dict(base, wait=False))
         assert rc == 0, started
+        # The operator takes the Rebalance up (Processing) within its 0.5 s cadence and names its
+        # coordinator 5 s later: ask for the deletion in between. (Asked before the operator has seen
+        # the Rebalance at all, the module deletes it at once, which is safe: no finalizer holds it.)
+        wait_for(lambda: (rebalances.get(name="rb-safe", namespace="default").to_dict().get("status") or {}).get("phase") == "Processing",
+                 10, "rb-safe to be Processing")
         rc, removed = run_module(dict(base, state="absent"))
         assert rc == 0, removed
         assert removed["changed"] and removed["after"] is None
@@ -208,10 +217,6 @@ def test_a_rebalance_deleted_before_the_operators_first_look_would_crash_it_so_t
         wait_for(lambda: not emqx_rebalances(emqx), 10, "EMQX's rebalance to be stopped by the operator")
 
         # Straight through the API, as kubectl would, but quick enough to land inside the 5 s window on a busy machine.
-        from kubernetes import config, dynamic
-
-        client = dynamic.DynamicClient(config.new_client_from_config(lab.description["kubeconfig"]))
-        rebalances = client.resources.get(api_version="apps.emqx.io/v2beta1", kind="Rebalance")
         rebalances.create(namespace="default", body={
             "apiVersion": "apps.emqx.io/v2beta1", "kind": "Rebalance", "metadata": {"name": "rb-raw"},
             "spec": {"instanceName": "emqx-ee", "rebalanceStrategy": {"connEvictRate": 5, "waitHealthCheck": 20,

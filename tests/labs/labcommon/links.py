@@ -3,8 +3,8 @@ member's own network namespace so that nothing else on the host is touched:
 
 - ``cut``: the member drops what it receives from, and what it sends to, chosen addresses only (a
   partial partition, iptables DROP rules), while the rest of the lab still reaches it;
-- ``slow``: every packet the member sends is held for a delay before it leaves (a slow link). The
-  kernel here has no netem qdisc, so the packets go through an NFQUEUE to a small process in the
+- ``slow``: every packet the member sends is held for a delay before it leaves (a slow link). Not every
+  kernel has the netem qdisc, so the packets go through an NFQUEUE to a small process in the
   member's namespace (``python -m labcommon.links``) that lets each go once its time has come.
 
 ``clear`` undoes both. Members on the host's network (HAProxy, load generators, the tests) reach a
