@@ -183,7 +183,9 @@ def test_the_role_resumes_an_orphaned_copy_or_says_which_green_node_to_use(lab_f
     window (blue keeps serving) saying that node does not answer and to use one that is up, and
     the re-run through a live green node completes. Both end in exact parity on green."""
     lab = lab_factory("xenon", "--blue", 1, "--green", 3)
-    seed(lab, 300)
+    # pages of one document, enough that the copy still runs when its owner is killed: 200 to 400
+    # pages a second, on machines that differ twofold in speed
+    seed(lab, 1500)
     lab_file = str(tmp_path / "lab.json")
     with open(lab_file, "w") as handle:
         json.dump(lab.description, handle)
