@@ -109,14 +109,20 @@ notes:
     unfinished drain, C(state == expected_state) only counts as settled once it has lasted 3 seconds, because the
     counter passes that value on its way up.
   - Kilda writes C(state) once per confirmation and drops a write that fails on a ZooKeeper connection or session loss;
-    re-sending the same signal makes no task confirm again, so such a C(state) stays stale. When ZooKeeper drops this
-    module's own connection while it waits (every client's connection drops in a leader election) or a new leader
-    epoch shows, a pending C(state) that has not changed for two thirds of O(component_session_timeout) plus a second
-    (21 seconds by default, at least 5) after the connection came back is treated as stale instead of slow, and the
-    task fails at once or, with O(refresh_stale_state=true), refreshes it; a refresh that finds them stale again fails,
-    saying those components have not come back to ZooKeeper. A component
-    that lost its own session while this module's connection stayed up cannot be told from a hung one; the task then
-    times out after O(wait_timeout), naming it.
+    re-sending the same signal makes no task confirm again, so such a C(state) stays stale. While it waits, the module
+    looks for evidence that components lost their connections - ZooKeeper drops this module's own connection (every
+    client's connection drops in a leader election), a new leader epoch shows, or a server of O(hosts) goes away. The
+    module asks every server with the C(srvr) four-letter word once a second, so it also sees a server that only the
+    components used go away - one that refuses connections or says it is not serving, one that stays silent for
+    two thirds of O(component_session_timeout) (when its clients notice), or one that answers as freshly restarted.
+    After such evidence, a pending C(state) that has not changed for two thirds of O(component_session_timeout) plus a
+    second (21 seconds by default, at least 5) is treated as stale instead of slow, and the task fails at once or,
+    with O(refresh_stale_state=true), refreshes it and waits on (a component found stale later is refreshed too); a
+    refresh that finds them stale again fails, saying those components have not come back to ZooKeeper. What
+    remains invisible is a component whose own network path to a server that stays up breaks; ZooKeeper keeps no
+    trace of that (Kilda creates no ephemeral nodes), so the task times out after O(wait_timeout), naming it, as for
+    a hung component. A server that does not answer C(srvr) to the controller (a 3.5+ whitelist without it, a
+    firewall) gives no evidence either way.
   - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
     ACLs and children and write with C(multi) transactions, all of which 3.4 has, as it has digest ACLs and read-only mode.
     TLS (O(use_tls)) needs ZooKeeper 3.5.5 or later; against an older server the task fails at once naming the server
@@ -254,6 +260,12 @@ stale:
   type: list
   elements: str
   sample: [network/blue]
+causes:
+  description: The evidence of lost connections that made the pending states count as stale (see the notes).
+  returned: always (empty when no stale state was found)
+  type: list
+  elements: str
+  sample: ["server 10.0.0.12:2181 stopped serving"]
 overcounted:
   description: Components whose C(state) stayed above C(expected_state) after C(START) (see the notes).
   returned: failure, when an over-count ended the wait

@@ -34,6 +34,10 @@ PROBE_TIMEOUT = 3.0
 # ZooKeeper serves clients over TLS from 3.5.5 on (secureClientPort, Netty); 3.4 has no TLS at all.
 TLS_SINCE = (3, 5, 5)
 _VERSION = re.compile(r"Zookeeper version: (\d+)\.(\d+)\.(\d+)")
+_RECEIVED = re.compile(r"^Received: (\d+)", re.MULTILINE)
+_MODE = re.compile(r"^Mode: (\S+)", re.MULTILINE)
+# ZooKeeper's answer to a four-letter word while it has no quorum or is still starting
+NOT_SERVING = "not currently serving requests"
 UNREACHABLE = object()  # a probe's answer for a server it could not reach, or that did not answer in time
 
 
@@ -132,12 +136,12 @@ def _probe(context, host, port, listen, timeout, answers):
     answers.put((server_name(host, port), reason))
 
 
-def server_version(host, port, timeout=PROBE_TIMEOUT):
-    """(major, minor, patch) of the ZooKeeper server at host:port from the ``srvr`` four-letter
-    word over a plain connection (3.4 answers it, 3.5+ whitelists it by default), or None when
-    it does not answer that way (a TLS-only port, a whitelist without srvr, not ZooKeeper)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
+def ask_srvr(host, port, timeout=PROBE_TIMEOUT, context=None):
+    """The whole answer of the server at host:port to the ``srvr`` four-letter word, as text.
+    Raises OSError when it cannot be asked (socket.timeout when it stays silent). ``context``: an
+    SSL context for a TLS-only port."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=host) if context is not None else raw as conn:
             conn.sendall(b"srvr")
             data = b""
             while len(data) < 4096:
@@ -145,10 +149,36 @@ def server_version(host, port, timeout=PROBE_TIMEOUT):
                 if not chunk:
                     break
                 data += chunk
+    return data.decode("ascii", "replace")
+
+
+def parse_srvr(text):
+    """{"version": (major, minor, patch) or None, "received": packets received since the server
+    started, or None, "mode": "leader", "follower", "standalone"... or None} from a ``srvr``
+    answer, or None for an answer that is not one (a whitelist without srvr, not ZooKeeper)."""
+    version, received, mode = _VERSION.search(text), _RECEIVED.search(text), _MODE.search(text)
+    if not (version or received or mode):
+        return None
+    return {"version": tuple(int(part) for part in version.groups()) if version else None,
+            "received": int(received.group(1)) if received else None,
+            "mode": mode.group(1) if mode else None}
+
+
+def server_stats(host, port, timeout=PROBE_TIMEOUT, context=None):
+    """parse_srvr of the server's answer, or None when it does not answer that way (down, cut
+    off, not serving, a whitelist without srvr, not ZooKeeper). 3.4 answers srvr, 3.5+
+    whitelists it by default."""
+    try:
+        return parse_srvr(ask_srvr(host, port, timeout, context))
     except (OSError, ValueError):
         return None
-    found = _VERSION.search(data.decode("ascii", "replace"))
-    return tuple(int(part) for part in found.groups()) if found else None
+
+
+def server_version(host, port, timeout=PROBE_TIMEOUT):
+    """(major, minor, patch) of the ZooKeeper server at host:port from ``srvr`` over a plain
+    connection, or None (see server_stats)."""
+    stats = server_stats(host, port, timeout)
+    return stats["version"] if stats else None
 
 
 def too_old_for_tls(params, names, timeout=PROBE_TIMEOUT):

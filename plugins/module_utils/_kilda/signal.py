@@ -14,6 +14,7 @@ plan is "desired values", not "operations".
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -24,7 +25,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     ZdtError,
 )
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline, poll
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import layout, settle, snapshot
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import layout, servers, settle, snapshot
 
 try:
     from kazoo.exceptions import (
@@ -58,11 +59,17 @@ STALE_GRACE = 5.0
 COMPONENT_SESSION_TIMEOUT = 30.0
 
 
+def noticed_after(component_session_timeout=None):
+    """Seconds a component takes to notice a server that went silent: two thirds of its session
+    timeout, when its reads time out."""
+    timeout = COMPONENT_SESSION_TIMEOUT if component_session_timeout is None else float(component_session_timeout)
+    return timeout * 2.0 / 3.0
+
+
 def stale_grace(component_session_timeout=None):
     """Seconds a state must stay unchanged after a connection loss before it counts as stale: long
     enough for a component whose server was partitioned to notice and reconnect."""
-    timeout = COMPONENT_SESSION_TIMEOUT if component_session_timeout is None else float(component_session_timeout)
-    return max(STALE_GRACE, timeout * 2.0 / 3.0 + 1.0)
+    return max(STALE_GRACE, noticed_after(component_session_timeout) + 1.0)
 
 
 class StaleState(TerminalFailure):
@@ -167,8 +174,10 @@ def commit(client, ops):
 
 class SignalService:
     def __init__(self, client, prefix, targets, signal=None, build_version=None, create_missing=False,
-                 clock=time.monotonic, component_session_timeout=None):
+                 clock=time.monotonic, component_session_timeout=None, watch=None):
         self.client = client
+        # connection parameters of the ensemble whose servers a wait watches (see servers.py); None: none watched
+        self.watch = watch
         self.component_session_timeout = component_session_timeout
         self.prefix = prefix
         self.targets = targets
@@ -259,11 +268,12 @@ class SignalService:
         Kilda writes ``state`` once per confirmation and drops a write that fails on a connection
         or session loss, so after one a state may stay stale for good (the signal is not re-sent
         to tasks that follow it already). A pending state raises StaleState instead of waiting for
-        wait_timeout when it has not changed for STALE_GRACE seconds after evidence that every
-        client lost its connection since it was written: it was last written under an earlier
-        leader epoch than the one this client sees now (a leader election came after), or this
-        module's own connection dropped during the wait and the state did not move after it came
-        back. A state that moves is only slow."""
+        wait_timeout when it has not changed for the stale grace after evidence that its
+        component may have lost its connection since it was written: it was last written under an
+        earlier leader epoch than the one this client sees now (a leader election came after),
+        this module's own connection dropped during the wait, or a server of the ensemble went
+        away during the wait (``watch``, see servers.py), and the state did not move after that.
+        A state that moves is only slow."""
         if not snapshots:
             return None
         settled = {}
@@ -272,11 +282,16 @@ class SignalService:
         equal_since = {}
         draining = set(draining_when_started(before or {}, self.signal))
         seen = {}  # key: ((state value, version), first seen at)
-        link = {"lost": None, "back": None, "epoch": self._epoch()}
+        link = {"lost": None, "back": None, "epoch": self._epoch(), "causes": []}
         grace = stale_grace(self.component_session_timeout)
+
+        def cause(text):
+            if text not in link["causes"]:
+                link["causes"].append(text)
 
         def on_connection(state):
             if state in DISRUPTED:
+                cause("this module's own connection dropped")
                 link["lost"], link["back"] = self.clock(), None
             elif link["lost"] is not None and link["back"] is None:
                 link["back"] = self.clock()
@@ -286,9 +301,19 @@ class SignalService:
             epoch = self._epoch()
             if epoch > link["epoch"]:
                 # A leader election happened since the commit: every client was disconnected.
+                cause("a leader election")
                 link["epoch"] = epoch
                 link["lost"] = link["lost"] or now
                 link["back"] = link["back"] or now
+
+        def on_server_gone(name, why, at):
+            # The components on that server lost their connections at ``at`` and reconnect to
+            # another one; while this module's own connection is down, its return sets ``back``.
+            cause("server %s %s" % (name, why))
+            if link["lost"] is None or link["back"] is not None:
+                link["lost"] = link["lost"] or at
+                link["back"] = max(link["back"] or at, at)
+            self._wake.set()
 
         def fetch():
             self._wake.clear()
@@ -340,12 +365,14 @@ class SignalService:
                 mzxid = snap.nodes[layout.STATE].mzxid
                 if mzxid is not None and (mzxid >> 32) < link["epoch"]:
                     # Last written under an earlier leader: every client lost its connection since.
-                    quiet_from = since
+                    quiet_from, evidence = since, "a leader election since its last write"
                 elif link["back"] is not None and since <= link["back"]:
-                    quiet_from = link["back"]
+                    quiet_from, evidence = link["back"], None  # its cause was noted when it came
                 else:
                     continue
                 if now - quiet_from >= grace:
+                    if evidence:
+                        cause(evidence)
                     found.append((snap, why))
             return found
 
@@ -358,16 +385,20 @@ class SignalService:
                 return overcount_message(over, before or {}, others)
             found = stale(observed, now)
             if found:
-                raise StaleState(stale_message(found, self.signal, grace), stale=[s.target for s, dummy in found],
+                raise StaleState(stale_message(found, self.signal, grace, link["causes"]),
+                                 stale=[s.target for s, dummy in found], causes=list(link["causes"]),
                                  last=[dict(s.as_dict(), reason=why) for s, why in found])
             return None
 
         listen = getattr(self.client, "add_listener", None)
         if listen is not None:
             listen(on_connection)
+        watching = (servers.ServerWatch(self.watch, on_server_gone, noticed_after(self.component_session_timeout),
+                                        clock=self.clock) if self.watch else contextlib.nullcontext())
         try:
-            return poll(fetch, lambda o: not o["pending"], failed=failed, timeout=timeout, interval=interval,
-                        describe=describe, sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
+            with watching:
+                return poll(fetch, lambda o: not o["pending"], failed=failed, timeout=timeout, interval=interval,
+                            describe=describe, sample=sample, transient=CONNECTION_ERRORS, clock=self.clock, sleep=sleep)
         except StaleState:
             raise
         except TerminalFailure as exc:
@@ -392,19 +423,21 @@ class SignalService:
         return int(getattr(self.client, "last_zxid", 0) or 0) >> 32
 
 
-def stale_message(found, signal, grace=STALE_GRACE):
-    """Why the states of ``found`` look stale after a ZooKeeper connection loss, and the way out."""
+def stale_message(found, signal, grace=STALE_GRACE, causes=None):
+    """Why the states of ``found`` look stale after a ZooKeeper connection loss (``causes``: what
+    showed it, in words), and the way out."""
     opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
-    return ("state of %d component(s) has not changed for %.0fs or more since ZooKeeper dropped the connections (a "
-            "leader election or a lost server): %s. Kilda writes state once per confirmation and drops a write that fails on a "
-            "connection or session loss (ZooKeeperBolt, ZkWriter), so these states are probably stale: the tasks follow "
+    return ("state of %d component(s) has not changed for %.0fs or more since ZooKeeper dropped connections (%s): %s. "
+            "Kilda writes state once per confirmation and drops a write that fails on a connection or session loss "
+            "(ZooKeeperBolt, ZkWriter), so these states are probably stale: the tasks follow "
             "%s but the node kept an older count, and re-sending %s makes no task confirm again. A component that is "
-            "only slow (a hub finishing a long operation) would still change it. Way out: run this task again with "
-            "refresh_stale_state=true (the role does): it sends %s and then %s again to these components, waiting for "
-            "each, so that every task confirms anew; for a SHUTDOWN do that only once no hub of them can still be "
-            "draining (a START over a drain over-counts until the process restarts)"
-            % (len(found), grace, "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal,
-               opposite, signal))
+            "only slow (a hub finishing a long operation) would still change it. Way out: send these components %s and "
+            "then %s again, waiting for each (this task twice, with these targets), so that every task confirms anew; "
+            "with refresh_stale_state=true (the role sets it) this task does that by itself as soon as it finds them. "
+            "For a SHUTDOWN do that only once no hub of them can still be draining (a START over a drain over-counts "
+            "until the process restarts)"
+            % (len(found), grace, ", ".join(causes or ["a leader election or a lost server"]),
+               "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal, opposite, signal))
 
 
 def draining_when_started(before, signal):
@@ -447,13 +480,12 @@ def run(client, params, check_mode):
     targets = layout.parse_targets(prefix, params.get("targets"))
     sessions = params.get("component_session_timeout")
     service = SignalService(client, prefix, targets, params.get("signal"), params.get("build_version"),
-                            bool(params.get("create_missing")), component_session_timeout=sessions)
+                            bool(params.get("create_missing")), component_session_timeout=sessions, watch=params)
     deadline = Deadline(params.get("wait_timeout") or 600)
     started = time.monotonic()
     before, ops, after, attempts = service.apply(check_mode, deadline)
-    changed = bool(ops)
     result = {
-        "changed": changed,
+        "changed": bool(ops),
         "targets": [_target_result(b, a, ops, service.desired, check_mode) for b, a in zip(before, after)],
         "operations": [o.as_dict() for o in ops],
         "commit_attempts": attempts,
@@ -462,30 +494,14 @@ def run(client, params, check_mode):
     waited = service.waited(after)
     result["waited_for"] = [s.target.key for s in waited] if params.get("wait") and not check_mode else []
     result["refreshed"] = []
+    result["causes"] = []
     if params.get("wait") and not check_mode and waited:
         interval = params.get("poll_interval") or 2.0
         try:
-            try:
-                outcome = service.wait(waited, max(0.001, deadline.remaining()), interval,
-                                       before={s.target.key: s for s in before})
-            except StaleState as exc:
-                if not params.get("refresh_stale_state"):
-                    exc.details.update(stale=[t.key for t in exc.stale])
-                    raise
-                try:
-                    result["refreshed"] = refresh_stale(client, prefix, exc.stale, service.signal, deadline, interval, sessions)
-                except StaleState as again:
-                    raise StaleState(
-                        "the refresh of the stale states found them stale again, so these components have not come back to "
-                        "ZooKeeper: %s. Check that their processes run and reach the ensemble, then run this task again "
-                        "(a higher component_session_timeout if theirs is longer than %s s)"
-                        % ("; ".join(t.key for t in again.stale), sessions or COMPONENT_SESSION_TIMEOUT),
-                        stale=again.stale, last=again.last) from again
-                changed = result["changed"] = True
-                outcome = service.wait(service.waited(service.reread(deadline)), max(0.001, deadline.remaining()), interval)
+            outcome = _wait_refreshing(client, params, service, waited, before, deadline, interval, result)
         except (WaitTimeout, TerminalFailure) as exc:
-            exc.details.update(changed=changed, targets=result["targets"], operations=result["operations"],
-                               refreshed=result.get("refreshed", []))
+            exc.details.update(changed=result["changed"], targets=result["targets"], operations=result["operations"],
+                               refreshed=result["refreshed"])
             raise
         result["timeline"] = outcome.samples
         result["settled"] = [s.as_dict() for s in outcome.value["snapshots"]]
@@ -495,13 +511,51 @@ def run(client, params, check_mode):
     return result
 
 
-def refresh_stale(client, prefix, targets, signal, deadline, interval, component_session_timeout=None):
+def _wait_refreshing(client, params, service, waited, before, deadline, interval, result):
+    """service.wait for ``waited``; with refresh_stale_state, each component found stale is
+    refreshed once (what was done goes into ``result``) and the wait goes on. Several rounds can
+    be needed: a component whose last write was lost later than the others' becomes stale later."""
+    sessions = params.get("component_session_timeout")
+    before_of = {s.target.key: s for s in before}
+    refreshed = set()
+    while True:
+        try:
+            return service.wait(waited, max(0.001, deadline.remaining()), interval, before=before_of)
+        except StaleState as exc:
+            if not params.get("refresh_stale_state"):
+                exc.details.update(stale=[t.key for t in exc.stale])
+                raise
+            result["causes"] += [c for c in exc.details.get("causes") or [] if c not in result["causes"]]
+            again = [t for t in exc.stale if t.key in refreshed]
+            if again:
+                raise stale_again(again, exc.last, sessions, result["causes"]) from exc
+            try:
+                result["refreshed"] += refresh_stale(client, service.prefix, exc.stale, service.signal, deadline, interval,
+                                                     sessions, watch=params)
+            except StaleState as failed:
+                raise stale_again(failed.stale, failed.last, sessions, result["causes"]) from failed
+            refreshed.update(t.key for t in exc.stale)
+            result["changed"] = True
+            waited, before_of = service.waited(service.reread(deadline)), {}
+
+
+def stale_again(targets, last, component_session_timeout, causes):
+    """The failure for ``targets`` found stale again after their refresh."""
+    return StaleState(
+        "the refresh of the stale states found them stale again, so these components have not come back to ZooKeeper: "
+        "%s. Check that their processes run and reach the ensemble, then run this task again (a higher "
+        "component_session_timeout if theirs is longer than %s s)"
+        % ("; ".join(t.key for t in targets), component_session_timeout or COMPONENT_SESSION_TIMEOUT),
+        stale=targets, last=last, causes=causes)
+
+
+def refresh_stale(client, prefix, targets, signal, deadline, interval, component_session_timeout=None, watch=None):
     """Make every task of ``targets`` confirm anew after their state was found stale: the opposite
     signal, waited for, then ``signal`` again, waited for. Returns what each step wrote."""
     opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
     steps = []
     for value in (opposite, signal):
-        service = SignalService(client, prefix, targets, value, component_session_timeout=component_session_timeout)
+        service = SignalService(client, prefix, targets, value, component_session_timeout=component_session_timeout, watch=watch)
         before, ops, after, dummy = service.apply(False, deadline)
         service.wait(service.waited(after), max(0.001, deadline.remaining()), interval, before={s.target.key: s for s in before})
         steps.append({"signal": value, "targets": [t.key for t in targets], "operations": [o.as_dict() for o in ops]})

@@ -38,11 +38,12 @@ def prefix(request):
 
 @pytest.fixture
 def kilda_labs(ensemble):
-    """kilda_labs(prefix, "--env", "blue", ...) starts simulators on the shared ensemble."""
+    """kilda_labs(prefix, "--env", "blue", ...) starts simulators on the shared ensemble (``zk``: the
+    connect string they use, by default every server)."""
     started = []
 
-    def start(prefix, *args):
-        lab = Lab("kilda", "--zk", ensemble.description["hosts"], "--prefix", prefix, *args)
+    def start(prefix, *args, zk=None):
+        lab = Lab("kilda", "--zk", zk or ensemble.description["hosts"], "--prefix", prefix, *args)
         started.append(lab)
         return lab
 

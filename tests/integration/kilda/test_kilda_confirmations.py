@@ -17,13 +17,21 @@ pytestmark = pytest.mark.timeout(120)
 COMPONENT_SESSIONS = 6
 
 
-def flip(ensemble, prefix, components, value, **kw):
+def flip(ensemble, prefix, components, value, first=None, **kw):
+    """kilda_zk_signal's run; ``first``: the server ("host:port") its connection is made to."""
     params = dict(hosts=ensemble.description["hosts"], prefix=prefix, signal=value, build_version=None,
                   targets=[{"component": c, "env": "blue"} for c in components], create_missing=False,
                   wait=True, wait_timeout=20, poll_interval=0.2, connect_timeout=10, session_timeout=10,
                   component_session_timeout=COMPONENT_SESSIONS)
     params.update(kw)
-    return connection.with_client(params, lambda client: signal.run(client, params, check_mode=False))
+    if first is None:
+        return connection.with_client(params, lambda client: signal.run(client, params, check_mode=False))
+    client = connection._client(params, False, first)  # pylint: disable=protected-access
+    client.start(timeout=10)
+    try:
+        return signal.run(client, params, check_mode=False)
+    finally:
+        connection.close(client)
 
 
 def wait_for_state(zk, prefix, component, want, timeout=30.0):
@@ -129,3 +137,50 @@ def test_a_state_write_lost_with_the_connection_is_named_stale_and_a_refresh_com
     assert [step["signal"] for step in again["refreshed"]] == ["START", "SHUTDOWN"] and again["changed"]
     assert [s["state"] for s in again["settled"]] == ["0"]
     assert values(zk, prefix, "network", "blue")["signal"] == "SHUTDOWN"
+
+
+def address(server):
+    return "%s:%d" % (server["host"], server["port"])
+
+
+def component(lab, name):
+    return next(c for m in lab.status()["members"] for c in m["components"] if c["path"].endswith("/%s/blue" % name))
+
+
+@pytest.mark.slow
+def test_a_state_write_lost_with_the_components_own_server_is_named_stale_and_refreshed(healthy, kilda_labs, prefix, zk):
+    """network/blue's last SHUTDOWN confirmation is written as the follower it talks to dies. The
+    module talks to another server: its connection never drops and no leader is elected, so
+    nothing in ZooKeeper shows the loss. The wait learns of it by watching every server and, as the
+    role runs it (refresh_stale_state), refreshes the component promptly instead of waiting until
+    wait_timeout."""
+    servers = healthy.status()["servers"]
+    doomed, other = [s for s in servers if s["mode"] == "follower"]
+    leader = next(s for s in servers if s["mode"] == "leader")
+    lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap", "--session-timeout", COMPONENT_SESSIONS,
+                     "--zk-in-order", zk=",".join(address(s) for s in (doomed, other, leader)))
+    assert component(lab, "network")["server"] == address(doomed)
+    with open(os.path.join(lab.description["hang_dir"], "network"), "w") as handle:
+        handle.write("lose-write")
+    killed = []
+
+    def kill_its_server_while_confirming():
+        deadline = time.monotonic() + 60
+        while state_when_reachable(zk, prefix, "network") != "1" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed.append(healthy.fault("kill", doomed["name"])["fault"]["target"])
+
+    killer = threading.Thread(target=kill_its_server_while_confirming, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    result = flip(healthy, prefix, ["network"], "SHUTDOWN", first=address(other), refresh_stale_state=True, wait_timeout=90)
+    took = time.monotonic() - started
+    killer.join(10)
+    assert killed == [doomed["name"]]
+    # the only evidence was the server going: no election, and this module's connection stayed up
+    assert result["causes"] == ["server %s stopped serving" % address(doomed)], result
+    assert [step["signal"] for step in result["refreshed"]] == ["START", "SHUTDOWN"] and result["changed"]
+    assert [s["state"] for s in result["settled"]] == ["0"]
+    assert took < 45, took  # long before wait_timeout
+    network = component(lab, "network")
+    assert network["lost_writes"] == 1 and network["active"] == 0 and network["server"] != address(doomed), network

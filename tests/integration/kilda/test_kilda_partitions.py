@@ -19,9 +19,11 @@ import threading
 import time
 
 import pytest
+from kazoo.exceptions import KazooException
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import connection, signal
 from kildatest import values, zk_client
+from waiting import wait_for  # pylint: disable=import-error
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")]
 
@@ -40,7 +42,15 @@ def flip(hosts, value, **kw):
 
 
 def states(zk):
-    return {c: values(zk, PREFIX, c, "blue")["state"] for c in COMPONENTS}
+    """Each component's state, through the test's own client: the cut may have expired its session, and
+    kazoo raises that once before it goes on with a new one."""
+    def read():
+        try:
+            return {c: values(zk, PREFIX, c, "blue")["state"] for c in COMPONENTS}
+        except KazooException:
+            return None
+
+    return wait_for(read, 30, "the test's own ZooKeeper client to read again")
 
 
 @pytest.mark.slow

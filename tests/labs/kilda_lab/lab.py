@@ -23,6 +23,9 @@ def add_arguments(parser):
     # Kilda's ZkClient.DEFAULT_SESSION_TIMEOUT (src-java/blue-green/.../bluegreen/ZkClient.java); the ensemble may
     # grant less (ZooKeeper caps sessions at 20 ticks: 10 s on the test ensemble).
     parser.add_argument("--session-timeout", type=float, default=30.0, help="ZooKeeper session timeout of each component (s)")
+    parser.add_argument("--zk-in-order", action="store_true",
+                        help="components try the servers of --zk in the order given instead of a random one first "
+                             "(so a test knows which server each is on)")
     parser.add_argument("--kafka", action="store_true", help="also run a Kafka-protocol broker (member 'kafka')")
     parser.add_argument("--zk-auth", metavar="USER:PASSWORD",
                         help="digest-authenticate every client and protect every node the lab creates with a digest ACL")
@@ -69,7 +72,7 @@ def up(args, workdir):
         _forget_ready(report)  # a workdir used before still holds the last lab's
         argv = procs.python_argv("kilda_lab.sim", "--zk", args.zk, "--prefix", args.prefix, "--member", name,
                                  "--report", report, "--hang-dir", hang_dir, "--drain-ms", args.drain_ms,
-                                 "--session-timeout", args.session_timeout,
+                                 "--session-timeout", args.session_timeout, *(["--zk-in-order"] if args.zk_in_order else []),
                                  *sum((["--component", c] for c in components), []))
         handle = runner.start(name, argv, workdir, env=env, containers=args.containers)
         handle["report"] = report

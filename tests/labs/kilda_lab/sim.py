@@ -92,7 +92,8 @@ class Tracker:
 
 
 class Component:
-    def __init__(self, hosts, prefix, name, env_id, tasks, reacts, hang_dir, drain_ms, report, session_timeout=30.0):
+    def __init__(self, hosts, prefix, name, env_id, tasks, reacts, hang_dir, drain_ms, report, session_timeout=30.0,
+                 in_order=False):
         self.name, self.env_id = name, env_id
         self.base = "%s/%s/%s" % (prefix.rstrip("/"), name, env_id)
         self.prefix = prefix
@@ -108,11 +109,15 @@ class Component:
         self.in_flight_finished = 0
         self.peak_draining = 0
         self.session_losses = 0
+        # set on every connection drop: a drop to a dead server's successor can be over within
+        # milliseconds, too fast to see by polling ``connected``
+        self.dropped = threading.Event()
         self.lost_writes = 0
         self.signals = queue.Queue()
         self.initial_done = threading.Event()
         self.client = KazooClient(
-            hosts=hosts, timeout=session_timeout,
+            # Kilda's ZooKeeper client picks a random server of the connect string; in order only for tests
+            hosts=hosts, timeout=session_timeout, randomize_hosts=not in_order,
             connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0),
             command_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=1.0, deadline=60),
             **zkauth.from_environment(),
@@ -121,10 +126,20 @@ class Component:
 
     # --- ZooKeeper plumbing --------------------------------------------------------------
     def _on_session(self, state):
+        if state in (KazooState.SUSPENDED, KazooState.LOST):
+            self.dropped.set()
         if state == KazooState.LOST:
             self.session_losses += 1
             LOG.warning("%s: session lost", self.base)
-            self.report()
+        self.report()  # also for the server it talks to now (see server)
+
+    def server(self):
+        """"host:port" of the ZooKeeper server this component is connected to, None while it is not."""
+        try:
+            host, port = self.client._connection._socket.getpeername()[:2]  # pylint: disable=protected-access
+        except (AttributeError, OSError):
+            return None
+        return "%s:%d" % (host, port) if self.client.connected else None
 
     def _ensure(self, path, value):
         if self.client.retry(self.client.exists, path) is None:
@@ -172,11 +187,12 @@ class Component:
         count in memory is right, but ``state`` keeps its old value until the next confirmation,
         and none comes for a signal the tasks already follow. Kazoo would queue the request while
         reconnecting; Kilda's client fails it at once, so a write while disconnected is lost too."""
-        if self._write_lost_now(value):
-            self._wait_disconnected()
+        # fault lose-write: the write was in flight when the connection dropped, even if the client
+        # is connected to another server by the time it would be sent
+        in_flight_at_drop = self._write_lost_now(value) and self._wait_disconnected()
         try:
-            if not self.client.connected:
-                raise ConnectionLoss("not connected")
+            if in_flight_at_drop or not self.client.connected:
+                raise ConnectionLoss("the connection dropped" if in_flight_at_drop else "not connected")
             self.client.set(self.base + "/state", str(value).encode())
         except (KazooException, KazooTimeoutError) as exc:
             self.lost_writes += 1
@@ -198,9 +214,9 @@ class Component:
         return done
 
     def _wait_disconnected(self):
-        deadline = time.monotonic() + LOSE_WRITE_MAX
-        while self.client.connected and time.monotonic() < deadline:
-            time.sleep(0.01)
+        """Whether the connection dropped within LOSE_WRITE_MAX seconds."""
+        self.dropped.clear()
+        return self.dropped.wait(LOSE_WRITE_MAX)
 
     # --- lifecycle --------------------------------------------------------------------------
     def marker(self):
@@ -305,7 +321,7 @@ class Component:
             "build_version": self.build_version, "last_signal": self.last_signal,
             "in_flight_finished": self.in_flight_finished, "peak_draining": self.peak_draining,
             "session_losses": self.session_losses,
-            "lost_writes": self.lost_writes,
+            "lost_writes": self.lost_writes, "server": self.server(),
             "hung": self.hung(),
         }
 
@@ -351,6 +367,7 @@ def parse_args(argv):
     parser.add_argument("--hang-dir", required=True)
     parser.add_argument("--drain-ms", type=int, default=200)
     parser.add_argument("--session-timeout", type=float, default=30.0)
+    parser.add_argument("--zk-in-order", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -365,7 +382,7 @@ def build(args, report):
         else:
             tasks, reacts = [], False
         components.append(Component(args.zk, args.prefix, name, env_id, tasks, reacts, args.hang_dir, args.drain_ms, report,
-                                    args.session_timeout))
+                                    args.session_timeout, args.zk_in_order))
     return components
 
 

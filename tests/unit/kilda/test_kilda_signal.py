@@ -5,6 +5,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     WaitTimeout,
     ZdtError,
 )
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import signal
 from fakezk import FakeZk
 
@@ -21,7 +22,8 @@ def blue(signal_value="START", version="v1"):
 
 
 def params(**kw):
-    out = dict(prefix="/kilda", targets=[{"component": n, "env": "blue"} for n in BLUE], signal=None,
+    # the wait watches the servers of hosts (servers.py): none listens on port 1, so none gives evidence
+    out = dict(hosts="127.0.0.1:1", prefix="/kilda", targets=[{"component": n, "env": "blue"} for n in BLUE], signal=None,
                build_version=None, create_missing=False, wait=False, wait_timeout=5, poll_interval=0.01)
     out.update(kw)
     return out
@@ -137,3 +139,57 @@ def test_shutdown_wait_accepts_an_undeployed_colour():
     result = signal.run(zk, params(targets=[{"component": "network", "env": "green"}], signal="SHUTDOWN", wait=True),
                         check_mode=False)
     assert result["waited_for"] == ["network/green"] and result["settled"][0]["state"] is None
+
+
+class _Target:
+    def __init__(self, key):
+        self.key = key
+
+
+class _StagedWaits:
+    """A SignalService whose waits end as scripted: StaleState for the keys given, or done."""
+
+    prefix = "/kilda"
+    signal = "SHUTDOWN"
+
+    def __init__(self, *rounds):
+        self.rounds = list(rounds)
+
+    def wait(self, waited, timeout, interval, before=None):
+        keys = self.rounds.pop(0)
+        if keys is None:
+            return "settled"
+        raise signal.StaleState("stale", stale=[_Target(k) for k in keys], causes=["a leader election"])
+
+    def waited(self, snapshots):
+        return snapshots
+
+    def reread(self, deadline):
+        return []
+
+
+def refresh_recorder(monkeypatch):
+    calls = []
+    monkeypatch.setattr(signal, "refresh_stale", lambda client, prefix, targets, *a, **kw: calls.append(
+        [t.key for t in targets]) or [{"targets": [t.key for t in targets]}])
+    return calls
+
+
+def wait_refreshing(service):
+    result = {"changed": False, "refreshed": [], "causes": []}
+    outcome = signal._wait_refreshing(None, {"refresh_stale_state": True}, service, [], [], Deadline(5), 0.01, result)
+    return outcome, result
+
+
+def test_a_component_found_stale_after_the_first_refresh_is_refreshed_too(monkeypatch):
+    calls = refresh_recorder(monkeypatch)
+    outcome, result = wait_refreshing(_StagedWaits(["network/blue"], ["flowhs/blue"], None))
+    assert outcome == "settled" and calls == [["network/blue"], ["flowhs/blue"]]
+    assert result["changed"] and result["causes"] == ["a leader election"] and len(result["refreshed"]) == 2
+
+
+def test_a_component_stale_again_after_its_refresh_fails_naming_it(monkeypatch):
+    calls = refresh_recorder(monkeypatch)
+    with pytest.raises(signal.StaleState, match="found them stale again.*network/blue"):
+        wait_refreshing(_StagedWaits(["network/blue"], ["network/blue"], None))
+    assert calls == [["network/blue"]]
