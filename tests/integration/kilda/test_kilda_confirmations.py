@@ -103,6 +103,23 @@ def state_when_reachable(zk, prefix, component):
         return None
 
 
+def kill_while_network_confirms(ensemble, zk, prefix, server):
+    """Kills ZooKeeper ``server`` ("leader" or a name) once network/blue's state is 1, from a thread of
+    its own: the last SHUTDOWN confirmation (fault lose-write) is then waiting for the drop. Returns the
+    thread and the list that gets the name of the server killed."""
+    killed = []
+
+    def kill():
+        deadline = time.monotonic() + 60
+        while state_when_reachable(zk, prefix, "network") != "1" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed.append(ensemble.fault("kill", server)["fault"]["target"])
+
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
+    return killer, killed
+
+
 @pytest.mark.slow
 def test_a_state_write_lost_with_the_connection_is_named_stale_and_a_refresh_completes(healthy, topologies, prefix, zk):
     """network/blue's last SHUTDOWN confirmation is written while ZooKeeper elects a new leader: Kilda
@@ -110,16 +127,7 @@ def test_a_state_write_lost_with_the_connection_is_named_stale_and_a_refresh_com
     refresh_stale_state (as the role runs it) completes."""
     with open(os.path.join(topologies.description["hang_dir"], "network"), "w") as handle:
         handle.write("lose-write")
-    killed = []
-
-    def kill_leader_while_confirming():
-        deadline = time.monotonic() + 60
-        while state_when_reachable(zk, prefix, "network") != "1" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        killed.append(healthy.fault("kill", "leader")["fault"]["target"])
-
-    killer = threading.Thread(target=kill_leader_while_confirming, daemon=True)
-    killer.start()
+    killer, killed = kill_while_network_confirms(healthy, zk, prefix, "leader")
     started = time.monotonic()
     with pytest.raises(signal.StaleState) as failure:
         flip(healthy, prefix, ["network"], "SHUTDOWN", wait_timeout=90)
@@ -162,16 +170,7 @@ def test_a_state_write_lost_with_the_components_own_server_is_named_stale_and_re
     assert component(lab, "network")["server"] == address(doomed)
     with open(os.path.join(lab.description["hang_dir"], "network"), "w") as handle:
         handle.write("lose-write")
-    killed = []
-
-    def kill_its_server_while_confirming():
-        deadline = time.monotonic() + 60
-        while state_when_reachable(zk, prefix, "network") != "1" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        killed.append(healthy.fault("kill", doomed["name"])["fault"]["target"])
-
-    killer = threading.Thread(target=kill_its_server_while_confirming, daemon=True)
-    killer.start()
+    killer, killed = kill_while_network_confirms(healthy, zk, prefix, doomed["name"])
     started = time.monotonic()
     result = flip(healthy, prefix, ["network"], "SHUTDOWN", first=address(other), refresh_stale_state=True, wait_timeout=90)
     took = time.monotonic() - started

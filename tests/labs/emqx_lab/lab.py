@@ -288,21 +288,12 @@ def status(workdir):
     return out
 
 
-def _resolve(members, name):
-    if name in members:
-        return name
-    for key, handle in members.items():
-        if handle and handle.get("name") == name:
-            return key
-    raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members))))
-
-
 def fault(action, name, workdir, seconds=10.0):
     workdir = os.path.abspath(workdir)
     lab_state = state.load(workdir)
     cfg = config.load(workdir)
     members = lab_state["members"]
-    key = _resolve(members, name)
+    key = runner.member_key(members, name)
     handle = members[key]
     if action == "api-error":
         node = next((n for n in cfg["nodes"] if n["name"] in (key, handle.get("name"))), None)

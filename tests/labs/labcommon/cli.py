@@ -63,20 +63,13 @@ def build_parser(labs=LABS):
     return parser
 
 
-def _member(members, name):
-    for key, handle in members.items():
-        if name in (key, (handle or {}).get("name")):
-            return key
-    raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members))))
-
-
 def link_fault(args):
     """partition --from, delay, and the link half of heal, the same in every lab (labcommon.links)."""
     from labcommon import containers, links, runner
 
     data = state.load(args.workdir)
     members = data.get("members") or {}
-    handle = members[_member(members, args.target)]
+    handle = members[runner.member_key(members, args.target)]
     if not handle.get("network") or not runner.alive(handle):
         if args.action == "heal":
             return
@@ -97,7 +90,7 @@ def link_fault(args):
             handle.update(delay_ms=args.ms, delay_pid=links.slow(pid, args.ms, log))
     else:
         gateway = data["network"]["subnet"].rsplit(".", 1)[0] + ".1"
-        names = [_member(members, name.strip()) for name in args.peers.split(",") if name.strip()]
+        names = [runner.member_key(members, name.strip()) for name in args.peers.split(",") if name.strip()]
         links.cut(pid, sorted({members[name].get("address") or gateway for name in names}))
         handle["cut_from"] = sorted(set(handle.get("cut_from", [])) | set(names))
     state.save(args.workdir, data)

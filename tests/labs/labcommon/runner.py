@@ -12,6 +12,17 @@ import signal
 from labcommon import procs
 
 
+def member_key(members, name, aliases=()):
+    """The key in ``members`` of the member ``name`` names: its key, or the "name" of its handle
+    (a container's name). Exits naming the members (and the ``aliases`` the lab also takes)."""
+    if name in members:
+        return name
+    for key, handle in members.items():
+        if name == (handle or {}).get("name"):
+            return key
+    raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(members) + list(aliases))))
+
+
 def start(name, argv, workdir, env=None, containers=False, network=None, address=None):
     """Start one member and return its handle (argv/env are kept so it can be restarted).
 

@@ -190,8 +190,7 @@ def status(workdir):
 
 def fault(action, name, workdir):
     data = state.load(workdir)
-    if name not in data["members"]:
-        raise SystemExit("labctl: no member %r in this lab (members: %s)" % (name, ", ".join(sorted(data["members"]))))
+    name = runner.member_key(data["members"], name)
     handle = data["members"][name]
     if action in ("partition", "heal", "pause", "unpause"):
         data["members"][name] = runner.apply_fault(action, handle, workdir)

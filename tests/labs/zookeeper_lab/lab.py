@@ -143,9 +143,8 @@ def fault(action, name, workdir):
     target = leader(data) if name == "leader" else name
     if target is None:
         raise SystemExit("zookeeper lab: no leader right now")
-    handle = data["members"].get(target)
-    if handle is None:
-        raise SystemExit("zookeeper lab: no member %r (members: %s, or 'leader')" % (name, ", ".join(sorted(data["members"]))))
+    target = runner.member_key(data["members"], target, aliases=["leader"])
+    handle = data["members"][target]
     data["members"][target] = runner.apply_fault(action, handle, workdir)
     if action in ("start", "restart", "heal"):
         state.save(workdir, data)
