@@ -423,7 +423,7 @@ class SignalService:
         return int(getattr(self.client, "last_zxid", 0) or 0) >> 32
 
 
-def stale_message(found, signal, grace=STALE_GRACE, causes=None):
+def stale_message(found, signal, grace, causes):
     """Why the states of ``found`` look stale after a ZooKeeper connection loss (``causes``: what
     showed it, in words), and the way out."""
     opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
@@ -436,7 +436,7 @@ def stale_message(found, signal, grace=STALE_GRACE, causes=None):
             "with refresh_stale_state=true (the role sets it) this task does that by itself as soon as it finds them. "
             "For a SHUTDOWN do that only once no hub of them can still be draining (a START over a drain over-counts "
             "until the process restarts)"
-            % (len(found), grace, ", ".join(causes or ["a leader election or a lost server"]),
+            % (len(found), grace, ", ".join(causes),
                "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal, opposite, signal))
 
 
@@ -515,7 +515,7 @@ def _wait_refreshing(client, params, service, waited, before, deadline, interval
     """service.wait for ``waited``; with refresh_stale_state, each component found stale is
     refreshed once (what was done goes into ``result``) and the wait goes on. Several rounds can
     be needed: a component whose last write was lost later than the others' becomes stale later."""
-    sessions = params.get("component_session_timeout")
+    sessions = service.component_session_timeout
     before_of = {s.target.key: s for s in before}
     refreshed = set()
     while True:

@@ -151,6 +151,7 @@ class _StagedWaits:
 
     prefix = "/kilda"
     signal = "SHUTDOWN"
+    component_session_timeout = None
 
     def __init__(self, *rounds):
         self.rounds = list(rounds)
