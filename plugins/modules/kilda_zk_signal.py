@@ -118,11 +118,19 @@ notes:
     After such evidence, a pending C(state) that has not changed for two thirds of O(component_session_timeout) plus a
     second (21 seconds by default, at least 5) is treated as stale instead of slow, and the task fails at once or,
     with O(refresh_stale_state=true), refreshes it and waits on (a component found stale later is refreshed too); a
-    refresh that finds them stale again fails, saying those components have not come back to ZooKeeper. What
-    remains invisible is a component whose own network path to a server that stays up breaks; ZooKeeper keeps no
-    trace of that (Kilda creates no ephemeral nodes), so the task times out after O(wait_timeout), naming it, as for
-    a hung component. A server that does not answer C(srvr) to the controller (a 3.5+ whitelist without it, a
-    firewall) gives no evidence either way.
+    refresh that finds them stale again fails, saying those components have not come back to ZooKeeper. A server
+    that does not answer C(srvr) to the controller (a 3.5+ whitelist without it, a firewall) gives no evidence either
+    way.
+  - A component whose own network path to its server breaks, while every server keeps serving, leaves one trace only -
+    every Kilda component's watcher keeps a watch on its C(signal) node, and once it has reconnected that watch is held
+    by a new session or on another server. Before it writes the signal and every 2 seconds while it waits, the module
+    lists the servers' watches with the C(wchp) four-letter word and counts such a move as evidence for that component
+    alone. ZooKeeper 3.5 and later answer C(wchp) only when C(4lw.commands.whitelist) in zoo.cfg has it (3.4 answers
+    every four-letter word). Kilda writes C(state) through a second session that holds no watch; a break that drops
+    only that one, or any such break without C(wchp), stays invisible and the task times out after O(wait_timeout),
+    naming the component, as for a hung one. C(wchp) lists every watch a server holds, so it costs more than C(srvr)
+    on an ensemble with very many watches. Another client that starts watching a component's C(signal) node during
+    the wait (a C(zkCli.sh get -w)) counts as a move too.
   - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
     ACLs and children and write with C(multi) transactions, all of which 3.4 has, as it has digest ACLs and read-only mode.
     TLS (O(use_tls)) needs ZooKeeper 3.5.5 or later; against an older server the task fails at once naming the server
@@ -265,7 +273,10 @@ causes:
   returned: always (empty when no stale state was found)
   type: list
   elements: str
-  sample: ["server 10.0.0.12:2181 stopped serving"]
+  sample:
+    - "server 10.0.0.12:2181 stopped serving"
+    - "network/blue reconnected: its watch on signal moved from session 0x100000a2b3c0004 on 10.0.0.12:2181 to session
+      0x100000a2b3c0004 on 10.0.0.13:2181"
 overcounted:
   description: Components whose C(state) stayed above C(expected_state) after C(START) (see the notes).
   returned: failure, when an over-count ended the wait

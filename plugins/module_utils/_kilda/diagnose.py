@@ -136,16 +136,16 @@ def _probe(context, host, port, listen, timeout, answers):
     answers.put((server_name(host, port), reason))
 
 
-def ask_srvr(host, port, timeout=PROBE_TIMEOUT, context=None):
-    """The whole answer of the server at host:port to the ``srvr`` four-letter word, as text.
-    Raises OSError when it cannot be asked (socket.timeout when it stays silent). ``context``: an
-    SSL context for a TLS-only port."""
+def ask(host, port, word=b"srvr", timeout=PROBE_TIMEOUT, context=None, limit=4096):
+    """The whole answer of the server at host:port to the four-letter ``word``, as text (at most
+    ``limit`` bytes). Raises OSError when it cannot be asked (socket.timeout when it stays silent).
+    ``context``: an SSL context for a TLS-only port."""
     with socket.create_connection((host, port), timeout=timeout) as raw:
         with context.wrap_socket(raw, server_hostname=host) if context is not None else raw as conn:
-            conn.sendall(b"srvr")
+            conn.sendall(word)
             data = b""
-            while len(data) < 4096:
-                chunk = conn.recv(4096)
+            while len(data) < limit:
+                chunk = conn.recv(65536)
                 if not chunk:
                     break
                 data += chunk
@@ -169,7 +169,7 @@ def server_stats(host, port, timeout=PROBE_TIMEOUT, context=None):
     off, not serving, a whitelist without srvr, not ZooKeeper). 3.4 answers srvr, 3.5+
     whitelists it by default."""
     try:
-        return parse_srvr(ask_srvr(host, port, timeout, context))
+        return parse_srvr(ask(host, port, b"srvr", timeout, context))
     except (OSError, ValueError):
         return None
 

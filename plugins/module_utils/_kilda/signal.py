@@ -189,6 +189,7 @@ class SignalService:
             raise ValidationError("set at least one of signal or build_version")
         self.clock = clock
         self._wake = threading.Event()
+        self._holders = None  # the components' signal watches before the commit (see servers.WatchMoves)
 
     # --- changing ---------------------------------------------------------------------------
     def read(self):
@@ -203,6 +204,9 @@ class SignalService:
         first = plan(before, self.desired, self.create_missing)
         if check_mode or not first:
             return before, first, before, 0
+        if self.watch and self.signal:
+            # Before the commit: a component whose link breaks right after it leaves no earlier trace.
+            self._holders = servers.holders_now(self.watch, self.signal_watches())
         ops, attempts, last_error = first, 0, None
         while ops:
             attempts += 1
@@ -222,6 +226,11 @@ class SignalService:
             ops = plan(self.reread(deadline), self.desired, self.create_missing)
         after = self.reread(deadline)
         return before, first, after, attempts
+
+    def signal_watches(self):
+        """{path of each reacting target's signal node as the servers name it (with the chroot): its key}."""
+        chroot = getattr(self.client, "chroot", "") or ""
+        return {chroot + t.child(layout.SIGNAL): t.key for t in self.targets if t.reacts}
 
     def _failed_path(self, ops, exc):
         path = getattr(exc, "path", None)
@@ -283,7 +292,9 @@ class SignalService:
         draining = set(draining_when_started(before or {}, self.signal))
         seen = {}  # key: ((state value, version), first seen at)
         link = {"lost": None, "back": None, "epoch": self._epoch(), "causes": []}
+        moved = {}  # key: when its signal watch was last seen to change hands (its own connection dropped)
         grace = stale_grace(self.component_session_timeout)
+        began = self.clock()
 
         def cause(text):
             if text not in link["causes"]:
@@ -315,6 +326,11 @@ class SignalService:
                 link["back"] = max(link["back"] or at, at)
             self._wake.set()
 
+        def on_moved(key, why, at):
+            cause("%s reconnected: %s" % (key, why))
+            moved[key] = at
+            self._wake.set()
+
         def fetch():
             self._wake.clear()
             waiting = [s for s in snapshots if s.target.key not in settled]
@@ -327,7 +343,9 @@ class SignalService:
                 key = snap.target.key
                 node = snap.nodes[layout.STATE]
                 if seen.get(key, (None,))[0] != (node.value, node.version):
-                    seen[key] = ((node.value, node.version), now)
+                    # a value there from the start counts from then: evidence noted before the first read
+                    # (the server watch starts with the wait) applies to it
+                    seen[key] = ((node.value, node.version), now if key in seen else began)
                 if ok and key in draining:
                     since = equal_since.setdefault(key, now)
                     if now - since < OVERCOUNT_GRACE:
@@ -363,11 +381,13 @@ class SignalService:
             for snap, why in observed["pending"]:
                 since = seen[snap.target.key][1]
                 mzxid = snap.nodes[layout.STATE].mzxid
+                # the causes of these were noted when they came
+                drops = [at for at in (link["back"], moved.get(snap.target.key)) if at is not None and since <= at]
                 if mzxid is not None and (mzxid >> 32) < link["epoch"]:
                     # Last written under an earlier leader: every client lost its connection since.
                     quiet_from, evidence = since, "a leader election since its last write"
-                elif link["back"] is not None and since <= link["back"]:
-                    quiet_from, evidence = link["back"], None  # its cause was noted when it came
+                elif drops:
+                    quiet_from, evidence = max(drops), None
                 else:
                     continue
                 if now - quiet_from >= grace:
@@ -394,7 +414,9 @@ class SignalService:
         if listen is not None:
             listen(on_connection)
         watching = (servers.ServerWatch(self.watch, on_server_gone, noticed_after(self.component_session_timeout),
-                                        clock=self.clock) if self.watch else contextlib.nullcontext())
+                                        clock=self.clock, on_moved=on_moved,
+                                        moves=servers.WatchMoves(self.signal_watches(), self._holders))
+                    if self.watch else contextlib.nullcontext())
         try:
             with watching:
                 return poll(fetch, lambda o: not o["pending"], failed=failed, timeout=timeout, interval=interval,

@@ -155,6 +155,22 @@ def component(lab, name):
     return next(c for m in lab.status()["members"] for c in m["components"] if c["path"].endswith("/%s/blue" % name))
 
 
+def followers_and_leader(ensemble):
+    servers = ensemble.status()["servers"]
+    return [s for s in servers if s["mode"] == "follower"], next(s for s in servers if s["mode"] == "leader")
+
+
+def network_faulted_on(kilda_labs, prefix, order, fault):
+    """Blue's topologies, every component trying the servers ``order`` in turn (so all start on the
+    first), with network/blue's last write of its next transition faulted (``lose-write``, ``cut-link``)."""
+    lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap", "--session-timeout", COMPONENT_SESSIONS,
+                     "--zk-in-order", zk=",".join(address(s) for s in order))
+    assert component(lab, "network")["server"] == address(order[0])
+    with open(os.path.join(lab.description["hang_dir"], "network"), "w") as handle:
+        handle.write(fault)
+    return lab
+
+
 @pytest.mark.slow
 def test_a_state_write_lost_with_the_components_own_server_is_named_stale_and_refreshed(healthy, kilda_labs, prefix, zk):
     """network/blue's last SHUTDOWN confirmation is written as the follower it talks to dies. The
@@ -162,24 +178,44 @@ def test_a_state_write_lost_with_the_components_own_server_is_named_stale_and_re
     nothing in ZooKeeper shows the loss. The wait learns of it by watching every server and, as the
     role runs it (refresh_stale_state), refreshes the component promptly instead of waiting until
     wait_timeout."""
-    servers = healthy.status()["servers"]
-    doomed, other = [s for s in servers if s["mode"] == "follower"]
-    leader = next(s for s in servers if s["mode"] == "leader")
-    lab = kilda_labs(prefix, "--env", "blue", "--no-services", "--bootstrap", "--session-timeout", COMPONENT_SESSIONS,
-                     "--zk-in-order", zk=",".join(address(s) for s in (doomed, other, leader)))
-    assert component(lab, "network")["server"] == address(doomed)
-    with open(os.path.join(lab.description["hang_dir"], "network"), "w") as handle:
-        handle.write("lose-write")
+    (doomed, other), leader = followers_and_leader(healthy)
+    lab = network_faulted_on(kilda_labs, prefix, (doomed, other, leader), "lose-write")
     killer, killed = kill_while_network_confirms(healthy, zk, prefix, doomed["name"])
     started = time.monotonic()
     result = flip(healthy, prefix, ["network"], "SHUTDOWN", first=address(other), refresh_stale_state=True, wait_timeout=90)
     took = time.monotonic() - started
     killer.join(10)
     assert killed == [doomed["name"]]
-    # the only evidence was the server going: no election, and this module's connection stayed up
-    assert result["causes"] == ["server %s stopped serving" % address(doomed)], result
+    # no election, and this module's connection stayed up: the evidence was the server going (and
+    # network's watch on signal, held on another server once it reconnected)
+    assert "server %s stopped serving" % address(doomed) in result["causes"], result
+    assert all(c.startswith(("server %s" % address(doomed), "network/blue reconnected")) for c in result["causes"]), result
     assert [step["signal"] for step in result["refreshed"]] == ["START", "SHUTDOWN"] and result["changed"]
     assert [s["state"] for s in result["settled"]] == ["0"]
     assert took < 45, took  # long before wait_timeout
     network = component(lab, "network")
     assert network["lost_writes"] == 1 and network["active"] == 0 and network["server"] != address(doomed), network
+
+
+@pytest.mark.slow
+def test_a_state_write_lost_with_the_components_own_link_is_named_stale_and_refreshed(healthy, kilda_labs, prefix, zk):
+    """network/blue's last SHUTDOWN confirmation is written as its own link to its server breaks:
+    every server keeps serving, the module's connection (on another server) stays up and no leader
+    is elected. The one trace is in the servers' watch tables: once network reconnects, its watch
+    on signal is held on another server. The wait sees that (wchp) and, as the role runs it
+    (refresh_stale_state), refreshes the component promptly instead of waiting until wait_timeout."""
+    (theirs, mine), leader = followers_and_leader(healthy)
+    lab = network_faulted_on(kilda_labs, prefix, (theirs, leader, mine), "cut-link")
+    started = time.monotonic()
+    result = flip(healthy, prefix, ["network"], "SHUTDOWN", first=address(mine), refresh_stale_state=True, wait_timeout=90)
+    took = time.monotonic() - started
+    assert len(result["causes"]) == 1, result
+    moved = result["causes"][0]
+    assert moved.startswith("network/blue reconnected: its watch on signal moved from session 0x"), moved
+    assert moved.index(address(theirs)) < moved.index(address(leader)), moved
+    assert [step["signal"] for step in result["refreshed"]] == ["START", "SHUTDOWN"] and result["changed"]
+    assert [s["state"] for s in result["settled"]] == ["0"]
+    assert took < 45, took  # long before wait_timeout
+    network = component(lab, "network")
+    assert network["lost_writes"] == 1 and network["active"] == 0 and network["server"] == address(leader), network
+    assert sorted(s["mode"] for s in healthy.status()["servers"]) == ["follower", "follower", "leader"]

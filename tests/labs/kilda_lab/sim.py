@@ -18,7 +18,9 @@ waits) until the file is removed, or for at most HANG_MAX seconds. A file holdin
 ``drain`` hangs only that phase. A file holding ``lose-write`` is a fault instead: the write of
 ``state`` that completes the component's current transition waits until its ZooKeeper
 connection drops (kill the server it uses, e.g. the leader), is then lost as Kilda loses it, and
-the file is removed.
+the file is removed. A file holding ``cut-link`` is the same fault with its own cause: at that
+write the component's own link to its server breaks (the server keeps serving everyone else), so
+its connection drops and it reconnects to another server of the ensemble.
 """
 import argparse
 import json
@@ -27,6 +29,7 @@ import os
 import queue
 import random
 import signal as signals
+import socket
 import sys
 import threading
 import time
@@ -44,6 +47,7 @@ START, SHUTDOWN = "START", "SHUTDOWN"
 CHROOT_WAIT = 120.0  # Kilda retries forever when the chroot is missing; the lab gives up.
 HANG_MAX = 600.0  # a hung task recovers by itself after this long, so no simulator hangs forever
 LOSE_WRITE_MAX = 120.0  # how long fault lose-write waits for the connection to drop before writing anyway
+LOST_WRITE_FAULTS = ("lose-write", "cut-link")
 
 
 class Task:
@@ -115,6 +119,7 @@ class Component:
         self.lost_writes = 0
         self.signals = queue.Queue()
         self.initial_done = threading.Event()
+        self.hosts = hosts
         self.client = KazooClient(
             # Kilda's ZooKeeper client picks a random server of the connect string; in order only for tests
             hosts=hosts, timeout=session_timeout, randomize_hosts=not in_order,
@@ -187,9 +192,12 @@ class Component:
         count in memory is right, but ``state`` keeps its old value until the next confirmation,
         and none comes for a signal the tasks already follow. Kazoo would queue the request while
         reconnecting; Kilda's client fails it at once, so a write while disconnected is lost too."""
-        # fault lose-write: the write was in flight when the connection dropped, even if the client
-        # is connected to another server by the time it would be sent
-        in_flight_at_drop = self._write_lost_now(value) and self._wait_disconnected()
+        # faults lose-write and cut-link: the write was in flight when the connection dropped, even
+        # if the client is connected to another server by the time it would be sent
+        fault = self._write_lost_now(value)
+        if fault == "cut-link":
+            self._cut_own_link()
+        in_flight_at_drop = fault is not None and self._wait_disconnected()
         try:
             if in_flight_at_drop or not self.client.connected:
                 raise ConnectionLoss("the connection dropped" if in_flight_at_drop else "not connected")
@@ -200,23 +208,46 @@ class Component:
         self.report()
 
     def _write_lost_now(self, value):
-        """Fault ``lose-write`` (see the module docstring): is this the write that completes the
-        transition the component is in? The marker is used up by it."""
-        if self.marker() != "lose-write":
-            return False
+        """Fault ``lose-write`` or ``cut-link`` (see the module docstring): the fault when this is the
+        write that completes the transition the component is in, else None. The marker is used up by it."""
+        fault = self.marker()
+        if fault not in LOST_WRITE_FAULTS:
+            return None
         done = value == 0 if self.last_signal == SHUTDOWN else value == len(self.tasks)
-        if done:
-            for name in (self.name, "%s@%s" % (self.name, self.env_id)):
-                try:
-                    os.unlink(os.path.join(self.hang_dir, name))
-                except OSError:
-                    pass
-        return done
+        if not done:
+            return None
+        for name in (self.name, "%s@%s" % (self.name, self.env_id)):
+            try:
+                os.unlink(os.path.join(self.hang_dir, name))
+            except OSError:
+                pass
+        self.dropped.clear()
+        return fault
 
     def _wait_disconnected(self):
-        """Whether the connection dropped within LOSE_WRITE_MAX seconds."""
-        self.dropped.clear()
+        """Whether the connection dropped (since _write_lost_now) within LOSE_WRITE_MAX seconds."""
         return self.dropped.wait(LOSE_WRITE_MAX)
+
+    def _cut_own_link(self):
+        """Fault cut-link: this component's connection to its server breaks and the server stays up,
+        so it reconnects to another server (its own one stays out of reach until then). Kazoo
+        keeps the session and sets its watches again there; Kilda's ZkClient would open a new
+        session (ZkClient.refreshConnection). Either way its watch on signal changes hands."""
+        server = self.server()
+        others = [h for h in self.hosts.split(",") if h != server]
+        self.client.set_hosts(",".join(others))
+        try:
+            self.client._connection._socket.shutdown(socket.SHUT_RDWR)  # pylint: disable=protected-access
+        except (AttributeError, OSError):
+            pass  # dropped already
+        threading.Thread(target=self._restore_hosts, daemon=True).start()
+
+    def _restore_hosts(self):
+        """All servers again once connected elsewhere (set_hosts applies to the next connection only)."""
+        deadline = time.monotonic() + LOSE_WRITE_MAX
+        while not (self.dropped.is_set() and self.client.connected) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.client.set_hosts(self.hosts)
 
     # --- lifecycle --------------------------------------------------------------------------
     def marker(self):

@@ -29,8 +29,9 @@ def zoo_cfg(server_id, servers, data_dir, tls=None, readonly=False):
         "clientPort=%d" % me["client"],
         "clientPortAddress=%s" % me.get("host", "127.0.0.1"),
         "maxClientCnxns=800",
-        # srvr/stat resolve the leader for ``fault kill leader``; ruok/mntr/conf help debugging.
-        "4lw.commands.whitelist=srvr,stat,ruok,mntr,conf,cons,isro",
+        # srvr/stat resolve the leader for ``fault kill leader``; wchp shows kilda_zk_signal whose
+        # signal watch moved (a component that reconnected); ruok/mntr/conf help debugging.
+        "4lw.commands.whitelist=srvr,stat,wchp,ruok,mntr,conf,cons,isro",
         "admin.enableServer=false",
         "autopurge.purgeInterval=0",
     ]

@@ -120,3 +120,57 @@ def test_server_stats_is_none_for_a_whitelist_without_srvr_and_for_no_server():
     free = closed.getsockname()[1]
     closed.close()
     assert diagnose.server_stats("127.0.0.1", free, timeout=1) is None
+
+
+WCHP = (b"/kilda/network/blue/signal\n\t0x1000167c11d0001\n\t0x1000167c11d0002\n"
+        b"/kilda/network/blue/build-version\n\t0x1000167c11d0001\n\n")
+SIGNAL = "/kilda/network/blue/signal"
+
+
+def test_wchp_lists_the_sessions_watching_each_path():
+    assert servers.parse_wchp(WCHP.decode()) == {SIGNAL: ["0x1000167c11d0001", "0x1000167c11d0002"],
+                                                 "/kilda/network/blue/build-version": ["0x1000167c11d0001"]}
+    assert servers.parse_wchp("") == {}  # a server nobody watches anything on
+    assert servers.parse_wchp("wchp is not executed because it is not in the whitelist.\n") is None
+
+
+def test_watch_holders_names_the_server_of_each_session_and_skips_servers_that_do_not_answer():
+    def asker(host, port, word, *rest):
+        assert word == b"wchp"
+        if port == 2183:
+            raise ConnectionRefusedError()
+        return WCHP.decode() if port == 2181 else "wchp is not executed because it is not in the whitelist.\n"
+
+    holders = servers.watch_holders([("127.0.0.1", 2181), ("127.0.0.1", 2182), ("127.0.0.1", 2183)], {SIGNAL: "network/blue"},
+                                    asker=asker)
+    assert holders == {SIGNAL: {("127.0.0.1:2181", "0x1000167c11d0001"), ("127.0.0.1:2181", "0x1000167c11d0002")}}
+
+
+def test_a_watch_held_by_a_new_session_or_on_another_server_moved_and_a_missing_one_did_not():
+    moves = servers.WatchMoves({SIGNAL: "network/blue"}, baseline={SIGNAL: {("a:1", "0x1")}})
+    assert moves.observe({}) == []  # fired and not set again yet
+    assert moves.observe({SIGNAL: {("a:1", "0x1")}}) == []
+    # the same session on another server: the component reconnected there (kazoo keeps its session)
+    assert moves.observe({SIGNAL: {("b:2", "0x1")}}) == [
+        ("network/blue", "its watch on signal moved from session 0x1 on a:1 to session 0x1 on b:2")]
+    assert moves.observe({SIGNAL: {("b:2", "0x1")}}) == []
+    # a new session (Kilda's ZkClient closes its session on every disconnect), the old one not expired yet
+    assert [m[0] for m in moves.observe({SIGNAL: {("b:2", "0x1"), ("c:3", "0x9")}})] == ["network/blue"]
+    assert moves.observe({"/other/signal": {("c:3", "0x5")}}) == []  # not a path being watched
+
+
+def test_with_nothing_watched_before_the_first_watch_seen_is_no_move():
+    moves = servers.WatchMoves({SIGNAL: "network/blue"})
+    assert moves.observe({SIGNAL: {("a:1", "0x1")}}) == []  # the component started, or the baseline fell in a gap
+    assert moves.observe({SIGNAL: {("a:1", "0x2")}}) != []
+
+
+def test_the_watch_reports_each_move_at_the_time_it_saw_it():
+    moved = []
+    clock = Clock()
+    w = servers.ServerWatch({"hosts": "127.0.0.1:2181"}, lambda *a: None, silent_for=4.0, clock=clock,
+                            moves=servers.WatchMoves({SIGNAL: "network/blue"}, {SIGNAL: {("a:1", "0x1")}}),
+                            on_moved=lambda *a: moved.append(a))
+    clock.now = 107.0
+    w.observe_watches({SIGNAL: {("b:2", "0x1")}})
+    assert moved == [("network/blue", "its watch on signal moved from session 0x1 on a:1 to session 0x1 on b:2", 107.0)]

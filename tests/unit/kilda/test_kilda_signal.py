@@ -6,7 +6,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
     ZdtError,
 )
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Deadline
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import signal
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._kilda import servers, signal
 from fakezk import FakeZk
 
 BLUE = ["network", "flowhs", "stats"]
@@ -194,3 +194,34 @@ def test_a_component_stale_again_after_its_refresh_fails_naming_it(monkeypatch):
     with pytest.raises(signal.StaleState, match="found them stale again.*network/blue"):
         wait_refreshing(_StagedWaits(["network/blue"], ["network/blue"], None))
     assert calls == [["network/blue"]]
+
+
+NETWORK_SIGNAL = "/kilda/network/blue/signal"
+
+
+def scripted_watches(monkeypatch, zk, before, after):
+    """servers.watch_holders answers ``before`` while network's signal is still START (the look
+    before the commit), ``after`` once it is written."""
+    monkeypatch.setattr(servers, "watch_holders", lambda *a, **kw: before if zk.value(NETWORK_SIGNAL) == "START" else after)
+    monkeypatch.setattr(servers, "WATCHES_EVERY", 0.05)
+    monkeypatch.setattr(signal, "STALE_GRACE", 0.3)
+
+
+def test_a_pending_state_whose_components_watch_moved_is_named_stale_with_that_cause(monkeypatch):
+    zk = blue()
+    scripted_watches(monkeypatch, zk, {NETWORK_SIGNAL: {("a:1", "0x1")}}, {NETWORK_SIGNAL: {("b:2", "0x1")}})
+    network = [{"component": "network", "env": "blue"}]
+    with pytest.raises(signal.StaleState) as failure:
+        signal.run(zk, params(targets=network, signal="SHUTDOWN", wait=True, wait_timeout=10, component_session_timeout=0.1),
+                   check_mode=False)
+    assert failure.value.details["causes"] == [
+        "network/blue reconnected: its watch on signal moved from session 0x1 on a:1 to session 0x1 on b:2"]
+    assert [t.key for t in failure.value.stale] == ["network/blue"]
+
+
+def test_a_pending_state_whose_components_watch_stayed_is_only_slow(monkeypatch):
+    zk = blue()
+    scripted_watches(monkeypatch, zk, {NETWORK_SIGNAL: {("a:1", "0x1")}}, {NETWORK_SIGNAL: {("a:1", "0x1")}})
+    with pytest.raises(WaitTimeout):
+        signal.run(zk, params(targets=[{"component": "network", "env": "blue"}], signal="SHUTDOWN", wait=True, wait_timeout=2,
+                              component_session_timeout=0.1), check_mode=False)
