@@ -128,7 +128,7 @@ notes:
     alone. ZooKeeper 3.5 and later answer C(wchp) only when C(4lw.commands.whitelist) in zoo.cfg has it (3.4 answers
     every four-letter word). Kilda writes C(state) through a second session that holds no watch; a break that drops
     only that one, or any such break without C(wchp), stays invisible and the task times out after O(wait_timeout),
-    naming the component, as for a hung one. C(wchp) lists every watch a server holds, so it costs more than C(srvr)
+    naming the component as for a hung one and giving the way out for a lost write. C(wchp) lists every watch a server holds, so it costs more than C(srvr)
     on an ensemble with very many watches. Another client that starts watching a component's C(signal) node during
     the wait (a C(zkCli.sh get -w)) counts as a move too.
   - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their

@@ -433,8 +433,12 @@ class SignalService:
             names = ", ".join(s.target.key for s, dummy in pending)
             detail = "; ".join("%s: %s" % (settle.describe(s), why) for s, why in pending)
             raise WaitTimeout(
-                "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s"
-                % (exc.elapsed or 0, len(pending), len(snapshots), self.signal, names or "unknown (no answer)", detail),
+                "timed out after %.1fs waiting for %d of %d component(s) to settle after %s: %s. Still pending: %s. "
+                "ZooKeeper shows a hung component and one whose last write of state was lost unseen (only the "
+                "connection it writes through dropped) alike: if its log shows a failed write of state, send %s and "
+                "then %s again, waiting for each"
+                % (exc.elapsed or 0, len(pending), len(snapshots), self.signal, names or "unknown (no answer)", detail,
+                   opposite(self.signal), self.signal),
                 last=[dict(s.as_dict(), reason=why) for s, why in pending], elapsed=exc.elapsed, samples=exc.samples)
         finally:
             if listen is not None:
@@ -448,7 +452,6 @@ class SignalService:
 def stale_message(found, signal, grace, causes):
     """Why the states of ``found`` look stale after a ZooKeeper connection loss (``causes``: what
     showed it, in words), and the way out."""
-    opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
     return ("state of %d component(s) has not changed for %.0fs or more since ZooKeeper dropped connections (%s): %s. "
             "Kilda writes state once per confirmation and drops a write that fails on a connection or session loss "
             "(ZooKeeperBolt, ZkWriter), so these states are probably stale: the tasks follow "
@@ -459,7 +462,7 @@ def stale_message(found, signal, grace, causes):
             "For a SHUTDOWN do that only once no hub of them can still be draining (a START over a drain over-counts "
             "until the process restarts)"
             % (len(found), grace, ", ".join(causes),
-               "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal, opposite, signal))
+               "; ".join("%s: %s" % (settle.describe(s), why) for s, why in found), signal, signal, opposite(signal), signal))
 
 
 def draining_when_started(before, signal):
@@ -571,12 +574,15 @@ def stale_again(targets, last, component_session_timeout, causes):
         stale=targets, last=last, causes=causes)
 
 
+def opposite(signal):
+    return "START" if signal == "SHUTDOWN" else "SHUTDOWN"
+
+
 def refresh_stale(client, prefix, targets, signal, deadline, interval, component_session_timeout=None, watch=None):
     """Make every task of ``targets`` confirm anew after their state was found stale: the opposite
     signal, waited for, then ``signal`` again, waited for. Returns what each step wrote."""
-    opposite = "START" if signal == "SHUTDOWN" else "SHUTDOWN"
     steps = []
-    for value in (opposite, signal):
+    for value in (opposite(signal), signal):
         service = SignalService(client, prefix, targets, value, component_session_timeout=component_session_timeout, watch=watch)
         before, ops, after, dummy = service.apply(False, deadline)
         service.wait(service.waited(after), max(0.001, deadline.remaining()), interval, before={s.target.key: s for s in before})

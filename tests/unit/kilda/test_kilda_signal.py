@@ -123,6 +123,8 @@ def test_wait_timeout_names_every_pending_component_with_values():
     text = str(err.value)
     assert "flowhs/blue" in text and "state=2" in text and "expected_state=3" in text
     assert "network/blue" not in text.split("Still pending")[1]
+    # a write lost unseen looks like a hung component: the way out for it is in the message
+    assert "if its log shows a failed write of state, send SHUTDOWN and then START again" in text
     assert err.value.details["changed"] is False
     assert [p["component"] for p in err.value.last] == ["flowhs"]
 
