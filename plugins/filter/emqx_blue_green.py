@@ -148,7 +148,7 @@ def emqx_blue_green_report_lines(report):
 def emqx_gate_reasons(soak, max_probe_failures, max_reconnect_ratio, probe_target="the load balancer"):
     """Why a soak window fails the automated gate, one sentence per cause; [] when it passes.
 
-    ``soak`` holds what the window saw: ``green_down`` (green nodes that stopped), ``probes`` and
+    ``soak`` holds what the window saw: ``green_down`` (green nodes not running), ``probes`` and
     ``probe_failures`` (MQTT probes through the load balancer), ``probe_error`` (the last failure's
     error) and ``reconnect_ratio`` (the share of connections lost at the lowest point)."""
     if not isinstance(soak, dict):
@@ -156,7 +156,7 @@ def emqx_gate_reasons(soak, max_probe_failures, max_reconnect_ratio, probe_targe
     reasons = []
     green_down = list(soak.get("green_down") or [])
     if green_down:
-        reasons.append("green nodes stopped: %s" % ", ".join(str(node) for node in green_down))
+        reasons.append("green nodes not running (stopped, or cut off from the cluster): %s" % ", ".join(str(node) for node in green_down))
     failures = int(_number(soak.get("probe_failures")) or 0)
     if failures > int(_number(max_probe_failures) or 0):
         reasons.append("%d of %d probes to %s failed (last error: %s)" % (

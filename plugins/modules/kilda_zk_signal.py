@@ -131,6 +131,8 @@ notes:
     naming the component as for a hung one and giving the way out for a lost write. C(wchp) lists every watch a server holds, so it costs more than C(srvr)
     on an ensemble with very many watches. Another client that starts watching a component's C(signal) node during
     the wait (a C(zkCli.sh get -w)) counts as a move too.
+  - ZooKeeper logs every four-letter word it is asked at INFO level, so while a wait runs each server's log gets a
+    C(srvr) line a second and a C(wchp) line every 2 seconds from the controller.
   - The Kilda modules work with ZooKeeper 3.4 (Open Kilda's own image ships 3.4.9) and later, since they read nodes, their
     ACLs and children and write with C(multi) transactions, all of which 3.4 has, as it has digest ACLs and read-only mode.
     TLS (O(use_tls)) needs ZooKeeper 3.5.5 or later; against an older server the task fails at once naming the server
