@@ -173,13 +173,14 @@ def test_a_run_without_a_drain_says_what_it_did_instead_of_placeholders():
 def test_a_rollback_drain_is_not_compared_with_the_plan_of_the_drain_of_blue():
     events = report()["events"][:3] + [{"t": 45.0, "phase": "rolling back"}, {"t": 46.0, "phase": "draining green back"},
                                        {"t": 60.0, "phase": "rolled back"}]
-    failed = dict(GATE, passed=False, reasons=["green nodes not running (stopped, or cut off from the cluster): emqx@g1", "4 of 7 probes failed"], probe_failures=4, probes=7)
+    down = "green nodes not running (stopped, or cut off from the cluster): emqx@g1"
+    failed = dict(GATE, passed=False, reasons=[down, "4 of 7 probes failed"], probe_failures=4, probes=7)
     lines = emqx_blue_green_report_lines(report(outcome="rolled back", drain_s=8.0, drain_vs_minimum=None, gate=failed, events=events))
     assert lines[1] == "drain 8 s (draining green back)"
     # a negative duration (the rollback's drain timed from the end of the first drain) is not printed as one
     unmeasured = emqx_blue_green_report_lines(report(outcome="rolled back", drain_s=-67.1, drain_vs_minimum=None, gate=failed, events=events))
     assert unmeasured[1] == "drain (draining green back): its duration was not measured"
-    assert lines[2] == ("gate FAILED: green nodes not running (stopped, or cut off from the cluster): emqx@g1; 4 of 7 probes failed (7 probes, 4 failed, reconnect ratio 0.0, "
+    assert lines[2] == ("gate FAILED: %s; 4 of 7 probes failed (7 probes, 4 failed, reconnect ratio 0.0, " % down +
                         "connections 200 at the start of the soak and 198 at the lowest)")
 
 
