@@ -93,10 +93,14 @@ def watch_holders(endpoints, paths, context=None, asker=diagnose.ask):
     return holders
 
 
+def four_letter_context(params):
+    """The SSL context for asking the servers four-letter words with the module's connection options, or None."""
+    return diagnose.tls_context(params) if params.get("use_tls") else None
+
+
 def holders_now(params, paths):
     """watch_holders of ``paths`` on the servers of ``params["hosts"]`` (the module's connection options)."""
-    context = diagnose.tls_context(params) if params.get("use_tls") else None
-    return watch_holders(diagnose.endpoints(params["hosts"]), paths, context)
+    return watch_holders(diagnose.endpoints(params["hosts"]), paths, four_letter_context(params))
 
 
 class WatchMoves:
@@ -136,7 +140,7 @@ class ServerWatch:
     def __init__(self, params, on_gone, silent_for, clock=time.monotonic, every=LOOK_EVERY, looker=look,
                  moves=None, on_moved=None, asker=diagnose.ask):
         self.servers = diagnose.endpoints(params["hosts"])
-        self.context = diagnose.tls_context(params) if params.get("use_tls") else None
+        self.context = four_letter_context(params)
         self.on_gone = on_gone
         self.silent_for = silent_for
         self.clock = clock

@@ -505,7 +505,9 @@ def run(client, params, check_mode):
     targets = layout.parse_targets(prefix, params.get("targets"))
     sessions = params.get("component_session_timeout")
     service = SignalService(client, prefix, targets, params.get("signal"), params.get("build_version"),
-                            bool(params.get("create_missing")), component_session_timeout=sessions, watch=params)
+                            bool(params.get("create_missing")), component_session_timeout=sessions,
+                            # the servers are watched (and their watches listed before the commit) only for a wait
+                            watch=params if params.get("wait") else None)
     deadline = Deadline(params.get("wait_timeout") or 600)
     started = time.monotonic()
     before, ops, after, attempts = service.apply(check_mode, deadline)

@@ -138,10 +138,14 @@ class Component:
             LOG.warning("%s: session lost", self.base)
         self.report()  # also for the server it talks to now (see server)
 
+    def _socket(self):
+        """Kazoo's socket to the server (kazoo has no public accessor); AttributeError while it has none."""
+        return self.client._connection._socket  # pylint: disable=protected-access
+
     def server(self):
         """"host:port" of the ZooKeeper server this component is connected to, None while it is not."""
         try:
-            host, port = self.client._connection._socket.getpeername()[:2]  # pylint: disable=protected-access
+            host, port = self._socket().getpeername()[:2]
         except (AttributeError, OSError):
             return None
         return "%s:%d" % (host, port) if self.client.connected else None
@@ -237,7 +241,7 @@ class Component:
         others = [h for h in self.hosts.split(",") if h != server]
         self.client.set_hosts(",".join(others))
         try:
-            self.client._connection._socket.shutdown(socket.SHUT_RDWR)  # pylint: disable=protected-access
+            self._socket().shutdown(socket.SHUT_RDWR)
         except (AttributeError, OSError):
             pass  # dropped already
         threading.Thread(target=self._restore_hosts, daemon=True).start()
