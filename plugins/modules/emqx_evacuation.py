@@ -92,6 +92,16 @@ options:
         options. By default the module fails and says what differs.
     type: bool
     default: false
+  start_at:
+    description:
+      - Unix time (seconds, on the host the module runs on) before which the start request is not sent. The checks run
+        first; the module then sleeps until this moment. A moment already past starts at once.
+      - EMQX evicts one batch of O(conn_evict_rate) connections a second, counted from the start. Several nodes
+        drained side by side and started at the same moment send their batches together, and the reconnects of
+        the clients bunch; started at different fractions of the same second (the role C(emqx_blue_green) does this
+        with parallel jobs), their batches take turns.
+      - At most 60 s ahead of the host's clock; a later moment is refused as a mistake (or a clock far behind).
+    type: float
 notes:
   - An evacuation survives a restart of the node (EMQX persists it), resuming without O(wait_health_check) and with
     O(migrate_to) reset. Always return nodes to V(normal) (or remove them) after maintenance.
@@ -190,7 +200,7 @@ eta_s:
   returned: when waited
   type: float
 started_at:
-  description: Unix time (seconds) at which this task sent the start request.
+  description: Unix time (seconds) at which this task sent the start request (not before O(start_at)).
   returned: when this task started the evacuation
   type: float
 drained_at:
@@ -229,6 +239,7 @@ def argument_spec():
         redirect_to=dict(type="str"),
         migrate_to=dict(type="list", elements="str"),
         restart_on_change=dict(type="bool", default=False),
+        start_at=dict(type="float"),
     ))
 
 

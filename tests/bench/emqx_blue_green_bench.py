@@ -131,11 +131,12 @@ def main():
     # The theoretical minimum moves every connection at the full budget; the burst margin evicts
     # below it so that no second exceeds the budget. The plan's prediction is the minimum at that rate.
     planned = rows["parallel"]["drain_s"] / rows["parallel"]["predicted_s"]
-    print("  parallel / theoretical minimum: %.3f; / minimum at the eviction rate: %.3f (target <= 1.10: %s)"
-          % (ratio, planned, "met" if planned <= 1.10 else "NOT met"))
+    print("  parallel / theoretical minimum: %.3f (target <= 1.10: %s); / minimum at the eviction rate: %.3f"
+          % (ratio, "met" if ratio <= 1.10 else "NOT met", planned))
     print("  sequential (operator order) / theoretical minimum: %.3f" % rows["sequential"]["ratio"])
-    peak = max(row["peak_vs_budget"] for row in rows.values())
-    print("  highest one-second reconnect peak / budget: %.2f (target <= 1.0: %s)" % (peak, "met" if peak <= 1.0 else "NOT met"))
+    peak = rows["parallel"]["peak_vs_budget"]
+    print("  role's highest one-second reconnect peak / budget: %.2f (target <= 1.0: %s); operator order's: %.2f"
+          % (peak, "met" if peak <= 1.0 else "NOT met", rows["sequential"]["peak_vs_budget"]))
     print("  sequential (operator order) / parallel: %.2fx (target > 1: %s)" % (speedup, "met" if speedup > 1 else "NOT met"))
     for strategy, row in rows.items():
         if row["cpu_s_per_observation"] is not None:

@@ -13,7 +13,7 @@ from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.error
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.polling import Countdown, poll
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.api import EmqxApi, is_rpc_error, reason_of, unlisted
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.features import version_problems
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import validate_evacuation
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.validate import MAX_START_AHEAD, validate_evacuation
 
 DEFAULT_RATE = 500
 DEFAULT_WAIT_TAKEOVER = 60
@@ -103,9 +103,10 @@ def estimate_eta(entry, body):
 
 
 class Evacuation:
-    def __init__(self, client, params, check_mode=False, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, client, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, wall=time.time):
         self.client = client
         self.api = EmqxApi(client)
+        self.wall = wall
         self.params = params
         self.check_mode = check_mode
         self.clock = clock
@@ -115,7 +116,7 @@ class Evacuation:
         self.durations = {}
 
     def run(self):
-        problems, durations = validate_evacuation(self.params)
+        problems, durations = validate_evacuation(self.params, now=self.wall)
         if problems:
             raise ValidationError("invalid options: " + "; ".join(problems), problems=problems)
         self.durations = durations
@@ -219,8 +220,10 @@ class Evacuation:
 
     def _start(self, body):
         """POST start; True when this call started it, False when it was already running."""
+        if self.params.get("start_at") is not None:
+            self.sleep(max(0.0, min(self.params["start_at"] - self.wall(), MAX_START_AHEAD)))
         try:
-            self.started_at = time.time()
+            self.started_at = self.wall()
             self.api.start_evacuation(self.node, body)
             return True
         except ApiError as exc:

@@ -8,6 +8,7 @@ bad input never reaches a cluster; every problem found is reported at once."""
 from __future__ import annotations
 
 import re
+import time
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.args import check_wait_params
 
@@ -109,10 +110,14 @@ def check_conflicts(params, state_key, state_value, names):
     return []
 
 
-EVACUATION_START_OPTIONS = ("conn_evict_rate", "sess_evict_rate", "wait_health_check", "wait_takeover", "redirect_to", "migrate_to")
+EVACUATION_START_OPTIONS = (
+    "conn_evict_rate", "sess_evict_rate", "wait_health_check", "wait_takeover", "redirect_to", "migrate_to", "start_at",
+)
+# Farthest ahead start_at may lie: further is a mistake, or a clock far behind the controller's.
+MAX_START_AHEAD = 60.0
 
 
-def validate_evacuation(params):
+def validate_evacuation(params, now=time.time):
     """Problems with emqx_evacuation's options, and the parsed durations."""
     problems = check_node_name(params.get("node"), "node")
     problems += check_conflicts(params, "state", "normal", EVACUATION_START_OPTIONS)
@@ -122,6 +127,11 @@ def validate_evacuation(params):
     problems += check_redirect_to(params.get("redirect_to"))
     problems += check_node_list(params.get("migrate_to"), "migrate_to", exclude=params.get("node"))
     problems += check_wait_params(params)
+    if params.get("start_at") is not None:
+        ahead = params["start_at"] - now()
+        if ahead > MAX_START_AHEAD:
+            problems.append("start_at lies %.0f s ahead of this host's clock, more than %d s: a mistake, or this host's clock is "
+                            "behind the controller's" % (ahead, MAX_START_AHEAD))
     return problems, durations
 
 

@@ -51,6 +51,12 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
     with open(os.path.join(report_dir, "report.json")) as handle:
         report = json.load(handle)
     assert report["outcome"] == "rolled back"
+    # The drain started its two blue nodes half a second apart, so that their once-a-second batches
+    # of evictions take turns (the drain back had only the green node left running).
+    starts = [e["evacuations started"] for e in report["events"] if "evacuations started" in e]
+    assert len(starts) == 2 and sorted(starts[0]) == sorted(node_names(lab.description, "blue")), report["events"]
+    assert sorted(starts[0].values())[0] == 0.0 and 0.45 <= sorted(starts[0].values())[1] < 3, starts
+    assert list(starts[1]) == [n for n in node_names(lab.description, "green") if n != green1], starts
     # the drain back to blue is timed from its own start, not from the end of the drain to green
     assert report["drain_s"] is not None and 0 < report["drain_s"] < 120, report["drain_s"]
     # the picture saw the clients arrive on green, then back on blue, a second at a time

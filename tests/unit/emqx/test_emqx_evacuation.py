@@ -16,7 +16,7 @@ def evacuate(fake, clock, check_mode=False, **overrides):
     params.update(overrides)
     client = EmqxClient(params, transport=fake.transport, sleep=clock.sleep)
     with client:
-        return Evacuation(client, params, check_mode=check_mode, clock=clock, sleep=clock.sleep).run()
+        return Evacuation(client, params, check_mode=check_mode, clock=clock, sleep=clock.sleep, wall=clock).run()
 
 
 def test_start_drains_to_prohibiting_and_reports_progress(fake, clock):
@@ -194,6 +194,40 @@ def test_rpc_error_with_nothing_started_fails_with_server_message(fake, clock):
         evacuate(fake, clock, wait=False)
     assert err.value.status == 503 and err.value.code == "RPC_ERROR"
     assert "RPC error on node 'emqx@n1': timeout" in err.value.msg
+
+
+def test_start_at_holds_the_start_request_until_that_moment(fake, clock):
+    moment = clock() + 2.5
+    sleeps_before = len(clock.sleeps)
+    result = evacuate(fake, clock, conn_evict_rate=10, start_at=moment, wait=False)
+    assert result["changed"] is True and result["started_at"] == moment
+    assert clock.sleeps[sleeps_before] == pytest.approx(2.5)
+    assert len(fake.changing_requests()) == 1
+
+
+def test_start_at_already_past_starts_at_once_and_a_rerun_does_not_wait(fake, clock):
+    now = clock()
+    started = evacuate(fake, clock, conn_evict_rate=10, start_at=now - 30, wait=False)
+    assert started["started_at"] == now
+    assert all(s == 0 for s in clock.sleeps)
+    again = evacuate(fake, clock, conn_evict_rate=10, start_at=clock() + 5, wait=False)
+    assert again["changed"] is False and "started_at" not in again
+    assert all(s == 0 for s in clock.sleeps) and len(fake.changing_requests()) == 1
+
+
+def test_start_at_in_check_mode_does_not_wait(fake, clock):
+    result = evacuate(fake, clock, check_mode=True, conn_evict_rate=10, start_at=clock() + 5)
+    assert result["changed"] is True and clock.sleeps == []
+
+
+def test_start_at_far_ahead_is_refused_before_any_change(fake, clock):
+    with pytest.raises(ValidationError) as err:
+        evacuate(fake, clock, conn_evict_rate=10, start_at=clock() + 3600)
+    assert "start_at lies 3600 s ahead of this host's clock" in err.value.msg
+    assert fake.changing_requests() == [] and clock.sleeps == []
+    with pytest.raises(ValidationError) as err:
+        evacuate(fake, clock, state="normal", start_at=clock())
+    assert "start_at" in err.value.msg
 
 
 def test_unknown_node_is_refused_before_any_change(fake, clock):
