@@ -199,11 +199,13 @@ class Evacuation:
                 changed = True
                 out["restarted"] = True
                 if not self.check_mode:
+                    self._hold_until_start_at()
                     self._stop()
                     self._start(body)
         else:
             changed = True
             if not self.check_mode:
+                self._hold_until_start_at()
                 changed = self._start(body)
         out["changed"] = changed
         if self.check_mode:
@@ -218,10 +220,12 @@ class Evacuation:
             out["status"] = self.api.evacuation_of(self.node)
         return out
 
-    def _start(self, body):
-        """POST start; True when this call started it, False when it was already running."""
+    def _hold_until_start_at(self):
         if self.params.get("start_at") is not None:
             self.sleep(max(0.0, min(self.params["start_at"] - self.wall(), MAX_START_AHEAD)))
+
+    def _start(self, body):
+        """POST start; True when this call started it, False when it was already running."""
         try:
             self.started_at = self.wall()
             self.api.start_evacuation(self.node, body)

@@ -111,6 +111,7 @@ class WatchMoves:
     def __init__(self, labels, baseline=None):
         self.labels = labels  # path: what to call its watcher (a component's key)
         self.where = {}  # path: {session: server last seen holding the watch}
+        self.last = {}  # path: the holders of the last round that found any (what a move is "from")
         self.observe(baseline or {})
 
     def observe(self, holders):
@@ -122,11 +123,13 @@ class WatchMoves:
             seen = self.where.setdefault(path, {})
             moved = [(server, session) for server, session in sorted(pairs) if seen and seen.get(session) != server]
             if moved:
-                before = ", ".join("session %s on %s" % (session, server) for session, server in sorted(seen.items()))
+                before = ", ".join("session %s on %s" % (session, server) for server, session in sorted(self.last[path]))
                 after = ", ".join("session %s on %s" % (session, server) for server, session in moved)
                 moves.append((self.labels[path], "its watch on signal moved from %s to %s" % (before, after)))
             for server, session in pairs:
                 seen[session] = server
+            if pairs:
+                self.last[path] = set(pairs)
         return moves
 
 

@@ -157,6 +157,10 @@ def test_a_watch_held_by_a_new_session_or_on_another_server_moved_and_a_missing_
     # a new session (Kilda's ZkClient closes its session on every disconnect), the old one not expired yet
     assert [m[0] for m in moves.observe({SIGNAL: {("b:2", "0x1"), ("c:3", "0x9")}})] == ["network/blue"]
     assert moves.observe({"/other/signal": {("c:3", "0x5")}}) == []  # not a path being watched
+    # a move names where the watch was in the last round that found it, not every session ever seen
+    moves.observe({SIGNAL: {("c:3", "0x9")}})
+    assert moves.observe({SIGNAL: {("a:1", "0xa")}}) == [
+        ("network/blue", "its watch on signal moved from session 0x9 on c:3 to session 0xa on a:1")]
 
 
 def test_with_nothing_watched_before_the_first_watch_seen_is_no_move():
