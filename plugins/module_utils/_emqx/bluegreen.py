@@ -14,6 +14,9 @@ BEFORE_TAKEOVER = ("waiting_health_check", "evicting_conns", "waiting_takeover")
 # Most points a time series that grows one observation at a time keeps (older points are thinned
 # evenly): Ansible re-templates a fact whole at every update, so its size is the cost of a step.
 MAX_TIMELINE = 200
+# Connections a node may gain between the plan and its first eviction (clients the load balancer
+# still sends it during wait_health_check): rates trimmed to whole seconds keep this much room.
+ARRIVALS_HEADROOM = 1.05
 
 
 def split_budget(counts, budget):
@@ -27,9 +30,10 @@ def split_budget(counts, budget):
         share = max(1, budget // len(names))
         return {n: share for n in names}
     rates = {n: max(1, int(budget * max(0, counts[n]) / float(total))) for n in names}
-    # hand the rounding remainder to the biggest nodes so the whole budget is used
+    # hand the rounding remainder to the nodes that would take longest, so the whole budget is used
+    # where it shortens the drain (a small node rounded down can otherwise be the last to finish)
     leftover = budget - sum(rates.values())
-    for name in sorted(names, key=lambda n: -counts[n]):
+    for name in sorted(names, key=lambda n: (-max(0, counts[n]) / float(rates[n]), -counts[n])):
         if leftover <= 0:
             break
         rates[name] += 1
@@ -51,6 +55,19 @@ def eviction_rate(budget, margin):
     return max(1, int(math.floor(root * root + 1e-9)))
 
 
+def whole_seconds(conns, rates):
+    """Seconds of eviction each node needs at ``rates``: EMQX evicts whole batches, one a second."""
+    return {n: -(-max(0, conns[n]) // max(1, rates[n])) for n in rates}
+
+
+def trim_to_whole_seconds(conns, rates, seconds):
+    """The lowest rates that still evict each node's connections, and a few more, in ``seconds``
+    batches (never above ``rates``). A drain that needs 6.2 s of batches takes 7 whole seconds
+    anyway: at the rates that fill the 7th, every second holds fewer reconnects for the same drain."""
+    return {n: min(rates[n], max(1, int(math.ceil(max(0, conns[n]) * ARRIVALS_HEADROOM / float(seconds[n])))))
+            if seconds[n] else rates[n] for n in rates}
+
+
 def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0):
     """Numbers for the procedure: what moves, at which rates, and how long it should take.
     The theoretical minimum is the floor the budget sets (every connection moved at the full
@@ -63,21 +80,28 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
     waits = float(wait_health_check) + float(wait_takeover)
     minimum = total_conns / float(budget) + waits + disconnected / float(session_budget)
     rate = eviction_rate(budget, margin)
-    sequential = sum(float(wait_health_check) + conns[n] / float(rate) + float(wait_takeover)
+    one_by_one = whole_seconds(conns, {n: rate for n in drain_nodes})
+    sequential = sum(float(wait_health_check) + one_by_one[n] + float(wait_takeover)
                      + max(0, sessions[n] - conns[n]) / float(session_budget) for n in drain_nodes)
     if strategy == "parallel":
         rates = split_budget(conns, rate)
+        # every node drains for as long as the slowest one needs
+        slowest = max(whole_seconds(conns, rates).values() or [0])
+        rates = trim_to_whole_seconds(conns, rates, {n: slowest for n in rates})
         session_rates = split_budget({n: max(1, sessions[n]) for n in drain_nodes}, session_budget)
-        predicted = total_conns / float(rate) + waits + disconnected / float(session_budget)
+        predicted = slowest + waits + disconnected / float(session_budget)
+        evicting = sum(rates.values())
     else:
-        rates = {n: rate for n in drain_nodes}
+        rates = trim_to_whole_seconds(conns, {n: rate for n in drain_nodes}, one_by_one)
         session_rates = {n: session_budget for n in drain_nodes}
         predicted = sequential
+        evicting = max(rates.values() or [rate])
     return {
         "strategy": strategy, "nodes": list(drain_nodes), "connections": conns, "sessions": sessions,
         "total_connections": total_conns, "total_sessions": sum(sessions.values()),
         "disconnected_sessions": disconnected, "conn_evict_rates": rates, "sess_evict_rates": session_rates,
-        "reconnect_budget": budget, "session_budget": session_budget, "eviction_rate": rate, "burst_margin": margin,
+        "reconnect_budget": budget, "session_budget": session_budget, "eviction_rate": evicting, "eviction_rate_cap": rate,
+        "burst_margin": margin,
         "theoretical_minimum_s": round(minimum, 1), "sequential_estimate_s": round(sequential, 1),
         "predicted_s": round(predicted, 1),
     }

@@ -63,12 +63,34 @@ def test_the_eviction_rate_leaves_room_for_the_random_bunching_of_reconnects():
 def test_a_plan_with_a_margin_splits_the_eviction_rate_and_predicts_from_it():
     info = {"nodes": [{"name": n, "connections": 322, "sessions": 322, "status": "running"} for n in ("a", "b", "c")]}
     parallel = plan(info, ["a", "b", "c"], 200, 100, 5, 10, "parallel", margin=3)
-    assert parallel["eviction_rate"] == 161 and sum(parallel["conn_evict_rates"].values()) == 161
-    # the minimum is the floor the budget sets; the prediction is what the margin allows
+    assert parallel["eviction_rate_cap"] == 161
+    # the minimum is the floor the budget sets; the prediction is what the margin allows, in whole
+    # seconds of batches: 322 connections at 53-54 a second take 7 batches
     assert parallel["theoretical_minimum_s"] == round(966 / 200.0 + 15, 1)
-    assert parallel["predicted_s"] == round(966 / 161.0 + 15, 1)
+    assert parallel["predicted_s"] == 7 + 15
+    # ... and 7 batches of 49 hold them too, with 5% to spare: the same drain, 147 reconnects a second instead of 161
+    assert parallel["conn_evict_rates"] == {"a": 49, "b": 49, "c": 49} and parallel["eviction_rate"] == 147
+    assert 49 * 7 >= 322 * 1.05 > 48 * 7
     sequential = plan(info, ["a", "b", "c"], 200, 100, 5, 10, "sequential", margin=3)
-    assert sequential["conn_evict_rates"] == {"a": 161, "b": 161, "c": 161}
+    # 322 at 161 a second fill both of their 2 batches: nothing to trim
+    assert sequential["conn_evict_rates"] == {"a": 161, "b": 161, "c": 161} and sequential["eviction_rate"] == 161
+    assert sequential["predicted_s"] == sequential["sequential_estimate_s"] == 3 * (5 + 2 + 10)
+
+
+def test_rates_are_trimmed_only_as_far_as_the_drain_keeps_its_whole_seconds():
+    # 10,000 clients on three nodes at a budget of 500: 145-146 a second take 23 batches, and fewer a second
+    # would not leave 5% room in 23, so the rates stay
+    info = {"nodes": [{"name": n, "connections": c, "sessions": c, "status": "running"}
+                      for n, c in (("a", 3333), ("b", 3334), ("c", 3334))]}
+    parallel = plan(info, ["a", "b", "c"], 500, 500, 3, 3, "parallel", margin=3)
+    assert sum(parallel["conn_evict_rates"].values()) == parallel["eviction_rate"] == parallel["eviction_rate_cap"] == 437
+    assert parallel["predicted_s"] == 23 + 6
+    # uneven nodes: the rounding remainder goes where it shortens the drain - 100 connections at 6 a
+    # second (the share rounded down) would take 17 batches, the other nodes 16
+    info["nodes"][0].update(connections=100, sessions=100)
+    uneven = plan(info, ["a", "b", "c"], 500, 500, 3, 3, "parallel", margin=3)
+    seconds = {n: -(-c // uneven["conn_evict_rates"][n]) for n, c in (("a", 100), ("b", 3334), ("c", 3334))}
+    assert max(seconds.values()) == 16 and uneven["predicted_s"] == 16 + 6 and uneven["eviction_rate"] <= 437, uneven
 
 
 def test_drain_progress_done_only_when_prohibiting_and_empty():
