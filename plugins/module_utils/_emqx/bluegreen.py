@@ -80,7 +80,8 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
     waits = float(wait_health_check) + float(wait_takeover)
     minimum = total_conns / float(budget) + waits + disconnected / float(session_budget)
     rate = eviction_rate(budget, margin)
-    one_by_one = whole_seconds(conns, {n: rate for n in drain_nodes})
+    full = {n: rate for n in drain_nodes}  # node after node, each at the whole rate
+    one_by_one = whole_seconds(conns, full)
     sequential = sum(float(wait_health_check) + one_by_one[n] + float(wait_takeover)
                      + max(0, sessions[n] - conns[n]) / float(session_budget) for n in drain_nodes)
     if strategy == "parallel":
@@ -92,7 +93,7 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
         predicted = slowest + waits + disconnected / float(session_budget)
         evicting = sum(rates.values())
     else:
-        rates = trim_to_whole_seconds(conns, {n: rate for n in drain_nodes}, one_by_one)
+        rates = trim_to_whole_seconds(conns, full, one_by_one)
         session_rates = {n: session_budget for n in drain_nodes}
         predicted = sequential
         evicting = max(rates.values() or [rate])
