@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.bluegreen import drain_progress, eviction_rate, plan, sample, timeline_append
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._emqx.report import connections_svg
 
 
-def emqx_plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0):
-    return plan(info, drain_nodes, int(budget), int(session_budget), wait_health_check, wait_takeover, strategy, float(margin))
+def emqx_plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0,
+              lb_limit=False):
+    return plan(info, drain_nodes, int(budget), int(session_budget), wait_health_check, wait_takeover, strategy, float(margin),
+                boolean(lb_limit, strict=True))
 
 
 def emqx_eviction_rate(budget, margin):

@@ -69,6 +69,36 @@ def emqx_lb_nodes_up(lb, node_servers, nodes):
     return up
 
 
+def emqx_lb_session_limits(lbs, node_servers, nodes, limit, recorded=None):
+    """Each load balancer's share of ``limit`` new sessions a second, and the limit to put back after.
+
+    ``lbs``: the results of M(haproxy_backend_info) looped over the sockets (each with C(item), the
+    socket). A balancer's share follows how many sessions the servers of ``nodes`` hold on it now:
+    their clients are the ones that will come back through it. A balancer whose limit is already
+    lower keeps it. ``recorded`` (socket -> limit) are the limits an earlier, interrupted run found
+    before it changed them: they, not what that run left, are what goes back."""
+    recorded = recorded or {}
+    node_servers = node_servers or {}
+    limit = int(limit)
+    if limit < 1:
+        raise AnsibleFilterError("the load balancers' session limit must be at least 1, got %s" % limit)
+    held = {}
+    found = {}
+    for lb in lbs or ():
+        if not isinstance(lb, dict) or "item" not in lb or "session_rate_limit" not in lb:
+            raise AnsibleFilterError("expected looped haproxy_backend_info results with item and session_rate_limit")
+        by_name = _servers_by_name(lb)
+        held[lb["item"]] = sum(int(by_name.get(node_servers.get(node), {}).get("current_sessions") or 0) for node in nodes or ())
+        found[lb["item"]] = int(lb["session_rate_limit"])
+    total = sum(held.values())
+    shares = {}
+    for socket, sessions in held.items():
+        share = max(1, int(limit * (sessions / float(total) if total else 1.0 / len(held))))
+        before = int(recorded.get(socket, found[socket]))
+        shares[socket] = {"limit": min(share, before) if before > 0 else share, "before": before}
+    return shares
+
+
 def emqx_sessions_left(info, nodes):
     """Sessions still held by those of ``nodes`` that the cluster shows running."""
     if not isinstance(info, dict) or not isinstance(info.get("nodes"), list):
@@ -251,6 +281,7 @@ class FilterModule:
         return {
             "emqx_lb_pool_check": emqx_lb_pool_check,
             "emqx_lb_nodes_up": emqx_lb_nodes_up,
+            "emqx_lb_session_limits": emqx_lb_session_limits,
             "emqx_sessions_left": emqx_sessions_left,
             "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
             "emqx_gate_reasons": emqx_gate_reasons,

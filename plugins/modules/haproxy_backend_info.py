@@ -11,7 +11,8 @@ short_description: Read the servers of an HAProxy backend from its runtime API
 version_added: 0.1.0
 description:
   - Asks HAProxy's runtime API (C(show stat)) for the servers of one backend - status as HAProxy sees it
-    (V(UP), V(DOWN), V(DRAIN), V(MAINT), V(NOLB), ...), current and total sessions, last health check.
+    (V(UP), V(DOWN), V(DRAIN), V(MAINT), V(NOLB), ...), current and total sessions, last health check - and
+    (C(show info)) for the process-wide limit of new sessions per second.
   - Used by the blue-green roles to confirm from the load balancer itself that a node has left the pool, instead
     of sleeping for a fixed time.
   - Runs where the socket is (delegate to the load balancer host for a UNIX socket).
@@ -84,6 +85,14 @@ by_name:
   description: The same entries keyed by server name.
   returned: always
   type: dict
+session_rate_limit:
+  description:
+    - New sessions per second the whole HAProxy process accepts (C(SessRateLimit) of C(show info), the global
+      C(maxsessrate) or what M(zerodowntime.cluster.haproxy_rate_limit) set); V(0) for no limit.
+  returned: always
+  type: int
+  sample: 0
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

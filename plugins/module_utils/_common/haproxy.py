@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils package is private to the collection: its API may change at any time.
 """HAProxy's runtime API over its stats socket (UNIX or TCP): enough to see, from the load
-balancer itself, whether a server is in the pool and how many sessions it still holds, and to
-set a server's administrative state."""
+balancer itself, whether a server is in the pool and how many sessions it still holds, to set a
+server's administrative state, and to read and set the process-wide new-session rate limit."""
 
 from __future__ import annotations
 
@@ -167,10 +167,48 @@ def _timeout(params):
     return timeout
 
 
+def process_info(address, timeout=5.0):
+    """``show info`` as {field: text}."""
+    text = runtime_command(address, "show info", timeout)
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    if "SessRateLimit" not in fields:
+        raise ZdtError("HAProxy at %s did not answer 'show info': %s" % (address, text.strip()[:200]), address=address)
+    return fields
+
+
+def session_rate_limit(address, timeout=5.0):
+    """The process-wide limit of new sessions per second (global ``maxsessrate``; 0: none)."""
+    return int(process_info(address, timeout)["SessRateLimit"])
+
+
 def backend_info(params):
     """The haproxy_backend_info module's work."""
-    servers = backend_servers(params["socket"], params["backend"], _timeout(params))
-    return {"changed": False, "servers": servers, "by_name": {s["name"]: s for s in servers}}
+    timeout = _timeout(params)
+    servers = backend_servers(params["socket"], params["backend"], timeout)
+    return {"changed": False, "servers": servers, "by_name": {s["name"]: s for s in servers},
+            "session_rate_limit": session_rate_limit(params["socket"], timeout)}
+
+
+def set_session_rate_limit(params, check_mode=False):
+    """The haproxy_rate_limit module's work: the process-wide new-session rate limit to ``params["sessions"]``."""
+    address, desired = params["socket"], params["sessions"]
+    if desired < 0:
+        raise ValidationError("sessions must be 0 (no limit) or a positive number of new sessions per second, got %d" % desired)
+    timeout = _timeout(params)
+    before = session_rate_limit(address, timeout)
+    changed = before != desired
+    after = before
+    if changed and not check_mode:
+        command = "set rate-limit sessions global %d" % desired
+        answer = runtime_command(address, command, timeout).strip()
+        if answer:
+            raise ZdtError("HAProxy refused '%s': %s" % (command, answer), address=address, before=before)
+        after = session_rate_limit(address, timeout)
+        if after != desired:
+            raise ZdtError("HAProxy accepted '%s' but its session rate limit is %d" % (command, after), address=address, before=before)
+    predicted = desired if check_mode else after
+    return {"changed": changed, "before": before, "sessions": predicted,
+            "diff": {"before": {"sessions": before}, "after": {"sessions": predicted}}}
 
 
 def set_server_state(params, check_mode=False):

@@ -17,6 +17,14 @@ MAX_TIMELINE = 200
 # Connections a node may gain between the plan and its first eviction (clients the load balancer
 # still sends it during wait_health_check): rates trimmed to whole seconds keep this much room.
 ARRIVALS_HEADROOM = 1.05
+# Share of the reconnect budget the load balancers are told to admit while they hold the drain's
+# reconnects to it. HAProxy counts new sessions per one-second period and judges the last second
+# from the current count and the previous period's (src/freq_ctr.c); measured at 10,000 clients
+# the busiest one-second window the clients saw came to 1.045-1.07 times the limit it was given.
+LB_LIMIT_SHARE = 0.92
+# How far the evictions may run ahead of what the load balancers admit: the clients held back meanwhile
+# wait in their listen queues, each at most this many seconds longer than it would have.
+LB_QUEUE_SECONDS = 2.0
 
 
 def split_budget(counts, budget):
@@ -68,10 +76,28 @@ def trim_to_whole_seconds(conns, rates, seconds):
             if seconds[n] else rates[n] for n in rates}
 
 
-def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0):
+def lb_session_limit(budget):
+    """New sessions a second the load balancers together admit so that no one-second window holds more than ``budget``."""
+    return max(1, int(budget * LB_LIMIT_SHARE))
+
+
+def eviction_rate_behind_limit(conns, budget, limit):
+    """The fastest total eviction rate, within ``budget``, at which evicting ``conns`` connections ends
+    no more than LB_QUEUE_SECONDS before load balancers admitting ``limit`` a second let them all back in."""
+    behind = max(0, conns) / float(limit) - LB_QUEUE_SECONDS
+    if behind <= 0:
+        return budget
+    return max(1, min(budget, int(max(0, conns) / behind)))
+
+
+def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_takeover, strategy="parallel", margin=0.0,
+         lb_limit=False):
     """Numbers for the procedure: what moves, at which rates, and how long it should take.
     The theoretical minimum is the floor the budget sets (every connection moved at the full
-    budget); the rates and the prediction use the eviction rate the margin leaves."""
+    budget). Without ``lb_limit`` the rates and the prediction use the eviction rate the margin
+    leaves. With it the load balancers admit a little less than the budget (``lb_session_limit``)
+    whatever the clients do, so the nodes evict at the budget for as long as the load balancers
+    keep up within LB_QUEUE_SECONDS and at their limit beyond that."""
     nodes = {n["name"]: n for n in info.get("nodes", [])}
     conns = {n: (nodes.get(n) or {}).get("connections") or 0 for n in drain_nodes}
     sessions = {n: (nodes.get(n) or {}).get("sessions") or 0 for n in drain_nodes}
@@ -79,8 +105,13 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
     disconnected = sum(max(0, sessions[n] - conns[n]) for n in drain_nodes)
     waits = float(wait_health_check) + float(wait_takeover)
     minimum = total_conns / float(budget) + waits + disconnected / float(session_budget)
-    rate = eviction_rate(budget, margin)
-    full = {n: rate for n in drain_nodes}  # node after node, each at the whole rate
+    limit = lb_session_limit(budget) if lb_limit else None
+    if limit:
+        rate = eviction_rate_behind_limit(total_conns, budget, limit)
+        full = {n: eviction_rate_behind_limit(conns[n], budget, limit) for n in drain_nodes}
+    else:
+        rate = eviction_rate(budget, margin)
+        full = {n: rate for n in drain_nodes}  # node after node, each at the whole rate
     one_by_one = whole_seconds(conns, full)
     sequential = sum(float(wait_health_check) + one_by_one[n] + float(wait_takeover)
                      + max(0, sessions[n] - conns[n]) / float(session_budget) for n in drain_nodes)
@@ -97,12 +128,13 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
         session_rates = {n: session_budget for n in drain_nodes}
         predicted = sequential
         evicting = max(rates.values() or [rate])
+        rate = max(full.values() or [rate])
     return {
         "strategy": strategy, "nodes": list(drain_nodes), "connections": conns, "sessions": sessions,
         "total_connections": total_conns, "total_sessions": sum(sessions.values()),
         "disconnected_sessions": disconnected, "conn_evict_rates": rates, "sess_evict_rates": session_rates,
         "reconnect_budget": budget, "session_budget": session_budget, "eviction_rate": evicting, "eviction_rate_cap": rate,
-        "burst_margin": margin,
+        "burst_margin": None if lb_limit else margin, "lb_session_limit": limit,
         "theoretical_minimum_s": round(minimum, 1), "sequential_estimate_s": round(sequential, 1),
         "predicted_s": round(predicted, 1),
     }

@@ -3,7 +3,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.zerodowntime.cluster.plugins.filter.emqx_blue_green import (
-    FilterModule, emqx_blue_green_report_lines, emqx_gate_reasons, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_members, emqx_sessions_left)
+    FilterModule, emqx_blue_green_report_lines, emqx_gate_reasons, emqx_lb_nodes_up, emqx_lb_pool_check, emqx_lb_session_limits, emqx_members,
+    emqx_sessions_left)
 
 SERVERS = {"emqx@b1": "blue1", "emqx@b2": "blue2", "emqx@g1": "green1", "emqx@g2": "green2"}
 
@@ -126,7 +127,7 @@ def test_sessions_left_edge_cases():
 
 def test_filters_are_registered_under_their_names():
     assert FilterModule().filters() == {"emqx_lb_pool_check": emqx_lb_pool_check, "emqx_lb_nodes_up": emqx_lb_nodes_up,
-                                        "emqx_sessions_left": emqx_sessions_left,
+                                        "emqx_lb_session_limits": emqx_lb_session_limits, "emqx_sessions_left": emqx_sessions_left,
                                         "emqx_blue_green_report_lines": emqx_blue_green_report_lines,
                                         "emqx_gate_reasons": emqx_gate_reasons, "emqx_members": emqx_members}
 
