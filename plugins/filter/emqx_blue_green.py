@@ -153,7 +153,9 @@ def emqx_blue_green_report_lines(report):
         ratio = ratio if ratio is not None else drain_s / minimum
         drain = "drain %s s vs theoretical minimum %s s (%sx)" % (_seconds(drain_s), _seconds(minimum), ("%.2f" % ratio))
         plan = report.get("plan") or {}
-        if plan.get("eviction_rate") is not None and plan.get("eviction_rate") != plan.get("reconnect_budget"):
+        if plan.get("lb_session_limit"):
+            drain += ", the load balancers admitting %s new sessions/s within the budget of %s/s" % (plan["lb_session_limit"], plan.get("reconnect_budget"))
+        elif plan.get("eviction_rate") is not None and plan.get("eviction_rate") != plan.get("reconnect_budget"):
             # the minimum is at the full budget; say why the drain could not reach it
             drain += ", evicting %s/s to keep every second within the budget of %s/s" % (plan["eviction_rate"], plan.get("reconnect_budget"))
     elif minimum is not None:

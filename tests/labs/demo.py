@@ -98,6 +98,7 @@ def main():
         "peak_disconnected": users.get("peak_disconnected"),
         "reconnect_budget": report["reconnect_budget"],
         "eviction_rate": report["plan"].get("eviction_rate"),
+        "lb_session_limit": report["plan"].get("lb_session_limit"),
         "peak_vs_budget": round(users.get("peak_reconnects_per_s", 0) / float(report["reconnect_budget"]), 2),
         "drain_s": report["drain_s"],
         "theoretical_minimum_s": report["plan"].get("theoretical_minimum_s"),
@@ -113,8 +114,9 @@ def main():
             report["outcome"], report["duration_s"], users.get("clients"), users.get("messages_sent")),
         "sessions lost: %s, QoS 1 messages lost: %s, duplicates: %s" % (
             users.get("sessions_lost"), users.get("messages_lost"), users.get("duplicates")),
-        "drain %s s vs theoretical minimum %s s (%sx), evicting %s/s; peak %s reconnects/s against a budget of %s/s" % (
+        "drain %s s vs theoretical minimum %s s (%sx), evicting %s/s%s; peak %s reconnects/s against a budget of %s/s" % (
             report["drain_s"], summary["theoretical_minimum_s"], report["drain_vs_minimum"], report["plan"].get("eviction_rate"),
+            (", load balancer admitting %s/s" % summary["lb_session_limit"]) if summary["lb_session_limit"] else "",
             users.get("peak_reconnects_per_s"), args.budget),
     ]
     with open(os.path.join(report_dir, "connections.svg"), "w") as handle:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from emqxtest import LABS, cluster, emqx_bluegreen, mqtt_load, node_names, run_module  # pylint: disable=import-error
+from labcommon import haproxy_runtime  # pylint: disable=import-error
 
 from collection_files import SHOW_CUSTOM_STATS, custom_stats, saved  # pylint: disable=import-error
 
@@ -21,6 +22,12 @@ FAST = {"emqx_blue_green_wait_health_check": 2, "emqx_blue_green_wait_takeover":
 
 def inputs(lab, report_dir, **overrides):
     return emqx_bluegreen.write_inputs(lab.description, lab.workdir, report_dir, **dict(FAST, **overrides))
+
+
+def session_rate_limit(lab):
+    """HAProxy's process-wide limit of new sessions a second, straight from the lab's balancer (0: none)."""
+    info = haproxy_runtime.command(lab.description["lb"]["runtime_socket"], "show info")
+    return int(re.search(r"^SessRateLimit: (\d+)$", info, re.M).group(1))
 
 
 @pytest.mark.slow
@@ -57,6 +64,10 @@ def test_green_node_killed_during_soak_fails_the_gate_and_rolls_back(lab_factory
     assert len(starts) == 2 and sorted(starts[0]) == sorted(node_names(lab.description, "blue")), report["events"]
     assert sorted(starts[0].values())[0] == 0.0 and 0.45 <= sorted(starts[0].values())[1] < 3, starts
     assert list(starts[1]) == [n for n in node_names(lab.description, "green") if n != green1], starts
+    # both drains, to green and back, held the load balancer's new sessions to the budget and put the limit back
+    limits = [sorted(e) for e in report["events"] if "lb session limits" in e or "lb session limits put back" in e]
+    assert limits == [["lb session limits", "t"], ["lb session limits put back", "t"]] * 2, report["events"]
+    assert session_rate_limit(lab) == 0
     # the drain back to blue is timed from its own start, not from the end of the drain to green
     assert report["drain_s"] is not None and 0 < report["drain_s"] < 120, report["drain_s"]
     # the picture saw the clients arrive on green, then back on blue, a second at a time
@@ -88,9 +99,14 @@ def test_playbook_killed_mid_drain_resumes_on_rerun_and_a_run_after_that_changes
                 break
         proc.wait(timeout=60)
         with open(os.path.join(report_dir, "journal.json")) as handle:
-            assert json.load(handle)["phase"] == "draining blue"
+            journal = json.load(handle)
+        assert journal["phase"] == "draining blue"
+        # The load balancer was holding the reconnects to 0.92 of the budget of 20 a second when the run died,
+        # and the journal knows what to put back.
+        assert session_rate_limit(lab) == 18 and journal["lb_session_rate_limits"] == {lab.description["lb"]["runtime_socket"]: 0}
         run = emqx_bluegreen.playbook("emqx_blue_green.yml", inventory, evars)
         assert run.returncode == 0, run.stdout[-4000:]
+        assert session_rate_limit(lab) == 0, "the resumed run put the limit back after its own drain"
         assert "% drained at" in run.stdout and "ETA" in run.stdout, "progress with an ETA is shown while draining"
     assert users["sessions_lost"] == 0 and users["messages_lost"] == 0, users
     assert users["connected"] == 120
@@ -101,6 +117,12 @@ def test_playbook_killed_mid_drain_resumes_on_rerun_and_a_run_after_that_changes
         report = json.load(handle)
     assert report["outcome"] == "upgraded" and report["gate"]["passed"] is True
     assert report["sessions_left_on_blue"] == 0
+    # the resumed run put back what the killed one left, then held its own drain and put that back too
+    limits = [e for e in report["events"] if "lb session limits" in e or "lb session limits put back" in e]
+    assert [sorted(e) for e in limits] == [["lb session limits put back", "t"], ["lb session limits", "t"], ["lb session limits put back", "t"]], limits
+    assert list(limits[1]["lb session limits"].values()) == [18] and report["plan"]["lb_session_limit"] == 18
+    with open(os.path.join(report_dir, "journal.json")) as handle:
+        assert json.load(handle)["lb_session_rate_limits"] == {}
     # EMQX went on evacuating while no playbook ran: the resumed run planned what was left on blue then.
     assert sorted(report["plan"]["nodes"]) == sorted(node_names(lab.description, "blue")), report["plan"]
     with open(os.path.join(report_dir, "connections.svg")) as handle:

@@ -1,6 +1,7 @@
-"""haproxy_server and haproxy_backend_info against the EMQX lab's real HAProxy: a green server
-that is defined but not started fails its health checks (DOWN), which is where draining used to
-report a change on every run; and the timeout option of both modules."""
+"""haproxy_server, haproxy_backend_info and haproxy_rate_limit against the EMQX lab's real HAProxy:
+a green server that is defined but not started fails its health checks (DOWN), which is where
+draining used to report a change on every run; the process-wide session rate limit; and the
+timeout option of the modules."""
 import os
 import socket
 import threading
@@ -27,6 +28,11 @@ def _admin_flags(d, server):
         if row.get("srv_name") == server:
             return int(row["srv_admin_state"])
     raise AssertionError("no server %s" % server)
+
+
+def _session_rate_limit(d):
+    info = haproxy_runtime.command(d["lb"]["runtime_socket"], "show info")
+    return int([line.split(": ", 1)[1] for line in info.splitlines() if line.startswith("SessRateLimit: ")][0])
 
 
 @pytest.mark.slow
@@ -63,6 +69,18 @@ def test_drained_server_whose_checks_fail_is_not_drained_again(lab_factory, tmp_
     assert rc == 0 and drained["changed"] is True and drained["status"] == "DRAIN"
     rc, back = run_module("haproxy_server", dict(base, server=blue, state="ready"))
     assert rc == 0 and back["changed"] is True and back["status"] == "UP"
+
+    # the process-wide session rate limit: set, read back by HAProxy itself and by haproxy_backend_info, put back
+    rc, predicted = run_module("haproxy_rate_limit", {"socket": base["socket"], "sessions": 460}, check=True)
+    assert rc == 0 and predicted["changed"] is True and predicted["sessions"] == 460 and _session_rate_limit(d) == 0
+    rc, held = run_module("haproxy_rate_limit", {"socket": base["socket"], "sessions": 460})
+    assert rc == 0 and held["changed"] is True and held["before"] == 0 and _session_rate_limit(d) == 460
+    rc, again = run_module("haproxy_rate_limit", {"socket": base["socket"], "sessions": 460})
+    assert rc == 0 and again["changed"] is False
+    rc, lb = run_module("haproxy_backend_info", {"socket": base["socket"], "backend": base["backend"]})
+    assert rc == 0 and lb["session_rate_limit"] == 460
+    rc, back = run_module("haproxy_rate_limit", {"socket": base["socket"], "sessions": held["before"]})
+    assert rc == 0 and back["changed"] is True and _session_rate_limit(d) == 0
 
     # a stats socket that accepts and never answers (a hung HAProxy): the timeout bounds the task
     path = os.path.join(str(tmp_path), "hung.sock")

@@ -1,6 +1,7 @@
-"""haproxy_server and haproxy_backend_info against a fake runtime API socket that answers like
-HAProxy 2.6: the administrative state comes from `show servers state` (a drained server whose
-checks fail is DOWN in `show stat`), the timeout option, and run_and_exit's clean failures."""
+"""haproxy_server, haproxy_backend_info and haproxy_rate_limit against a fake runtime API socket
+that answers like HAProxy 2.6: the administrative state comes from `show servers state` (a drained
+server whose checks fail is DOWN in `show stat`), the session rate limit from `show info`, the
+timeout option, and run_and_exit's clean failures."""
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import time
 import pytest
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common import haproxy
-from ansible_collections.zerodowntime.cluster.plugins.modules import haproxy_backend_info, haproxy_server
+from ansible_collections.zerodowntime.cluster.plugins.modules import haproxy_backend_info, haproxy_rate_limit, haproxy_server
 
 from module_args_compat import patch_module_args  # pylint: disable=import-error
 
@@ -28,10 +29,12 @@ class FakeHAProxy:
     """A runtime API on a UNIX socket: servers of backend ``emqx_mqtt`` with op state, admin flags
     and weight; `set server ... state` changes the forced flags the way HAProxy does."""
 
-    def __init__(self, path, servers, silent=False):
+    def __init__(self, path, servers, silent=False, admin=True):
         self.path = path
         self.servers = servers  # name -> dict(op=0|2, admin=flags, weight=int)
         self.silent = silent
+        self.admin = admin
+        self.session_rate_limit = 0
         self.commands = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
@@ -71,6 +74,13 @@ class FakeHAProxy:
             rows = ["3 emqx_mqtt %d %s 127.0.0.1 %d %d %d 1 5 6 3 1 6 0 0 0 - 1883 - 0 0 - - 0" % (
                 i, n, s["op"], s["admin"], s["weight"]) for i, (n, s) in enumerate(self.servers.items(), 1)]
             return STATE_HEADER + "\n".join(rows) + "\n\n"
+        if line == "show info":
+            return "Name: HAProxy\nVersion: 2.6.12\nSessRate: 3\nSessRateLimit: %d\nMaxSessRate: 40\n\n" % self.session_rate_limit
+        if words[:4] == ["set", "rate-limit", "sessions", "global"]:
+            if not self.admin:
+                return "Permission denied\n\n"
+            self.session_rate_limit = int(words[4])
+            return "\n"
         if words[:2] == ["set", "server"] and words[3] == "state":
             srv = self.servers[words[2].split("/")[1]]
             forced = {"ready": 0, "drain": FDRAIN, "maint": FMAINT}[words[4]]
@@ -88,8 +98,8 @@ def lb():
     made = []
     workdir = tempfile.mkdtemp(prefix="zdt-hx-")
 
-    def start(servers, silent=False):
-        fake = FakeHAProxy(os.path.join(workdir, "admin%d.sock" % len(made)), servers, silent)
+    def start(servers, silent=False, admin=True):
+        fake = FakeHAProxy(os.path.join(workdir, "admin%d.sock" % len(made)), servers, silent, admin)
         made.append(fake)
         return fake
 
@@ -153,6 +163,44 @@ def test_ready_clears_drain_and_an_inherited_maintenance_is_reported(lb, capsys)
     assert code == 0 and result["changed"] is True and result["status"] == "UP" and result["before"] == "DRAIN"
     code, result = run_main(haproxy_server, server_args(fake, "blue2", "ready"), capsys)
     assert code == 1 and "still in maint" in result["msg"] and "inherited from a tracked server" in result["msg"]
+
+
+def test_the_session_rate_limit_is_set_once_read_back_and_put_back(lb, capsys):
+    fake = lb({"blue1": {"op": 2, "admin": 0, "weight": 1}})
+    code, info = run_main(haproxy_backend_info, {"socket": fake.path, "backend": "emqx_mqtt"}, capsys)
+    assert code == 0 and info["session_rate_limit"] == 0
+    code, held = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": 460}, capsys, diff=True)
+    assert code == 0 and held["changed"] is True and held["before"] == 0 and held["sessions"] == 460
+    assert held["diff"] == {"before": {"sessions": 0}, "after": {"sessions": 460}}
+    assert fake.session_rate_limit == 460 and "set rate-limit sessions global 460" in fake.commands
+    code, again = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": 460}, capsys)
+    assert code == 0 and again["changed"] is False and again["before"] == 460
+    assert fake.commands.count("set rate-limit sessions global 460") == 1
+    code, info = run_main(haproxy_backend_info, {"socket": fake.path, "backend": "emqx_mqtt"}, capsys)
+    assert info["session_rate_limit"] == 460
+    code, back = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": held["before"]}, capsys)
+    assert code == 0 and back["changed"] is True and back["sessions"] == 0 and fake.session_rate_limit == 0
+
+
+def test_check_mode_predicts_the_session_rate_limit_and_sends_no_set(lb, capsys):
+    fake = lb({"blue1": {"op": 2, "admin": 0, "weight": 1}})
+    code, result = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": 200}, capsys, check_mode=True)
+    assert code == 0 and result["changed"] is True and result["before"] == 0 and result["sessions"] == 200
+    assert fake.session_rate_limit == 0 and not [c for c in fake.commands if c.startswith("set ")]
+
+
+def test_a_negative_session_rate_limit_is_refused_before_anything_is_sent(lb, capsys):
+    fake = lb({"blue1": {"op": 2, "admin": 0, "weight": 1}})
+    code, result = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": -1}, capsys)
+    assert code == 1 and result["msg"] == "sessions must be 0 (no limit) or a positive number of new sessions per second, got -1"
+    assert fake.commands == []
+
+
+def test_a_socket_without_the_admin_level_is_named_as_the_cause(lb, capsys):
+    fake = lb({"blue1": {"op": 2, "admin": 0, "weight": 1}}, admin=False)
+    code, result = run_main(haproxy_rate_limit, {"socket": fake.path, "sessions": 460}, capsys)
+    assert code == 1 and result["msg"] == "HAProxy refused 'set rate-limit sessions global 460': Permission denied"
+    assert fake.session_rate_limit == 0
 
 
 @pytest.mark.parametrize("module,extra", [(haproxy_server, {"server": "blue1", "state": "drain"}), (haproxy_backend_info, {})],

@@ -93,6 +93,30 @@ def test_rates_are_trimmed_only_as_far_as_the_drain_keeps_its_whole_seconds():
     assert max(seconds.values()) == 16 and uneven["predicted_s"] == 16 + 6 and uneven["eviction_rate"] <= 437, uneven
 
 
+def test_with_the_load_balancers_holding_the_reconnects_the_nodes_evict_at_the_budget():
+    info = {"nodes": [{"name": n, "connections": c, "sessions": c, "status": "running"}
+                      for n, c in (("a", 3333), ("b", 3334), ("c", 3334))]}
+    held = plan(info, ["a", "b", "c"], 500, 500, 3, 3, "parallel", margin=3, lb_limit=True)
+    # the load balancers admit 460 a second between them; evicting up to 500 a second (10,001 clients in 21
+    # whole batches), the last client is let back in 0.7 s after the last batch (2 s allowed): 21 batches, not 23
+    assert held["lb_session_limit"] == 460 and held["burst_margin"] is None
+    assert held["eviction_rate_cap"] == 500 and held["eviction_rate"] == sum(held["conn_evict_rates"].values()) <= 500
+    assert held["predicted_s"] == 21 + 6 and 10001 / 460.0 - 21 <= 2
+    assert plan(info, ["a", "b", "c"], 500, 500, 3, 3, "parallel", margin=3)["predicted_s"] == 23 + 6
+    # an hour's drain: evicting faster than the load balancers admit would keep a growing crowd in their listen
+    # queues, so the nodes evict at about the limit and the queue stays within 2 s
+    big = {"nodes": [{"name": n, "connections": 600000, "sessions": 600000, "status": "running"} for n in ("a", "b", "c")]}
+    hour = plan(big, ["a", "b", "c"], 500, 500, 3, 3, "parallel", lb_limit=True)
+    seconds = max(-(-600000 // r) for r in hour["conn_evict_rates"].values())
+    assert 455 <= hour["eviction_rate"] <= 461 and 1800000 / 460.0 - seconds <= 2, hour
+    # node after node, each node's own clients count
+    one_by_one = plan(info, ["a", "b", "c"], 500, 500, 3, 3, "sequential", lb_limit=True)
+    assert one_by_one["conn_evict_rates"] == {"a": 500, "b": 500, "c": 500} and one_by_one["lb_session_limit"] == 460
+    assert one_by_one["sequential_estimate_s"] == 3 * (3 + 7 + 3)
+    # a budget too small to share still admits one a second
+    assert plan(info, ["a"], 1, 1, 3, 3, lb_limit=True)["lb_session_limit"] == 1
+
+
 def test_drain_progress_done_only_when_prohibiting_and_empty():
     info = {"nodes": [{"name": "a", "status": "running", "connections": 0, "sessions": 0}],
             "evacuations": [{"node": "a", "state": "prohibiting", "stats": {"current_connected": 0, "current_sessions": 3,

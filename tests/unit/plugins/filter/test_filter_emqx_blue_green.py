@@ -158,6 +158,9 @@ def test_a_drain_slowed_by_the_burst_margin_says_at_which_rate_it_evicted():
     planned = report(plan={"theoretical_minimum_s": 20.0, "reconnect_budget": 200, "eviction_rate": 161})
     assert emqx_blue_green_report_lines(planned)[1] == (
         "drain 21.4 s vs theoretical minimum 20 s (1.07x), evicting 161/s to keep every second within the budget of 200/s")
+    held = report(plan={"theoretical_minimum_s": 20.0, "reconnect_budget": 200, "eviction_rate": 200, "lb_session_limit": 184})
+    assert emqx_blue_green_report_lines(held)[1] == (
+        "drain 21.4 s vs theoretical minimum 20 s (1.07x), the load balancers admitting 184 new sessions/s within the budget of 200/s")
 
 
 def test_a_run_without_a_drain_says_what_it_did_instead_of_placeholders():
@@ -252,3 +255,36 @@ def test_bad_node_lists_are_named_before_anything_changes():
     assert "nodes emqx@b1 are both blue and green" in problems
     assert emqx_members(blue[:1], [])["problems"] == [
         "emqx_blue_green_blue_nodes and emqx_blue_green_green_nodes go together: emqx_blue_green_green_nodes is empty"]
+
+
+def _lb_read(socket, sessions, limit=0):
+    """One looped haproxy_backend_info result: blue1/blue2 holding ``sessions`` each, green idle."""
+    servers = [{"name": name, "status": "UP", "current_sessions": sessions} for name in ("blue1", "blue2")]
+    servers.append({"name": "green1", "status": "UP", "current_sessions": 0})
+    return {"item": socket, "servers": servers, "session_rate_limit": limit}
+
+
+def test_each_load_balancer_gets_its_share_of_the_session_limit_for_the_clients_it_holds():
+    reads = [_lb_read("/run/lb1.sock", 300), _lb_read("/run/lb2.sock", 100)]
+    limits = emqx_lb_session_limits(reads, SERVERS, ["emqx@b1", "emqx@b2"], 460)
+    assert limits == {"/run/lb1.sock": {"limit": 345, "before": 0}, "/run/lb2.sock": {"limit": 115, "before": 0}}
+    # no moving client anywhere yet: an even split
+    idle = emqx_lb_session_limits([_lb_read("/run/lb1.sock", 0), _lb_read("/run/lb2.sock", 0)], SERVERS, ["emqx@b1"], 460)
+    assert [v["limit"] for v in idle.values()] == [230, 230]
+    # a balancer that holds none of them still admits one a second (a client may still come back through it)
+    lopsided = emqx_lb_session_limits([_lb_read("/run/lb1.sock", 50), _lb_read("/run/lb2.sock", 0)], SERVERS, ["emqx@b1"], 460)
+    assert lopsided["/run/lb1.sock"]["limit"] == 460 and lopsided["/run/lb2.sock"]["limit"] == 1
+
+
+def test_a_lower_limit_of_its_own_is_kept_and_what_an_interrupted_run_found_goes_back():
+    reads = [_lb_read("/run/lb1.sock", 100, limit=100), _lb_read("/run/lb2.sock", 100, limit=230)]
+    # lb2 shows the 230 an interrupted run set; the journal says it had 1000 before that
+    limits = emqx_lb_session_limits(reads, SERVERS, ["emqx@b1"], 460, {"/run/lb2.sock": 1000})
+    assert limits == {"/run/lb1.sock": {"limit": 100, "before": 100}, "/run/lb2.sock": {"limit": 230, "before": 1000}}
+
+
+def test_session_limits_need_the_limits_read_and_a_positive_limit():
+    with pytest.raises(AnsibleFilterError, match="at least 1, got 0"):
+        emqx_lb_session_limits([_lb_read("/run/lb1.sock", 1)], SERVERS, ["emqx@b1"], 0)
+    with pytest.raises(AnsibleFilterError, match="looped haproxy_backend_info results"):
+        emqx_lb_session_limits([{"servers": []}], SERVERS, ["emqx@b1"], 460)
