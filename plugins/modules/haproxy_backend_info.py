@@ -20,20 +20,12 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.attributes.info_module
+  - zerodowntime.cluster.haproxy_runtime
 options:
-  socket:
-    description:
-      - Path of HAProxy's C(stats socket) (UNIX), or V(host:port) of a TCP stats socket.
-    type: str
-    required: true
   backend:
     description: Name of the backend to read.
     type: str
     required: true
-  timeout:
-    description: Seconds allowed for the exchange.
-    type: float
-    default: 5.0
 """
 
 EXAMPLES = r"""
@@ -97,14 +89,13 @@ session_rate_limit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_info
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import backend_info, runtime_api_args
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(socket=dict(type="str", required=True), backend=dict(type="str", required=True),
-                           timeout=dict(type="float", default=5.0)),
+        argument_spec=dict(backend=dict(type="str", required=True), **runtime_api_args()),
         supports_check_mode=True,
     )
     run_and_exit(module, lambda: backend_info(module.params))

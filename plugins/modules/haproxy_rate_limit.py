@@ -21,6 +21,7 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.attributes
+  - zerodowntime.cluster.haproxy_runtime
 attributes:
   check_mode:
     support: full
@@ -30,19 +31,11 @@ attributes:
     support: full
     description: When run twice in a row with the same options, the second run reports no change.
 options:
-  socket:
-    description: Path of HAProxy's admin-level C(stats socket), or V(host:port) of a TCP one.
-    type: str
-    required: true
   sessions:
     description:
       - New sessions per second the whole process accepts; V(0) removes the limit.
     type: int
     required: true
-  timeout:
-    description: Seconds allowed for each exchange.
-    type: float
-    default: 5.0
 seealso:
   - module: zerodowntime.cluster.haproxy_backend_info
     description: Reads the limit in force (RV(zerodowntime.cluster.haproxy_backend_info#module:session_rate_limit)).
@@ -76,14 +69,13 @@ sessions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import set_session_rate_limit
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import runtime_api_args, set_session_rate_limit
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(socket=dict(type="str", required=True), sessions=dict(type="int", required=True),
-                           timeout=dict(type="float", default=5.0)),
+        argument_spec=dict(sessions=dict(type="int", required=True), **runtime_api_args()),
         supports_check_mode=True,
     )
     run_and_exit(module, lambda: set_session_rate_limit(module.params, module.check_mode))

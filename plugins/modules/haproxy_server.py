@@ -24,6 +24,7 @@ author:
   - zerodowntime.cluster contributors (@zerodowntime)
 extends_documentation_fragment:
   - zerodowntime.cluster.attributes
+  - zerodowntime.cluster.haproxy_runtime
 attributes:
   check_mode:
     support: full
@@ -33,10 +34,6 @@ attributes:
     support: full
     description: When run twice in a row with the same options, the second run reports no change.
 options:
-  socket:
-    description: Path of HAProxy's admin-level C(stats socket), or V(host:port) of a TCP one.
-    type: str
-    required: true
   backend:
     description: Backend name.
     type: str
@@ -50,10 +47,6 @@ options:
     type: str
     choices: [ready, drain, maint]
     required: true
-  timeout:
-    description: Seconds allowed for the exchange.
-    type: float
-    default: 5.0
 notes:
   - Maintenance or drain that a server inherits from a server it tracks, or maintenance after a failed DNS resolution,
     cannot be cleared on this server; the module fails and says so.
@@ -103,16 +96,15 @@ weight:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import set_server_state
+from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.haproxy import runtime_api_args, set_server_state
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.module import run_and_exit
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(socket=dict(type="str", required=True), backend=dict(type="str", required=True),
+        argument_spec=dict(backend=dict(type="str", required=True),
                            server=dict(type="str", required=True),
-                           state=dict(type="str", required=True, choices=["ready", "drain", "maint"]),
-                           timeout=dict(type="float", default=5.0)),
+                           state=dict(type="str", required=True, choices=["ready", "drain", "maint"]), **runtime_api_args()),
         supports_check_mode=True,
     )
     run_and_exit(module, lambda: set_server_state(module.params, module.check_mode))

@@ -14,6 +14,12 @@ import socket
 
 from ansible_collections.zerodowntime.cluster.plugins.module_utils._common.errors import ValidationError, ZdtError
 
+
+def runtime_api_args():
+    """The options every HAProxy module has (doc fragment zerodowntime.cluster.haproxy_runtime), a fresh copy each time."""
+    return dict(socket=dict(type="str", required=True), timeout=dict(type="float", default=5.0))
+
+
 # srv_admin_state of `show servers state` is a bit field (HAProxy's enum srv_admin). A server is
 # in maintenance when any of SRV_ADMF_MAINT (FMAINT | IMAINT | RMAINT) is set and draining when
 # any of SRV_ADMF_DRAIN (FDRAIN | IDRAIN) is; CMAINT (0x04, `disabled` in the configuration) and
