@@ -25,6 +25,10 @@ LB_LIMIT_SHARE = 0.92
 # How far the evictions may run ahead of what the load balancers admit: the clients held back meanwhile
 # wait in their listen queues, each at most this many seconds longer than it would have.
 LB_QUEUE_SECONDS = 2.0
+# Share of what the load balancers admit that a drain leaves to other clients (devices reconnecting
+# after a network flap, new ones): the limit counts them too, and a drain that took it all would
+# queue them without end. Only a drain longer than LB_QUEUE_SECONDS allows for comes to it.
+LB_OTHER_ARRIVALS = 0.05
 
 
 def split_budget(counts, budget):
@@ -83,8 +87,9 @@ def lb_session_limit(budget):
 
 def eviction_rate_behind_limit(conns, budget, limit):
     """The fastest total eviction rate, within ``budget``, at which evicting ``conns`` connections ends
-    no more than LB_QUEUE_SECONDS before load balancers admitting ``limit`` a second let them all back in."""
-    behind = max(0, conns) / float(limit) - LB_QUEUE_SECONDS
+    no more than LB_QUEUE_SECONDS before load balancers admitting ``limit`` a second, less the share
+    left to other clients (LB_OTHER_ARRIVALS), let them all back in."""
+    behind = max(0, conns) / (limit * (1 - LB_OTHER_ARRIVALS)) - LB_QUEUE_SECONDS
     if behind <= 0:
         return budget
     return max(1, min(budget, int(max(0, conns) / behind)))
@@ -97,7 +102,8 @@ def plan(info, drain_nodes, budget, session_budget, wait_health_check, wait_take
     budget). Without ``lb_limit`` the rates and the prediction use the eviction rate the margin
     leaves. With it the load balancers admit a little less than the budget (``lb_session_limit``)
     whatever the clients do, so the nodes evict at the budget for as long as the load balancers
-    keep up within LB_QUEUE_SECONDS and at their limit beyond that."""
+    keep up within LB_QUEUE_SECONDS, and beyond that at what they admit less the share left to
+    other clients (LB_OTHER_ARRIVALS)."""
     nodes = {n["name"]: n for n in info.get("nodes", [])}
     conns = {n: (nodes.get(n) or {}).get("connections") or 0 for n in drain_nodes}
     sessions = {n: (nodes.get(n) or {}).get("sessions") or 0 for n in drain_nodes}
