@@ -116,25 +116,25 @@ def main():
     args = parser.parse_args()
     balancers = args.load_balancers or balancers_for(args.clients)
     rows = {}
-    for strategy in RUNS:
-        report, users = one_run(strategy, args.clients, args.budget, args.waits, balancers, args.keep)
+    for name in RUNS:
+        report, users = one_run(name, args.clients, args.budget, args.waits, balancers, args.keep)
         minimum = report["plan"]["theoretical_minimum_s"]
         waits = [w for w in report.get("drain_waits", []) if w.get("cpu_seconds_per_observation") is not None]
         observations = sum(w["observations"] for w in waits)
         cpu = sum(w["cpu_seconds_per_observation"] * w["observations"] for w in waits)
-        rows[strategy] = {"drain_s": float(report["drain_s"]), "minimum_s": float(minimum),
-                          "ratio": float(report["drain_s"]) / float(minimum), "connections": report["plan"]["total_connections"],
-                          "sessions_lost": users["sessions_lost"], "messages_lost": users["messages_lost"],
-                          "peak_reconnects_per_s": users["peak_reconnects_per_s"],
-                          "peak_vs_budget": users["peak_reconnects_per_s"] / float(args.budget),
-                          "eviction_rate": report["plan"].get("eviction_rate"), "lb_session_limit": report["plan"].get("lb_session_limit"),
-                          "observations": observations,
-                          "cpu_s_per_observation": cpu / observations if observations else None,
-                          "clients_connected_at_stop": users.get("connected")}
+        rows[name] = {"drain_s": float(report["drain_s"]), "minimum_s": float(minimum),
+                      "ratio": float(report["drain_s"]) / float(minimum), "connections": report["plan"]["total_connections"],
+                      "sessions_lost": users["sessions_lost"], "messages_lost": users["messages_lost"],
+                      "peak_reconnects_per_s": users["peak_reconnects_per_s"],
+                      "peak_vs_budget": users["peak_reconnects_per_s"] / float(args.budget),
+                      "eviction_rate": report["plan"].get("eviction_rate"), "lb_session_limit": report["plan"].get("lb_session_limit"),
+                      "observations": observations,
+                      "cpu_s_per_observation": cpu / observations if observations else None,
+                      "clients_connected_at_stop": users.get("connected")}
     print("EMQX blue-green drain, %d clients through %d HAProxy, 3 blue -> 3 green, reconnect budget %d/s, waits %ds + %ds"
           % (args.clients, balancers, args.budget, args.waits, args.waits))
-    for strategy, row in rows.items():
-        figures = (strategy, row["drain_s"], row["minimum_s"], row["ratio"], row["eviction_rate"],
+    for name, row in rows.items():
+        figures = (name, row["drain_s"], row["minimum_s"], row["ratio"], row["eviction_rate"],
                    ("load balancers admitting %s/s" % row["lb_session_limit"]) if row["lb_session_limit"] else "no load balancer limit",
                    row["peak_reconnects_per_s"], row["peak_vs_budget"], row["sessions_lost"], row["messages_lost"])
         print("  %-10s drain %6.1f s  theoretical minimum %5.1f s  ratio %.3f  evicting %s/s, %s  peak %s reconnects/s = %.2f x budget  "
@@ -148,10 +148,10 @@ def main():
     speedup = rows["sequential"]["drain_s"] / rows["parallel"]["drain_s"]
     print("  sequential (operator order): drain / minimum %.3f, peak / budget %.2f; its drain / the role's: %.2fx (target > 1: %s)"
           % (rows["sequential"]["ratio"], rows["sequential"]["peak_vs_budget"], speedup, "met" if speedup > 1 else "NOT met"))
-    for strategy, row in rows.items():
+    for name, row in rows.items():
         if row["cpu_s_per_observation"] is not None:
             print("  %s: controller CPU %.4f s per observation over %d observations"
-                  % (strategy, row["cpu_s_per_observation"], row["observations"]))
+                  % (name, row["cpu_s_per_observation"], row["observations"]))
     lost = sum(row["sessions_lost"] + row["messages_lost"] for row in rows.values())
     print("  sessions and QoS 1 messages lost: %d (target 0: %s)" % (lost, "met" if lost == 0 else "NOT met"))
     print(json.dumps(rows, sort_keys=True))
